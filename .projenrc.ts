@@ -1,0 +1,91 @@
+import { javascript, typescript, YamlFile } from 'projen';
+
+const project = new typescript.TypeScriptProject({
+  name: 'pipeline-sidecars',
+  description: 'Pipeline-level sidecars for Tekton (TEP-0130): a Kubernetes operator on cdk8s',
+  defaultReleaseBranch: 'main',
+  projenrcTs: true,
+  packageManager: javascript.NodePackageManager.NPM,
+  minNodeVersion: '20.19.0',
+  typescriptVersion: '~5.9.0',
+  github: false,
+  release: false,
+  eslint: false,
+  sampleCode: false,
+  licensed: false,
+  srcdir: 'src',
+  libdir: 'lib',
+  entrypoint: 'lib/src/index.js',
+  bin: { 'pipeline-sidecars': 'bin/pipeline-sidecars' },
+  deps: [
+    'cdk8s@~2.70.0',
+    'cdk8s-plus-27@~2.9.5',
+    'constructs@^10.5.0',
+    '@kubernetes/client-node@~1.4.0',
+    '@peculiar/x509@^1.12.0',
+    'reflect-metadata@^0.2.2',
+    'prom-client@^15.1.0',
+    'yaml@^2.5.0',
+  ],
+  devDeps: ['@swc/core', '@swc/jest', 'ts-node@^10.9.2', '@types/node@^20'],
+  jest: true,
+  package: false,
+  tsJestOptions: { transformPattern: '^.+\\.tsx?$' },
+  jestOptions: {
+    jestVersion: '^30',
+    coverageText: false,
+    junitReporting: false,
+    passWithNoTests: false,
+    updateSnapshot: javascript.UpdateSnapshot.NEVER,
+    jestConfig: {
+      testMatch: ['<rootDir>/test/**/*.test.ts'],
+      // client-node 1.x and its auth chain are ESM-only: let swc turn them into CJS for jest.
+      transform: { '^.+\\.m?js$': new javascript.Transform('@swc/jest') },
+      transformIgnorePatterns: ['/node_modules/(?!(@kubernetes/client-node|openid-client|oauth4webapi|jose)/)'],
+      globalSetup: '<rootDir>/test/harness/global-setup.ts',
+      globalTeardown: '<rootDir>/test/harness/global-teardown.ts',
+      testTimeout: 120_000,
+      maxWorkers: 2,
+      coverageProvider: 'v8',
+      collectCoverage: false,
+    },
+  },
+  tsconfig: {
+    include: ['src/**/*.ts', 'constructs/**/*.ts'],
+    compilerOptions: { rootDir: '.', outDir: 'lib', experimentalDecorators: true, emitDecoratorMetadata: true, skipLibCheck: true },
+  },
+  tsconfigDev: {
+    include: ['src/**/*.ts', 'constructs/**/*.ts', 'test/**/*.ts', 'scripts/**/*.ts', 'bench/**/*.ts', '.projenrc.ts'],
+    compilerOptions: { rootDir: '.', experimentalDecorators: true, emitDecoratorMetadata: true, skipLibCheck: true },
+  },
+  gitignore: ['/.work/', '*.log'],
+});
+
+// ts-jest 29 is the newest ts-jest; pin it beside jest 30.
+project.addDevDeps('ts-jest@^29.4.0', '@types/jest@^30');
+
+// dist/ is the committed install bundle that Argo CD syncs, not a build artefact.
+project.gitignore.include('/dist/');
+project.npmignore?.exclude('/dist/');
+
+new YamlFile(project, 'cdk8s.yaml', {
+  obj: {
+    language: 'typescript',
+    app: 'npx ts-node --prefer-ts-exts constructs/bundle/main.ts',
+    output: 'dist',
+  },
+});
+
+// Packaging to dist/js would pollute the committed install bundle; this app is not published to npm.
+project.tasks.tryFind('package')?.reset();
+
+// projen appends its default globs; the suite lives in test/ only.
+project.tryFindObjectFile('package.json')?.addOverride('jest.testMatch', ['<rootDir>/test/**/*.test.ts']);
+
+// `npm test` must work on a fresh machine: the control plane is built (once, cached outside
+// the repo) before jest starts, so jest's globalSetup only has to start it.
+const test = project.tasks.tryFind('test')!;
+test.reset('bash scripts/control-plane.sh >/dev/null', { name: 'build or reuse the local control plane' });
+test.exec('jest --ci', { receiveArgs: true });
+
+project.synth();

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Fetches etcd and builds kube-apiserver, kube-controller-manager, kube-scheduler and kwok into a
+# cache outside the repo. Idempotent: a cache whose pins match is reused as it is.
+#   scripts/control-plane.sh          build if needed, then print the cache directory
+#   scripts/control-plane.sh --dir    print the cache directory only (no build)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+k8s="$root/test/k8s"
+# shellcheck source=/dev/null
+. "$k8s/versions.env"
+
+pins_hash=$(cat "$k8s/versions.env" "$k8s/control-plane/go.mod" "$k8s/control-plane/go.sum" \
+  "$k8s/kwok/go.mod" "$k8s/kwok/go.sum" | sha256sum | cut -c1-12)
+cache_root="${PIPELINE_SIDECARS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pipeline-sidecars}"
+out="$cache_root/k8s-${K8S_VERSION}-${pins_hash}"
+if [ "${1:-}" = "--dir" ]; then echo "$out"; exit 0; fi
+if [ -f "$out/.complete" ]; then echo "$out"; exit 0; fi
+
+say() { printf '[control-plane] %s\n' "$*" >&2; }
+need() { command -v "$1" >/dev/null 2>&1 || { say "missing '$1': $2"; exit 1; }; }
+need go "install Go >= 1.26 (https://go.dev/doc/install, or Debian's golang-go from a suite that has 1.26)"
+need apt-get "this script fetches etcd from Debian's archive with apt-get download; run it on Debian or Ubuntu"
+need dpkg "install dpkg (it unpacks the etcd package with dpkg -x)"
+mkdir -p "$out/bin"
+started=$(date +%s)
+say "building the local control plane into $out (first time on this machine; later runs reuse it)"
+
+# --- etcd: Debian's etcd-server from sid, downloaded with a private apt state, unpacked, not installed.
+if [ ! -x "$out/bin/etcd" ]; then
+  apt_dir="$out/apt"
+  mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial" "$apt_dir/sources.list.d" "$apt_dir/unpacked"
+  # Use the mirror this machine is already configured for, with the suite switched to sid.
+  mirror=$(awk '/^URIs:/{for(i=2;i<=NF;i++) if ($i !~ /security/) {print $i; exit}}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+  [ -n "$mirror" ] || mirror=$(awk '$1=="deb" && $0 !~ /security/ {for(i=2;i<=NF;i++) if ($i ~ /^https?:/) {print $i; exit}}' /etc/apt/sources.list 2>/dev/null || true)
+  [ -n "$mirror" ] || { say "no Debian mirror found in /etc/apt sources; add one or set ETCD_DEB to a downloaded etcd-server .deb"; exit 1; }
+  keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+  [ -f "$keyring" ] || { say "missing $keyring: apt-get install debian-archive-keyring"; exit 1; }
+  echo "deb [signed-by=$keyring] $mirror $ETCD_DEBIAN_SUITE main" > "$apt_dir/sources.list"
+  apt_opts=(-o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Etc::SourceList=$apt_dir/sources.list"
+    -o "Dir::Etc::SourceParts=$apt_dir/sources.list.d" -o "Dir::Cache::archives=$apt_dir/archives"
+    -o "Dir::State::status=/dev/null" -o "Debug::NoLocking=1" -o "APT::Get::List-Cleanup=0")
+  if [ -n "${ETCD_DEB:-}" ]; then deb="$ETCD_DEB"; else
+    say "etcd: apt-get update ($ETCD_DEBIAN_SUITE, private state in $apt_dir)"
+    apt-get -q "${apt_opts[@]}" update >"$apt_dir/update.log" 2>&1 || { cat "$apt_dir/update.log" >&2; say "apt-get update failed (log above)"; exit 1; }
+    (cd "$apt_dir" && apt-get -q "${apt_opts[@]}" download "$ETCD_DEBIAN_PACKAGE" >"$apt_dir/download.log" 2>&1) \
+      || { cat "$apt_dir/download.log" >&2; say "apt-get download $ETCD_DEBIAN_PACKAGE failed"; exit 1; }
+    deb=$(ls "$apt_dir"/"${ETCD_DEBIAN_PACKAGE}"_*.deb | head -1)
+  fi
+  dpkg -x "$deb" "$apt_dir/unpacked"
+  etcd_bin=$(find "$apt_dir/unpacked" -type f -name etcd -perm -u+x | head -1)
+  [ -n "$etcd_bin" ] || { say "no etcd binary inside $deb"; exit 1; }
+  cp "$etcd_bin" "$out/bin/etcd"
+  say "etcd: $("$out/bin/etcd" --version | head -1)"
+fi
+
+# --- kube-apiserver, kube-controller-manager, kube-scheduler: one go build, so shared packages compile once.
+if [ ! -x "$out/bin/kube-apiserver" ] || [ ! -x "$out/bin/kube-controller-manager" ] || [ ! -x "$out/bin/kube-scheduler" ]; then
+  minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
+  ldflags="-s -w"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+    ldflags+=" -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  done
+  jobs=${BUILD_JOBS:-$(nproc)}
+  say "kubernetes $K8S_VERSION: go build of 3 commands with -p $jobs (about 10-20 minutes on 2 cores; progress below)"
+  (cd "$k8s/control-plane" && go build -v -p "$jobs" -trimpath -ldflags "$ldflags" -o "$out/bin/" \
+      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler) 2>&1 \
+    | awk '{n++; if (n % 200 == 0) printf "[control-plane]   ... %d packages compiled\n", n > "/dev/stderr"}'
+  [ "${PIPESTATUS[0]}" -eq 0 ] || { say "go build of kubernetes failed"; exit 1; }
+fi
+
+if [ ! -x "$out/bin/kwok" ]; then
+  say "kwok $KWOK_VERSION: go build"
+  (cd "$k8s/kwok" && go build -p "${BUILD_JOBS:-$(nproc)}" -trimpath -ldflags "-s -w" -o "$out/bin/kwok" sigs.k8s.io/kwok/cmd/kwok)
+fi
+
+"$out/bin/kube-apiserver" --version >&2
+touch "$out/.complete"
+say "done in $(( $(date +%s) - started )) s"
+echo "$out"
