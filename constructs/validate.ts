@@ -1,0 +1,104 @@
+import { PipelineSidecarSpec, SidecarContainer, SidecarPort } from './api/spec';
+import { SidecarSpecError } from './errors';
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const IANA_SVC_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const QUANTITY = /^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$/;
+
+/** The option block `key` of a spec as an object (absent → empty); throws when it is not an object. */
+export function optionBlock(spec: PipelineSidecarSpec, key: string, sidecar: string): Record<string, unknown> {
+  const v = spec[key];
+  if (v === undefined || v === null) return {};
+  if (typeof v !== 'object' || Array.isArray(v)) throw new SidecarSpecError(`spec.${key}`, 'must be an object', sidecar);
+  return v as Record<string, unknown>;
+}
+
+/** An optional non-empty string field of an option block. */
+export function optString(block: Record<string, unknown>, key: string, field: string, sidecar: string, pattern?: RegExp): string | undefined {
+  const v = block[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v.length === 0) throw new SidecarSpecError(`${field}.${key}`, 'must be a non-empty string', sidecar);
+  if (pattern && !pattern.test(v)) throw new SidecarSpecError(`${field}.${key}`, `"${v}" does not match ${pattern}`, sidecar);
+  return v;
+}
+
+/** An optional boolean field of an option block. */
+export function optBool(block: Record<string, unknown>, key: string, field: string, sidecar: string): boolean | undefined {
+  const v = block[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'boolean') throw new SidecarSpecError(`${field}.${key}`, 'must be true or false', sidecar);
+  return v;
+}
+
+/** An optional list of non-empty strings. */
+export function optStringList(block: Record<string, unknown>, key: string, field: string, sidecar: string, pattern?: RegExp): string[] {
+  const v = block[key];
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) throw new SidecarSpecError(`${field}.${key}`, 'must be a list of strings', sidecar);
+  v.forEach((s, i) => {
+    if (typeof s !== 'string' || s.length === 0) throw new SidecarSpecError(`${field}.${key}[${i}]`, 'must be a non-empty string', sidecar);
+    if (pattern && !pattern.test(s)) throw new SidecarSpecError(`${field}.${key}[${i}]`, `"${s}" does not match ${pattern}`, sidecar);
+  });
+  return v as string[];
+}
+
+/** A Kubernetes quantity such as 20Gi. */
+export function optQuantity(block: Record<string, unknown>, key: string, field: string, sidecar: string): string | undefined {
+  return optString(block, key, field, sidecar, QUANTITY);
+}
+
+/** Problems with a list of Service ports (names are IANA service names; numbers 1-65535; both unique). */
+export function portProblems(ports: unknown, sidecar: string, field = 'spec.ports'): SidecarSpecError[] {
+  if (!Array.isArray(ports)) return [new SidecarSpecError(field, 'must be a list of {name, port}', sidecar)];
+  const out: SidecarSpecError[] = [];
+  const names = new Set<string>();
+  const numbers = new Set<string>();
+  ports.forEach((p: Partial<SidecarPort>, i) => {
+    const f = `${field}[${i}]`;
+    if (typeof p?.name !== 'string' || p.name.length > 15 || !IANA_SVC_NAME.test(p.name) || !/[a-z]/.test(p.name)) {
+      out.push(new SidecarSpecError(`${f}.name`, `"${p?.name}" must be a lowercase IANA service name of at most 15 characters with a letter (e.g. docker)`, sidecar));
+    } else if (names.has(p.name)) {
+      out.push(new SidecarSpecError(`${f}.name`, `duplicate port name "${p.name}"`, sidecar));
+    } else names.add(p.name);
+    if (typeof p?.port !== 'number' || !Number.isInteger(p.port) || p.port < 1 || p.port > 65535) {
+      out.push(new SidecarSpecError(`${f}.port`, `${JSON.stringify(p?.port)} must be an integer from 1 to 65535`, sidecar));
+    }
+    const proto = p?.protocol ?? 'TCP';
+    if (proto !== 'TCP' && proto !== 'UDP') out.push(new SidecarSpecError(`${f}.protocol`, `"${proto}" must be TCP or UDP`, sidecar));
+    const key = `${p?.port}/${proto}`;
+    if (numbers.has(key)) out.push(new SidecarSpecError(`${f}.port`, `port ${key} is listed twice`, sidecar));
+    numbers.add(key);
+  });
+  return out;
+}
+
+/** Problems with the containers of a Container-kind template. */
+export function containerProblems(containers: unknown, sidecar: string, field = 'spec.template.containers'): SidecarSpecError[] {
+  if (!Array.isArray(containers) || containers.length === 0) {
+    return [new SidecarSpecError(field, 'kind Container needs at least one container with a name and an image', sidecar)];
+  }
+  const out: SidecarSpecError[] = [];
+  const names = new Set<string>();
+  containers.forEach((c: Partial<SidecarContainer>, i) => {
+    const f = `${field}[${i}]`;
+    if (typeof c?.name !== 'string' || c.name.length > 63 || !DNS1123_LABEL.test(c.name)) {
+      out.push(new SidecarSpecError(`${f}.name`, `"${c?.name}" must be a DNS-1123 label (lowercase letters, digits, "-")`, sidecar));
+    } else if (names.has(c.name)) {
+      out.push(new SidecarSpecError(`${f}.name`, `duplicate container name "${c.name}"`, sidecar));
+    } else names.add(c.name);
+    if (typeof c?.image !== 'string' || c.image.trim().length === 0) {
+      out.push(new SidecarSpecError(`${f}.image`, 'is missing: set the container image, e.g. redis:7', sidecar));
+    }
+    (c?.ports ?? []).forEach((p, j) => {
+      if (!Number.isInteger(p?.containerPort) || p.containerPort < 1 || p.containerPort > 65535) {
+        out.push(new SidecarSpecError(`${f}.ports[${j}].containerPort`, `${JSON.stringify(p?.containerPort)} must be an integer from 1 to 65535`, sidecar));
+      }
+    });
+  });
+  return out;
+}
+
+/** Throws the first problem, if any. */
+export function throwFirst(problems: SidecarSpecError[]): void {
+  if (problems.length > 0) throw problems[0];
+}

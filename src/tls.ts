@@ -1,0 +1,111 @@
+import 'reflect-metadata';
+import { randomBytes, webcrypto } from 'node:crypto';
+import * as x509 from '@peculiar/x509';
+import type { TlsBundle } from '../constructs/api/spec';
+
+// WebCrypto from Node itself: no polyfill, and ECDSA P-256 key generation + signing is ~30 ms per
+// bundle (RSA-2048 would be ~800 ms, on the reconcile path of every run).
+const crypto = webcrypto as unknown as Crypto;
+x509.cryptoProvider.set(crypto);
+
+const EC_KEY: EcKeyGenParams = { name: 'ECDSA', namedCurve: 'P-256' };
+const SIGNING: EcdsaParams = { name: 'ECDSA', hash: 'SHA-256' };
+
+/** Options of mintRunTls. */
+export interface MintTlsOptions {
+  /** DNS names of the sidecar Service (svc, svc.ns, svc.ns.svc, svc.ns.svc.cluster.local): the server SANs. */
+  readonly hosts: string[];
+  /** Validity of all three certificates in days (default 7: a run's lifetime plus margin). */
+  readonly validityDays?: number;
+  /** Common name of the CA (default pipeline-sidecars run CA). */
+  readonly caName?: string;
+  /** Now, for tests (default the current time). */
+  readonly now?: Date;
+}
+
+function serial(): string {
+  // Positive (high bit clear) 16-byte serial, as RFC 5280 asks.
+  const b = randomBytes(16);
+  b[0] &= 0x7f;
+  return b.toString('hex');
+}
+
+async function keyPair(): Promise<CryptoKeyPair> {
+  return crypto.subtle.generateKey(EC_KEY, true, ['sign', 'verify']) as Promise<CryptoKeyPair>;
+}
+
+async function keyPem(key: CryptoKey): Promise<string> {
+  const der = await crypto.subtle.exportKey('pkcs8', key);
+  return x509.PemConverter.encode(der, 'PRIVATE KEY');
+}
+
+function cnEscape(s: string): string {
+  return s.replace(/([,+"\\<>;=])/g, '\\$1');
+}
+
+/**
+ * Mints a per-run CA, a server certificate for `hosts` and a client certificate, all signed by the
+ * CA. The CA key is discarded: nothing can issue more certs for this run afterwards.
+ */
+export async function mintRunTls(opts: MintTlsOptions): Promise<TlsBundle> {
+  if (opts.hosts.length === 0) throw new Error('mintRunTls: give at least one host (the sidecar Service DNS names)');
+  const now = opts.now ?? new Date();
+  // Back-dated a little so a node with a slightly slow clock does not see "not yet valid".
+  const notBefore = new Date(now.getTime() - 5 * 60_000);
+  const notAfter = new Date(now.getTime() + (opts.validityDays ?? 7) * 86_400_000);
+  const [caKeys, serverKeys, clientKeys] = await Promise.all([keyPair(), keyPair(), keyPair()]);
+
+  const caName = `CN=${cnEscape(opts.caName ?? 'pipeline-sidecars run CA')}`;
+  const ca = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serial(),
+    name: caName,
+    notBefore,
+    notAfter,
+    keys: caKeys,
+    signingAlgorithm: SIGNING,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey),
+    ],
+  });
+  const aki = await x509.AuthorityKeyIdentifierExtension.create(caKeys.publicKey);
+
+  const leaf = async (cn: string, keys: CryptoKeyPair, usage: x509.ExtendedKeyUsage, san?: x509.SubjectAlternativeNameExtension) =>
+    x509.X509CertificateGenerator.create({
+      serialNumber: serial(),
+      subject: `CN=${cnEscape(cn)}`,
+      issuer: ca.subject,
+      notBefore,
+      notAfter,
+      publicKey: keys.publicKey,
+      signingKey: caKeys.privateKey,
+      signingAlgorithm: SIGNING,
+      extensions: [
+        new x509.BasicConstraintsExtension(false, undefined, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
+        new x509.ExtendedKeyUsageExtension([usage], false),
+        aki,
+        ...(san ? [san] : []),
+      ],
+    });
+
+  const san = new x509.SubjectAlternativeNameExtension(opts.hosts.map(h => ({ type: 'dns' as const, value: h })), false);
+  const [server, client] = await Promise.all([
+    leaf(opts.hosts[0].slice(0, 64), serverKeys, x509.ExtendedKeyUsage.serverAuth, san),
+    leaf('pipeline-sidecars client', clientKeys, x509.ExtendedKeyUsage.clientAuth),
+  ]);
+  const [serverKey, clientKey] = await Promise.all([keyPem(serverKeys.privateKey), keyPem(clientKeys.privateKey)]);
+  return {
+    caCert: ca.toString('pem') + '\n',
+    serverCert: server.toString('pem') + '\n',
+    serverKey: serverKey + '\n',
+    clientCert: client.toString('pem') + '\n',
+    clientKey: clientKey + '\n',
+  };
+}
+
+/** A random password of `bytes` bytes of entropy, URL- and shell-safe (base64url). */
+export function randomPassword(bytes = 24): string {
+  return randomBytes(bytes).toString('base64url');
+}
