@@ -5,11 +5,14 @@ import type { TlsBundle } from '../constructs/api/spec';
 
 // WebCrypto from Node itself: no polyfill, and ECDSA P-256 key generation + signing is ~30 ms per
 // bundle (RSA-2048 would be ~800 ms, on the reconcile path of every run).
-const crypto = webcrypto as unknown as Crypto;
-x509.cryptoProvider.set(crypto);
+const crypto = webcrypto;
+x509.cryptoProvider.set(crypto as any);
+// The tsconfig has no DOM lib: take the WebCrypto types from node:crypto.
+type CryptoKey = webcrypto.CryptoKey;
+type CryptoKeyPair = webcrypto.CryptoKeyPair;
 
-const EC_KEY: EcKeyGenParams = { name: 'ECDSA', namedCurve: 'P-256' };
-const SIGNING: EcdsaParams = { name: 'ECDSA', hash: 'SHA-256' };
+const EC_KEY: webcrypto.EcKeyGenParams = { name: 'ECDSA', namedCurve: 'P-256' };
+const SIGNING: webcrypto.EcdsaParams = { name: 'ECDSA', hash: 'SHA-256' };
 
 /** Options of mintRunTls. */
 export interface MintTlsOptions {
@@ -31,7 +34,7 @@ function serial(): string {
 }
 
 async function keyPair(): Promise<CryptoKeyPair> {
-  return crypto.subtle.generateKey(EC_KEY, true, ['sign', 'verify']) as Promise<CryptoKeyPair>;
+  return crypto.subtle.generateKey(EC_KEY, true, ['sign', 'verify']);
 }
 
 async function keyPem(key: CryptoKey): Promise<string> {
@@ -61,7 +64,7 @@ export async function mintRunTls(opts: MintTlsOptions): Promise<TlsBundle> {
     name: caName,
     notBefore,
     notAfter,
-    keys: caKeys,
+    keys: caKeys as any,
     signingAlgorithm: SIGNING,
     extensions: [
       new x509.BasicConstraintsExtension(true, 0, true),
