@@ -48,6 +48,7 @@ const project = new typescript.TypeScriptProject({
       maxWorkers: 2,
       coverageProvider: 'v8',
       collectCoverage: false,
+      reporters: [new javascript.JestReporter('<rootDir>/test/harness/failure-reporter.js')],
     },
   },
   tsconfig: {
@@ -55,8 +56,9 @@ const project = new typescript.TypeScriptProject({
     compilerOptions: { rootDir: '.', outDir: 'lib', experimentalDecorators: true, emitDecoratorMetadata: true, skipLibCheck: true },
   },
   tsconfigDev: {
-    include: ['src/**/*.ts', 'constructs/**/*.ts', 'test/**/*.ts', 'scripts/**/*.ts', 'bench/**/*.ts', '.projenrc.ts'],
-    compilerOptions: { rootDir: '.', experimentalDecorators: true, emitDecoratorMetadata: true, skipLibCheck: true },
+    // projen places this file in test/, so paths are relative to test/.
+    include: ['../src/**/*.ts', '../constructs/**/*.ts', '../scripts/**/*.ts', '../bench/**/*.ts'],
+    compilerOptions: { rootDir: '..', experimentalDecorators: true, emitDecoratorMetadata: true, skipLibCheck: true },
   },
   gitignore: ['/.work/', '*.log'],
 });

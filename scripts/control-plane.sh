@@ -14,7 +14,17 @@ pins_hash=$(cat "$k8s/versions.env" "$k8s/control-plane/go.mod" "$k8s/control-pl
 cache_root="${PIPELINE_SIDECARS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pipeline-sidecars}"
 out="$cache_root/k8s-${K8S_VERSION}-${pins_hash}"
 if [ "${1:-}" = "--dir" ]; then echo "$out"; exit 0; fi
-if [ -f "$out/.complete" ]; then echo "$out"; exit 0; fi
+# kwok's own "fast" pod stages, which the harness extends (a never-ready image for start-up failure tests).
+copy_kwok_stages() {
+  [ -f "$out/kwok-stages/node-initialize.yaml" ] && return 0
+  local dir
+  dir=$(cd "$k8s/kwok" && go mod download -json "sigs.k8s.io/kwok@${KWOK_VERSION}" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  mkdir -p "$out/kwok-stages"
+  cp "$dir"/kustomize/stage/pod/fast/pod-*.yaml "$dir"/kustomize/stage/node/fast/node-*.yaml \
+    "$dir"/kustomize/stage/node/heartbeat-with-lease/node-*.yaml "$out/kwok-stages/"
+  chmod u+w "$out"/kwok-stages/*.yaml
+}
+if [ -f "$out/.complete" ]; then copy_kwok_stages; echo "$out"; exit 0; fi
 
 say() { printf '[control-plane] %s\n' "$*" >&2; }
 need() { command -v "$1" >/dev/null 2>&1 || { say "missing '$1': $2"; exit 1; }; }
@@ -74,6 +84,7 @@ if [ ! -x "$out/bin/kwok" ]; then
   (cd "$k8s/kwok" && go build -p "${BUILD_JOBS:-$(nproc)}" -trimpath -ldflags "-s -w" -o "$out/bin/kwok" sigs.k8s.io/kwok/cmd/kwok)
 fi
 
+copy_kwok_stages
 "$out/bin/kube-apiserver" --version >&2
 touch "$out/.complete"
 say "done in $(( $(date +%s) - started )) s"

@@ -1,0 +1,332 @@
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as https from 'node:https';
+import { parseAllDocuments, stringify } from 'yaml';
+
+/**
+ * A real Kubernetes control plane on loopback ports: etcd, kube-apiserver, kube-controller-manager,
+ * kube-scheduler, and kwok with one fake Node. Binaries come from scripts/control-plane.sh (built
+ * once per machine, cached outside the repo). Used by jest's globalSetup, the demo, bench and chaos.
+ */
+
+const REPO = path.resolve(__dirname, '..', '..');
+
+/** The image a sidecar can use to never become Ready under kwok (start-up failure tests). */
+export const NEVER_READY_IMAGE = 'example.invalid/never-ready:1';
+/** The fake Node kwok manages. */
+export const FAKE_NODE = 'kwok-node-0';
+
+export interface ControlPlaneOptions {
+  /** Directory for data, certs and logs (default: a fresh temp dir). */
+  readonly workDir?: string;
+  /** Print progress to stderr. */
+  readonly verbose?: boolean;
+}
+
+/** What a started control plane is, serializable so that other processes (jest workers) can use it. */
+export interface ControlPlaneState {
+  readonly workDir: string;
+  readonly server: string;
+  readonly kubeconfig: string;
+  readonly adminToken: string;
+  readonly caFile: string;
+  readonly binDir: string;
+  readonly pids: Record<string, number>;
+  readonly ports: { etcd: number; etcdPeer: number; apiserver: number };
+  readonly startedMs: number;
+}
+
+type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kwok';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.unref();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Builds (or reuses) the cached binaries and returns their directory. */
+export function ensureBinaries(verbose = true): string {
+  const script = path.join(REPO, 'scripts', 'control-plane.sh');
+  const out = execFileSync('bash', [script], { stdio: ['ignore', 'pipe', verbose ? 'inherit' : 'pipe'], encoding: 'utf8' });
+  return path.join(out.trim().split('\n').pop()!, 'bin');
+}
+
+export class ControlPlane {
+  private readonly procs = new Map<Component, ChildProcess>();
+  private readonly exitHook = () => this.killAllSync();
+  private constructor(public state: ControlPlaneState, private readonly verbose: boolean, private readonly args: Map<Component, string[]>) {
+    process.on('exit', this.exitHook);
+  }
+
+  /** Starts every component and waits until the API server is ready and the fake Node is Ready. */
+  static async start(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
+    const t0 = Date.now();
+    const verbose = opts.verbose ?? false;
+    const binDir = ensureBinaries(verbose);
+    const workDir = opts.workDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'pipeline-sidecars-cp-'));
+    fs.mkdirSync(path.join(workDir, 'logs'), { recursive: true });
+    const [etcdPort, etcdPeer, apiPort] = [await freePort(), await freePort(), await freePort()];
+    const adminToken = crypto.randomBytes(24).toString('hex');
+    const certDir = path.join(workDir, 'pki');
+    fs.mkdirSync(certDir, { recursive: true });
+    const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    fs.writeFileSync(path.join(certDir, 'sa.key'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    fs.writeFileSync(path.join(certDir, 'sa.pub'), publicKey.export({ type: 'spki', format: 'pem' }));
+    fs.writeFileSync(path.join(certDir, 'tokens.csv'), `${adminToken},admin,admin-uid,"system:masters"\n`);
+    const server = `https://127.0.0.1:${apiPort}`;
+    const caFile = path.join(certDir, 'apiserver.crt');
+    const kubeconfig = path.join(workDir, 'kubeconfig');
+    fs.writeFileSync(kubeconfig, kubeconfigYaml(server, caFile, adminToken));
+
+    const args = new Map<Component, string[]>();
+    args.set('etcd', [
+      '--name=default', `--data-dir=${path.join(workDir, 'etcd')}`,
+      `--listen-client-urls=http://127.0.0.1:${etcdPort}`, `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
+      `--listen-peer-urls=http://127.0.0.1:${etcdPeer}`, `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeer}`,
+      `--initial-cluster=default=http://127.0.0.1:${etcdPeer}`, '--unsafe-no-fsync', '--log-level=warn',
+    ]);
+    args.set('kube-apiserver', [
+      `--etcd-servers=http://127.0.0.1:${etcdPort}`,
+      `--secure-port=${apiPort}`, '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1',
+      `--cert-dir=${certDir}`, `--token-auth-file=${path.join(certDir, 'tokens.csv')}`,
+      '--authorization-mode=RBAC',
+      '--service-account-issuer=https://kubernetes.default.svc',
+      `--service-account-key-file=${path.join(certDir, 'sa.pub')}`,
+      `--service-account-signing-key-file=${path.join(certDir, 'sa.key')}`,
+      '--service-cluster-ip-range=10.96.0.0/16',
+      // DockerDaemon sidecars are privileged; our own namespace gate decides, not the API server.
+      '--allow-privileged=true',
+      '--profiling=false', '--v=1',
+    ]);
+    const cmKubeconfig = kubeconfig;
+    args.set('kube-controller-manager', [
+      `--kubeconfig=${cmKubeconfig}`, '--leader-elect=false', '--secure-port=0',
+      `--service-account-private-key-file=${path.join(certDir, 'sa.key')}`, `--root-ca-file=${caFile}`,
+      '--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller,-route',
+      '--concurrent-deployment-syncs=10', '--concurrent-replicaset-syncs=10', '--concurrent-gc-syncs=20',
+      '--kube-api-qps=200', '--kube-api-burst=400', '--v=1',
+    ]);
+    args.set('kube-scheduler', [`--kubeconfig=${kubeconfig}`, '--leader-elect=false', '--secure-port=0', '--kube-api-qps=200', '--kube-api-burst=400', '--v=1']);
+    const kwokConfig = path.join(workDir, 'kwok.yaml');
+    fs.writeFileSync(kwokConfig, kwokStages(path.join(path.dirname(binDir), 'kwok-stages')));
+    args.set('kwok', [
+      `--kubeconfig=${kubeconfig}`, `--config=${kwokConfig}`, '--manage-all-nodes=false',
+      '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake', '--cidr=10.244.0.0/16', '--node-ip=10.0.0.1',
+      '--server-address=', '--node-lease-duration-seconds=40',
+    ]);
+
+    const state: ControlPlaneState = {
+      workDir, server, kubeconfig, adminToken, caFile, binDir, pids: {},
+      ports: { etcd: etcdPort, etcdPeer, apiserver: apiPort }, startedMs: 0,
+    };
+    const cp = new ControlPlane(state, verbose, args);
+    try {
+      cp.launch('etcd');
+      await cp.waitHttp(`http://127.0.0.1:${etcdPort}/health`, 30_000, 'etcd');
+      cp.launch('kube-apiserver');
+      await cp.waitApiReady(60_000);
+      for (const c of ['kube-controller-manager', 'kube-scheduler', 'kwok'] as const) cp.launch(c);
+      await cp.createFakeNode();
+      await cp.waitNodeReady(30_000);
+    } catch (e) {
+      cp.stop({ keepLogs: true });
+      throw new Error(`control plane failed to start: ${(e as Error).message}\n  component logs kept in ${path.join(workDir, 'logs')}`);
+    }
+    cp.state = { ...cp.state, startedMs: Date.now() - t0 };
+    cp.log(`ready in ${cp.state.startedMs} ms at ${server} (kubeconfig ${kubeconfig})`);
+    return cp;
+  }
+
+  private log(msg: string): void { if (this.verbose) process.stderr.write(`[control-plane] ${msg}\n`); }
+
+  private launch(c: Component): void {
+    const out = fs.openSync(path.join(this.state.workDir, 'logs', `${c}.log`), 'a');
+    const child = spawn(path.join(this.state.binDir, c), this.args.get(c)!, { stdio: ['ignore', out, out], detached: true });
+    fs.closeSync(out);
+    child.unref();
+    this.procs.set(c, child);
+    (this.state.pids as Record<string, number>)[c] = child.pid!;
+    this.log(`${c} started (pid ${child.pid})`);
+  }
+
+  /** Kills one component (SIGKILL) and starts it again with the same flags: chaos uses it on the API server. */
+  async restart(c: Component): Promise<void> {
+    const p = this.procs.get(c);
+    if (p?.pid) { try { process.kill(p.pid, 'SIGKILL'); } catch { /* already gone */ } }
+    await waitExit(p?.pid, 10_000);
+    this.launch(c);
+    if (c === 'kube-apiserver') await this.waitApiReady(60_000);
+  }
+
+  private async waitHttp(url: string, timeoutMs: number, what: string): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    while (Date.now() < deadline) {
+      try {
+        const res = await fetch(url);
+        if (res.ok) return;
+        last = `HTTP ${res.status}`;
+      } catch (e) { last = (e as Error).message; }
+      this.assertAlive(what as Component);
+      await sleep(100);
+    }
+    throw new Error(`${what} not healthy after ${timeoutMs} ms (${last})`);
+  }
+
+  private assertAlive(c: Component): void {
+    const p = this.procs.get(c);
+    if (p && p.exitCode !== null) throw new Error(`${c} exited with code ${p.exitCode}; see ${path.join(this.state.workDir, 'logs', `${c}.log`)}`);
+  }
+
+  /** An authenticated request to the API server (admin). */
+  async api(method: string, apiPath: string, body?: unknown, mergePatch?: unknown): Promise<{ status: number; json: any }> {
+    const payload = mergePatch !== undefined ? JSON.stringify(mergePatch) : body === undefined ? undefined : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const req = https.request(`${this.state.server}${apiPath}`, {
+        method, ca: fs.existsSync(this.state.caFile) ? fs.readFileSync(this.state.caFile) : undefined,
+        rejectUnauthorized: fs.existsSync(this.state.caFile),
+        headers: { 'Authorization': `Bearer ${this.state.adminToken}`, 'Content-Type': mergePatch !== undefined ? 'application/merge-patch+json' : 'application/json', 'Accept': 'application/json' },
+      }, (res) => {
+        let text = '';
+        res.on('data', (c) => { text += c; });
+        res.on('end', () => { let json: any; try { json = JSON.parse(text); } catch { json = text; } resolve({ status: res.statusCode ?? 0, json }); });
+      });
+      req.on('error', reject);
+      if (payload) req.write(payload);
+      req.end();
+    });
+  }
+
+  private async waitApiReady(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    while (Date.now() < deadline) {
+      this.assertAlive('kube-apiserver');
+      try {
+        const r = await this.api('GET', '/readyz');
+        if (r.status === 200) return;
+        last = `readyz ${r.status}`;
+      } catch (e) { last = (e as Error).message; }
+      await sleep(200);
+    }
+    throw new Error(`kube-apiserver not ready after ${timeoutMs} ms (${last})`);
+  }
+
+  private async createFakeNode(): Promise<void> {
+    const node = {
+      apiVersion: 'v1', kind: 'Node',
+      metadata: {
+        name: FAKE_NODE,
+        annotations: { 'kwok.x-k8s.io/node': 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
+        labels: { 'kubernetes.io/hostname': FAKE_NODE, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', 'type': 'kwok' },
+      },
+      status: {
+        allocatable: { cpu: '256', memory: '1Ti', pods: '5000' },
+        capacity: { cpu: '256', memory: '1Ti', pods: '5000' },
+      },
+    };
+    const r = await this.api('POST', '/api/v1/nodes', node);
+    if (r.status !== 201 && r.status !== 409) throw new Error(`creating the fake node: ${r.status} ${JSON.stringify(r.json).slice(0, 300)}`);
+  }
+
+  private async waitNodeReady(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      for (const c of ['kube-controller-manager', 'kube-scheduler', 'kwok'] as const) this.assertAlive(c);
+      const r = await this.api('GET', `/api/v1/nodes/${FAKE_NODE}`);
+      const ready = r.json?.status?.conditions?.find((c: any) => c.type === 'Ready');
+      if (ready?.status === 'True') {
+        // The not-ready taint is added at creation by admission and normally lifted by the node
+        // lifecycle controller, which this cluster does not run (kwok's fake node needs no eviction).
+        const lifted = await this.api('PATCH', `/api/v1/nodes/${FAKE_NODE}`, undefined, { spec: { taints: null } });
+        if (lifted.status !== 200) throw new Error(`removing the fake node's taints: ${lifted.status}`);
+        return;
+      }
+      await sleep(200);
+    }
+    throw new Error(`fake node ${FAKE_NODE} not Ready after ${timeoutMs} ms (is kwok running? see logs/kwok.log)`);
+  }
+
+  /** Stops every component (SIGTERM, then SIGKILL after 5 s) and removes the work dir unless keepLogs. */
+  stop(opts: { keepLogs?: boolean } = {}): Promise<void> {
+    return stopPids(this.state, opts);
+  }
+
+  private killAllSync(): void {
+    for (const pid of Object.values(this.state.pids)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+  }
+
+  /** Detaches the process-exit hook (the state was handed to another process that will stop it). */
+  handOff(): void { process.off('exit', this.exitHook); }
+}
+
+/** Stops the components recorded in a state by PID; usable from another process than the starter. */
+export async function stopPids(state: ControlPlaneState, opts: { keepLogs?: boolean } = {}): Promise<void> {
+  const order: Component[] = ['kwok', 'kube-scheduler', 'kube-controller-manager', 'kube-apiserver', 'etcd'];
+  for (const c of order) {
+    const pid = state.pids[c];
+    if (!pid) continue;
+    try { process.kill(pid, 'SIGTERM'); } catch { continue; }
+    if (!(await waitExit(pid, 5_000))) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } await waitExit(pid, 5_000); }
+  }
+  if (!opts.keepLogs) fs.rmSync(state.workDir, { recursive: true, force: true });
+}
+
+export function isAlive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+}
+
+async function waitExit(pid: number | undefined, timeoutMs: number): Promise<boolean> {
+  if (!pid) return true;
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!isAlive(pid)) return true;
+    // A killed child of ours stays a zombie until reaped; /proc tells a zombie from a live process.
+    try { if (fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z')) return true; } catch { return true; }
+    await sleep(50);
+  }
+  return false;
+}
+
+function kubeconfigYaml(server: string, caFile: string, token: string): string {
+  return stringify({
+    apiVersion: 'v1', kind: 'Config',
+    clusters: [{ name: 'local', cluster: { 'server': server, 'certificate-authority': caFile } }],
+    users: [{ name: 'admin', user: { token } }],
+    contexts: [{ name: 'local', context: { cluster: 'local', user: 'admin', namespace: 'default' } }],
+    'current-context': 'local',
+  });
+}
+
+/**
+ * kwok's own fast pod stages (copied into the cache by the build script), with pod-ready narrowed so
+ * that a pod whose first container runs NEVER_READY_IMAGE stays Pending and not Ready.
+ */
+function kwokStages(stageDir: string): string {
+  const files = fs.readdirSync(stageDir).filter((f) => f.endsWith('.yaml')).sort();
+  if (!files.includes('pod-ready.yaml')) throw new Error(`kwok stages missing in ${stageDir}: rerun scripts/control-plane.sh`);
+  const docs: string[] = [];
+  for (const f of files) {
+    for (const doc of parseAllDocuments(fs.readFileSync(path.join(stageDir, f), 'utf8'))) {
+      const obj = doc.toJS();
+      if (!obj) continue;
+      if (obj.metadata?.name === 'pod-ready') {
+        obj.spec.selector.matchExpressions.push({ key: '.spec.containers.[0].image', operator: 'NotIn', values: [NEVER_READY_IMAGE] });
+      }
+      docs.push(stringify(obj));
+    }
+  }
+  return docs.join('---\n');
+}
