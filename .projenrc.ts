@@ -90,4 +90,13 @@ const test = project.tasks.tryFind('test')!;
 test.reset('bash scripts/control-plane.sh >/dev/null', { name: 'build or reuse the local control plane' });
 test.exec('jest --ci', { receiveArgs: true });
 
+// The main job, end to end on a local control plane (built on first use, like `npm test`).
+project.addTask('demo', {
+  description: 'Start a local control plane and the operator, run a TEP-0130 pipeline, print its timeline',
+  steps: [
+    { exec: 'bash scripts/control-plane.sh >/dev/null', name: 'build or reuse the local control plane' },
+    { exec: 'ts-node --transpile-only --project test/tsconfig.json scripts/demo.ts' },
+  ],
+});
+
 project.synth();
