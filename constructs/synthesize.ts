@@ -5,6 +5,14 @@ import { defaultKinds, KindRegistry, SidecarKind } from './kinds';
 import { isDns1035Label } from './names';
 import { portProblems } from './validate';
 
+/** A synthesized object: plain JSON, with the fields that locate it typed. */
+export interface Manifest {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly metadata: { readonly name: string; readonly namespace: string; readonly labels: Record<string, string>; readonly [key: string]: any };
+  readonly [key: string]: any;
+}
+
 /** One sidecar of a run, with the material the operator minted for it. */
 export interface RunSidecar {
   /** The PipelineSidecar name. */
@@ -107,7 +115,7 @@ function checkRun(run: RunIdentity): void {
  * NetworkPolicy and Deployment, as plain JSON ready for server-side apply through the raw client.
  * A fresh App per call: cdk8s Apps keep every construct alive, so reusing one leaks.
  */
-export function synthesizeRun(input: SynthesizeInput): Array<Record<string, any>> {
+export function synthesizeRun(input: SynthesizeInput): Manifest[] {
   const kinds = kindsOrDefault(input.kinds);
   checkRun(input.run);
   const sidecars = [...input.sidecars].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
