@@ -99,4 +99,12 @@ project.addTask('demo', {
   ],
 });
 
+// Prints warm synth time per run (p50/p99) and heap growth; numbers only, no assertions.
+// Transpile-only: the benchmark measures synthesis, not the type checker; --expose-gc for honest heap numbers.
+project.addTask('bench:synth', {
+  description: 'benchmark synthesizeRun (warm per-run time, heap after 10,000 runs)',
+  exec: 'node --expose-gc -r ts-node/register bench/synth.ts',
+  env: { TS_NODE_PROJECT: 'tsconfig.json', TS_NODE_TRANSPILE_ONLY: 'true' },
+});
+
 project.synth();
