@@ -1,0 +1,210 @@
+import type { KubeConfig } from '@kubernetes/client-node';
+import { API_VERSION, KIND, LABELS, PipelineSidecarResource } from '../constructs/api/spec';
+import { KindRegistry } from '../constructs/kinds';
+import { validateSidecarSpec } from '../constructs/synthesize';
+import { EventRecorder } from './events';
+import { Informer, KubeObject, keyOf } from './k8s/informer';
+import { ApiError, RawClient, isNotFound } from './k8s/raw';
+import { collectionPath, objectPath } from './k8s/resources';
+import type { Logger } from './log';
+import type { OperatorMetrics } from './metrics';
+import { WorkQueue } from './queue';
+import { Caches, isDone, OWNED_KINDS, OWNED_SELECTOR, Reconciler } from './reconcile';
+
+export interface ControllerOptions {
+  readonly kubeConfig: KubeConfig;
+  readonly client: RawClient;
+  readonly kinds: KindRegistry;
+  readonly log: Logger;
+  readonly metrics: OperatorMetrics;
+  readonly events: EventRecorder;
+  readonly concurrency?: number;
+  /** How often to look for objects whose run is gone or done (default 60 s). */
+  readonly sweepIntervalMs?: number;
+  readonly allowPrivilegedEverywhere?: boolean;
+  readonly startupTimeoutDefaultMs?: number;
+  /** Serve only these namespaces (default: all). */
+  readonly watchNamespaces?: string[];
+}
+
+const RUN = 'run:';
+const SIDECAR = 'psc:';
+
+/**
+ * Informers feeding one work queue. Keys are `run:<ns>/<name>` (a PipelineRun reconcile) and
+ * `psc:<ns>/<name>` (a PipelineSidecar status update). Started when this replica becomes leader,
+ * stopped when it stops being one.
+ */
+export class Controller {
+  readonly caches: Caches;
+  readonly reconciler: Reconciler;
+  private readonly queue: WorkQueue;
+  private sweepTimer?: NodeJS.Timeout;
+  private running = false;
+  /** Reconciles done (tests and benchmarks read it). */
+  reconciles = 0;
+
+  constructor(private readonly o: ControllerOptions) {
+    const only = o.watchNamespaces?.length ? new Set(o.watchNamespaces) : undefined;
+    const filter = only ? (obj: KubeObject) => only.has(obj.kind === 'Namespace' ? obj.metadata.name : obj.metadata.namespace ?? '') : undefined;
+    const inf = (name: string, path: string, labelSelector?: string) => new Informer(o.kubeConfig, o.client, { name, path, labelSelector, log: o.log, filter });
+    const owned = new Map<string, Informer>();
+    for (const k of OWNED_KINDS) owned.set(`${k.apiVersion}/${k.kind}`, inf(k.kind, collectionPath(k.apiVersion, k.kind), OWNED_SELECTOR));
+    this.caches = {
+      runs: inf('PipelineRun', collectionPath('tekton.dev/v1', 'PipelineRun')),
+      sidecars: inf('PipelineSidecar', collectionPath(API_VERSION, KIND)),
+      pipelines: inf('Pipeline', collectionPath('tekton.dev/v1', 'Pipeline')),
+      namespaces: inf('Namespace', collectionPath('v1', 'Namespace')),
+      pods: inf('Pod', collectionPath('v1', 'Pod'), OWNED_SELECTOR),
+      owned,
+    };
+    this.reconciler = new Reconciler({
+      client: o.client, caches: this.caches, kinds: o.kinds, events: o.events, log: o.log, metrics: o.metrics,
+      allowPrivilegedEverywhere: o.allowPrivilegedEverywhere, startupTimeoutDefaultMs: o.startupTimeoutDefaultMs,
+    });
+    this.queue = new WorkQueue({ concurrency: o.concurrency ?? 4, onDepth: (d) => o.metrics.queueDepth.set(d) });
+    this.wire();
+  }
+
+  private enqueueRunsOf(namespace: string | undefined): void {
+    for (const r of this.caches.runs.list(namespace)) if (!isDone(r)) this.queue.add(RUN + keyOf(r));
+  }
+
+  private wire(): void {
+    const c = this.caches;
+    c.runs.on((_t, run) => this.queue.add(RUN + keyOf(run)));
+    c.sidecars.on((_t, cr) => {
+      this.queue.add(SIDECAR + keyOf(cr));
+      // A changed or deleted PipelineSidecar may change what pending runs of its namespace get.
+      this.enqueueRunsOf(cr.metadata.namespace);
+    });
+    c.namespaces.on((t, ns, old) => {
+      if (t === 'update' && ns.metadata.labels?.[LABELS.allowPrivileged] !== old?.metadata.labels?.[LABELS.allowPrivileged]) this.enqueueRunsOf(ns.metadata.name);
+    });
+    for (const [kind, informer] of c.owned) {
+      informer.on((_t, obj) => {
+        const owner = (obj.metadata as any).ownerReferences?.find((r: any) => r.kind === 'PipelineRun');
+        if (owner && obj.metadata.namespace) this.queue.add(`${RUN}${obj.metadata.namespace}/${owner.name}`);
+        if (kind === 'apps/v1/Deployment') {
+          const sc = obj.metadata.labels?.[LABELS.sidecar];
+          if (sc && obj.metadata.namespace) this.queue.add(`${SIDECAR}${obj.metadata.namespace}/${sc}`);
+          this.o.metrics.activeSidecars.set(informer.list().length);
+        }
+      });
+    }
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    const all = [this.caches.runs, this.caches.sidecars, this.caches.pipelines, this.caches.namespaces, this.caches.pods, ...this.caches.owned.values()];
+    await Promise.all(all.map((i) => i.start()));
+    this.queue.start((key) => this.handle(key), (key, e, retryIn) => {
+      this.o.metrics.errors.inc({ reason: errorReason(e) });
+      this.o.log.error('reconcile failed; retrying', { key, retryInMs: retryIn, error: e });
+    });
+    const every = this.o.sweepIntervalMs ?? 60_000;
+    const tick = () => {
+      this.sweep().catch((e) => this.o.log.error('sweep failed', { error: e })).finally(() => {
+        if (this.running) { this.sweepTimer = setTimeout(tick, every); this.sweepTimer.unref?.(); }
+      });
+    };
+    this.sweepTimer = setTimeout(tick, every);
+    this.sweepTimer.unref?.();
+    this.o.log.info('controller started', { caches: all.length });
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    if (this.sweepTimer) clearTimeout(this.sweepTimer);
+    await this.queue.stop();
+    const all = [this.caches.runs, this.caches.sidecars, this.caches.pipelines, this.caches.namespaces, this.caches.pods, ...this.caches.owned.values()];
+    await Promise.all(all.map((i) => i.stop()));
+  }
+
+  get synced(): boolean { return this.running; }
+
+  private async handle(key: string): Promise<{ requeueAfterMs?: number } | void> {
+    const end = this.o.metrics.reconcileDuration.startTimer();
+    try {
+      const r = key.startsWith(RUN) ? await this.reconciler.reconcile(key.slice(RUN.length)) : await this.sidecarStatus(key.slice(SIDECAR.length));
+      this.reconciles++;
+      end({ result: r?.requeueAfterMs !== undefined ? 'requeue' : 'ok' });
+      return r;
+    } catch (e) {
+      end({ result: 'error' });
+      throw e;
+    }
+  }
+
+  /**
+   * Deletes objects whose run is gone or done: covers a missed event, a restart while a run was
+   * deleted or finished, and GC not running. Candidate runs are confirmed on the server first.
+   */
+  async sweep(): Promise<number> {
+    const groups = new Map<string, { ns: string; runId: string; owner?: { name: string; uid: string } }>();
+    for (const o of this.reconciler.ownedObjects(undefined, () => true)) {
+      const runId = o.metadata.labels?.[LABELS.runId];
+      if (!runId || !o.metadata.namespace) continue;
+      const owner = (o.metadata as any).ownerReferences?.find((r: any) => r.kind === 'PipelineRun');
+      groups.set(`${o.metadata.namespace}/${runId}`, { ns: o.metadata.namespace, runId, owner });
+    }
+    let deleted = 0;
+    for (const g of groups.values()) {
+      if (!g.owner) continue;
+      const cached = this.caches.runs.get(g.ns, g.owner.name);
+      if (cached && cached.metadata.uid === g.owner.uid && !isDone(cached)) continue;
+      const live = await this.o.client.getOrUndefined(objectPath({ apiVersion: 'tekton.dev/v1', kind: 'PipelineRun', metadata: { name: g.owner.name, namespace: g.ns } }));
+      if (live && live.metadata.uid === g.owner.uid && !isDone(live)) continue;
+      await this.reconciler.deleteByRunId(g.ns, g.runId);
+      this.o.log.info('sweep deleted objects of a finished or missing run', { namespace: g.ns, run: g.owner.name, runId: g.runId });
+      deleted++;
+    }
+    return deleted;
+  }
+
+  /** status of one PipelineSidecar: Valid / Ready conditions, activeRuns, observedGeneration. */
+  private async sidecarStatus(key: string): Promise<void> {
+    const [ns, name] = key.split('/');
+    const cr = this.caches.sidecars.get(ns, name) as unknown as PipelineSidecarResource | undefined;
+    if (!cr) return;
+    let problems: string[];
+    try {
+      problems = validateSidecarSpec(name, cr.spec, this.o.kinds).map((p) => p.message);
+    } catch (e) {
+      problems = [`cannot be validated: ${(e as Error).message}`];
+    }
+    const deployments = this.caches.owned.get('apps/v1/Deployment')!.list(ns).filter((d) => d.metadata.labels?.[LABELS.sidecar] === name);
+    const activeRuns = new Set(deployments.map((d) => d.metadata.labels?.[LABELS.runId])).size;
+    const gen = cr.metadata.generation;
+    const now = new Date().toISOString();
+    const prev = new Map((cr.status?.conditions ?? []).map((c) => [c.type, c]));
+    const cond = (type: string, ok: boolean, reason: string, message: string) => {
+      const p = prev.get(type);
+      const status = ok ? 'True' : 'False';
+      return { type, status, reason, message, observedGeneration: gen, lastTransitionTime: p && p.status === status && p.lastTransitionTime ? p.lastTransitionTime : now };
+    };
+    const valid = problems.length === 0;
+    const conditions = [
+      cond('Valid', valid, valid ? 'SpecValid' : 'SpecInvalid', valid ? 'the spec is valid' : problems.join('; ')),
+      cond('Ready', valid, valid ? 'Ready' : 'SpecInvalid', valid ? 'runs that ask for this sidecar get it' : 'runs that ask for this sidecar are rejected until the spec is fixed (see Valid)'),
+    ];
+    const desired = { observedGeneration: gen, activeRuns, conditions };
+    const strip = (s: any) => JSON.stringify({ ...s, conditions: (s?.conditions ?? []).map(({ lastTransitionTime: _l, ...rest }: any) => rest) });
+    if (strip(cr.status ?? {}) === strip(desired)) return;
+    try {
+      await this.o.client.mergePatch(`${objectPath(cr as any)}/status`, { status: desired });
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+  }
+}
+
+function errorReason(e: unknown): string {
+  if (e instanceof ApiError) return e.statusCode === 0 ? 'api_unreachable' : `api_${e.statusCode}`;
+  if (e instanceof Error && e.name === 'SidecarSpecError') return 'spec';
+  return 'internal';
+}
+
+export type { KubeObject };

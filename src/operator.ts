@@ -1,0 +1,165 @@
+import * as os from 'node:os';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { FIELD_MANAGER } from '../constructs/api/spec';
+import { pipelineSidecarCrd } from '../constructs/api/crd';
+import { defaultKinds, KindRegistry } from '../constructs/kinds';
+import { Controller } from './controller';
+import { parseDuration } from './duration';
+import { EventRecorder } from './events';
+import { RawClient } from './k8s/raw';
+import { objectPath } from './k8s/resources';
+import { LeaderElector, LeaderElectionOptions } from './leader';
+import { createLogger, Logger } from './log';
+import { OperatorMetrics, startHealthServer } from './metrics';
+import { WebhookOptions, WebhookServer } from './webhook';
+
+export interface OperatorOptions {
+  readonly kubeConfig: KubeConfig;
+  /** Sidecar kinds (default: the built-in ones). Extend with `defaultKinds().register(myKind)`. */
+  readonly kinds?: KindRegistry;
+  /** The operator's own namespace: its Lease and webhook certificate Secret live here. */
+  readonly namespace: string;
+  /** Serve the admission webhook (every replica does); false to run without it (fallback mode only). */
+  readonly webhook?: WebhookOptions | false;
+  /** Port of /healthz, /readyz, /metrics (0: any free port; undefined: no health server). */
+  readonly healthPort?: number;
+  readonly healthBindAddress?: string;
+  /** Elect a leader through a Lease; false (or absent) reconciles without election (single replica). */
+  readonly leaderElection?: Partial<LeaderElectionOptions> | false;
+  /** Allow privileged kinds in every namespace, not only in those labelled allow-privileged=true. */
+  readonly allowPrivilegedEverywhere?: boolean;
+  /** startupTimeout for PipelineSidecars that set none: a duration string ("5m") or ms. */
+  readonly startupTimeoutDefault?: string | number;
+  /** Interval of the orphan sweep (default 60 s). */
+  readonly sweepIntervalMs?: number;
+  /** Reconciles in parallel (default 4). */
+  readonly concurrency?: number;
+  /** Serve only runs in these namespaces (default: all). The webhook configuration should match (namespaceSelector). */
+  readonly watchNamespaces?: string[];
+  /** Apply the PipelineSidecar CRD at start (development; the install bundle ships it otherwise). */
+  readonly installCrd?: boolean;
+  readonly log?: Logger;
+  /** Replica identity for the Lease and Events (default: hostname-pid). */
+  readonly identity?: string;
+}
+
+/**
+ * The pipeline-sidecars operator: the webhook on every replica, the controller on the leader.
+ *
+ *     const op = new Operator({ kubeConfig, namespace: 'pipeline-sidecars', kinds: defaultKinds().register(myKind) });
+ *     await op.start();
+ *     process.on('SIGTERM', () => op.stop());
+ */
+export class Operator {
+  readonly metrics: OperatorMetrics;
+  readonly log: Logger;
+  readonly client: RawClient;
+  readonly identity: string;
+  readonly kinds: KindRegistry;
+  private readonly events: EventRecorder;
+  private readonly webhookServer?: WebhookServer;
+  private elector?: LeaderElector;
+  private health?: Server;
+  private current?: Controller;
+  private transition: Promise<void> = Promise.resolve();
+  private started = false;
+
+  constructor(private readonly opts: OperatorOptions) {
+    this.identity = opts.identity ?? `${os.hostname()}-${process.pid}`;
+    this.log = opts.log ?? createLogger({ fields: { component: 'pipeline-sidecars', replica: this.identity } });
+    this.metrics = new OperatorMetrics({ defaultMetrics: false });
+    this.client = new RawClient(opts.kubeConfig);
+    this.kinds = opts.kinds ?? defaultKinds();
+    this.events = new EventRecorder(this.client, 'pipeline-sidecars', this.identity, this.log);
+    if (opts.webhook) this.webhookServer = new WebhookServer(this.client, opts.namespace, opts.webhook, this.kinds, this.log.child({ part: 'webhook' }), this.metrics);
+  }
+
+  /** The controller while this replica leads (tests inspect its caches). */
+  get controller(): Controller | undefined { return this.current; }
+  get isLeader(): boolean { return this.current !== undefined; }
+  get webhookPort(): number | undefined { return this.webhookServer?.port; }
+  get healthPort(): number | undefined { return (this.health?.address() as AddressInfo | undefined)?.port; }
+  get webhookCa(): string | undefined { return this.webhookServer?.caCert; }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    if (this.opts.installCrd) {
+      const crd = pipelineSidecarCrd();
+      await this.client.apply(objectPath(crd as any), crd, FIELD_MANAGER, { force: true });
+    }
+    if (this.opts.healthPort !== undefined) {
+      this.health = await startHealthServer(this.opts.healthPort, this.opts.healthBindAddress ?? '0.0.0.0', this.metrics, {
+        healthy: () => this.started,
+        ready: () => this.started && (!this.webhookServer || this.webhookServer.serving),
+      });
+    }
+    await this.webhookServer?.start();
+    const le = this.opts.leaderElection;
+    if (le) {
+      this.elector = new LeaderElector(this.client, this.opts.namespace, {
+        leaseName: le.leaseName ?? 'pipeline-sidecars-leader', identity: le.identity ?? this.identity,
+        leaseDurationMs: le.leaseDurationMs, renewDeadlineMs: le.renewDeadlineMs, retryPeriodMs: le.retryPeriodMs,
+      }, {
+        onStartedLeading: () => this.lead(),
+        onStoppedLeading: () => this.follow(),
+      }, this.log.child({ part: 'leader' }));
+      this.elector.start();
+    } else {
+      await this.lead();
+    }
+    this.log.info('operator started', { namespace: this.opts.namespace, webhookPort: this.webhookPort, healthPort: this.healthPort, leaderElection: !!le });
+  }
+
+  private lead(): Promise<void> {
+    this.transition = this.transition.then(async () => {
+      if (this.current || !this.started) return;
+      const c = new Controller({
+        kubeConfig: this.opts.kubeConfig, client: this.client, kinds: this.kinds, log: this.log.child({ part: 'controller' }),
+        metrics: this.metrics, events: this.events, concurrency: this.opts.concurrency, sweepIntervalMs: this.opts.sweepIntervalMs,
+        allowPrivilegedEverywhere: this.opts.allowPrivilegedEverywhere, watchNamespaces: this.opts.watchNamespaces,
+        startupTimeoutDefaultMs: typeof this.opts.startupTimeoutDefault === 'number' ? this.opts.startupTimeoutDefault : parseDuration(this.opts.startupTimeoutDefault),
+      });
+      this.current = c;
+      this.metrics.isLeader.set(1);
+      try {
+        await c.start();
+      } catch (e) {
+        this.log.error('controller could not start (is the PipelineSidecar CRD installed?); retrying in 5 s', { error: e });
+        this.current = undefined;
+        this.metrics.isLeader.set(0);
+        await c.stop().catch(() => undefined);
+        const retry = setTimeout(() => { if (this.started && (!this.elector || this.elector.isLeader)) void this.lead(); }, 5000);
+        retry.unref?.();
+      }
+    });
+    return this.transition;
+  }
+
+  private follow(): Promise<void> {
+    this.transition = this.transition.then(async () => {
+      const c = this.current;
+      this.current = undefined;
+      this.metrics.isLeader.set(0);
+      await c?.stop();
+    });
+    return this.transition;
+  }
+
+  /**
+   * Graceful shutdown: finish in-flight reconciles, release the Lease (the next leader takes over at
+   * once), stop serving the webhook. `{ release: false }` leaves the Lease to expire, like a crash.
+   */
+  async stop(opts: { release?: boolean } = {}): Promise<void> {
+    if (!this.started) return;
+    if (this.elector) await this.elector.stop({ release: opts.release ?? true });
+    await this.follow();
+    this.started = false;
+    await this.webhookServer?.stop();
+    await new Promise<void>((r) => (this.health ? this.health.close(() => r()) : r()));
+    this.client.close();
+    this.log.info('operator stopped');
+  }
+}

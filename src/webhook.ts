@@ -1,0 +1,225 @@
+import * as https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { PipelineSidecarResource, API_VERSION, KIND, FIELD_MANAGER } from '../constructs/api/spec';
+import { mutatingWebhookConfiguration, WEBHOOK_PATH } from '../constructs/api/webhook-config';
+import { KindRegistry } from '../constructs/kinds';
+import { admissionPatch, admitPipelineRun } from './admission';
+import { ApiError, RawClient, isConflict, isNotFound } from './k8s/raw';
+import { collectionPath, objectPath } from './k8s/resources';
+import type { Logger } from './log';
+import type { OperatorMetrics } from './metrics';
+import { certificateNotAfter, mintWebhookTls } from './webhook-tls';
+
+export interface WebhookOptions {
+  /** Port to serve HTTPS on (0: any free port; read `port` after start). */
+  readonly port: number;
+  /** Address to bind (default 0.0.0.0). */
+  readonly bindAddress?: string;
+  /** MutatingWebhookConfiguration name (default pipeline-sidecars). */
+  readonly configName?: string;
+  /** The API server calls this URL (out-of-cluster); `{port}` is replaced with the bound port. */
+  readonly url?: string;
+  /** The API server calls this Service (in-cluster). */
+  readonly service?: { readonly namespace: string; readonly name: string; readonly port?: number };
+  /**
+   * Apply the whole webhook configuration at start (development, tests). Without it the operator only
+   * fills in caBundle of a configuration the install bundle created.
+   */
+  readonly register?: boolean;
+  /** DNS names / IPs of the serving certificate (default: derived from url or service). */
+  readonly certHosts?: string[];
+  /** Secret (in the operator's namespace) holding the CA and serving cert that all replicas share. */
+  readonly secretName?: string;
+  /** Only runs in namespaces matching this selector go to the webhook (register mode). */
+  readonly namespaceSelector?: Record<string, unknown>;
+  /** Do not touch caBundle at all (cert-manager injects it). */
+  readonly externalCa?: boolean;
+}
+
+interface StoredTls { caCert: string; cert: string; key: string }
+
+const RENEW_BEFORE_MS = 30 * 86_400_000;
+
+/**
+ * The mutating admission webhook for PipelineRun CREATE. Every replica serves it (leadership is only
+ * for reconciling); replicas share one CA and serving certificate through a Secret, so the caBundle
+ * in the configuration is valid for all of them.
+ */
+export class WebhookServer {
+  private server?: https.Server;
+  private boundPort?: number;
+  private tls?: StoredTls;
+  serving = false;
+
+  constructor(
+    private readonly client: RawClient,
+    private readonly namespace: string,
+    private readonly opts: WebhookOptions,
+    private readonly kinds: KindRegistry,
+    private readonly log: Logger,
+    private readonly metrics?: OperatorMetrics,
+  ) {}
+
+  get port(): number { return this.boundPort ?? this.opts.port; }
+  get configName(): string { return this.opts.configName ?? 'pipeline-sidecars'; }
+  get caCert(): string | undefined { return this.tls?.caCert; }
+
+  private certHosts(): string[] {
+    if (this.opts.certHosts?.length) return this.opts.certHosts;
+    if (this.opts.service) {
+      const { name, namespace } = this.opts.service;
+      return [`${name}.${namespace}.svc`, `${name}.${namespace}.svc.cluster.local`, name, `${name}.${namespace}`];
+    }
+    if (this.opts.url) return [new URL(this.opts.url.replace('{port}', '1')).hostname];
+    return ['127.0.0.1', 'localhost'];
+  }
+
+  /** Reads the shared serving certificate, or mints and stores it (the first replica to create the Secret wins). */
+  private async ensureTls(): Promise<StoredTls> {
+    const secretName = this.opts.secretName ?? `${this.configName}-webhook-tls`;
+    const path = objectPath({ apiVersion: 'v1', kind: 'Secret', metadata: { name: secretName, namespace: this.namespace } });
+    const hosts = this.certHosts();
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const existing = await this.client.getOrUndefined(path);
+      const decode = (k: string) => Buffer.from(existing?.data?.[k] ?? '', 'base64').toString('utf8');
+      if (existing) {
+        const stored = { caCert: decode('ca.crt'), cert: decode('tls.crt'), key: decode('tls.key') };
+        const storedHosts = (existing.metadata?.annotations?.['pipeline-sidecars.dev/hosts'] ?? '').split(',');
+        let fresh = false;
+        try { fresh = certificateNotAfter(stored.cert).getTime() - Date.now() > RENEW_BEFORE_MS; } catch { fresh = false; }
+        if (fresh && hosts.every((h) => storedHosts.includes(h))) return stored;
+      }
+      const minted = await mintWebhookTls(hosts);
+      const body = {
+        apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls',
+        metadata: {
+          name: secretName, namespace: this.namespace,
+          labels: { 'app.kubernetes.io/managed-by': 'pipeline-sidecars', 'app.kubernetes.io/component': 'webhook' },
+          annotations: { 'pipeline-sidecars.dev/hosts': minted.hosts.join(',') },
+          ...(existing ? { resourceVersion: existing.metadata.resourceVersion } : {}),
+        },
+        data: {
+          'ca.crt': Buffer.from(minted.caCert).toString('base64'),
+          'tls.crt': Buffer.from(minted.cert).toString('base64'),
+          'tls.key': Buffer.from(minted.key).toString('base64'),
+        },
+      };
+      try {
+        if (existing) await this.client.request('PUT', path, { body });
+        else await this.client.create(collectionPath('v1', 'Secret', this.namespace), body);
+        this.log.info('minted the webhook serving certificate', { secret: secretName, hosts: minted.hosts, notAfter: minted.notAfter.toISOString() });
+        return { caCert: minted.caCert, cert: minted.cert, key: minted.key };
+      } catch (e) {
+        // Another replica wrote it first: use theirs, so all replicas serve under one caBundle.
+        if (isConflict(e) || (e instanceof ApiError && e.reason === 'AlreadyExists')) continue;
+        throw e;
+      }
+    }
+    throw new Error(`could not settle the webhook certificate Secret ${this.namespace}/${secretName}: it keeps changing under us`);
+  }
+
+  async start(): Promise<void> {
+    this.tls = await this.ensureTls();
+    this.server = https.createServer({ key: this.tls.key, cert: this.tls.cert }, (req, res) => { void this.handle(req, res); });
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(this.opts.port, this.opts.bindAddress ?? '0.0.0.0', () => { this.server!.off('error', reject); resolve(); });
+    });
+    this.boundPort = (this.server.address() as AddressInfo).port;
+    await this.publishCa();
+    this.serving = true;
+    this.log.info('webhook serving', { port: this.boundPort, path: WEBHOOK_PATH, config: this.configName });
+  }
+
+  /** Apply the configuration (register mode) or just fill in its caBundle. */
+  private async publishCa(): Promise<void> {
+    if (this.opts.externalCa) return;
+    const url = this.opts.url?.replace('{port}', String(this.boundPort));
+    const desired = mutatingWebhookConfiguration({ name: this.configName, url, service: url ? undefined : this.opts.service, caBundle: this.tls!.caCert, namespaceSelector: this.opts.namespaceSelector });
+    const path = objectPath(desired as any);
+    if (this.opts.register) {
+      await this.client.apply(path, desired, FIELD_MANAGER, { force: true });
+      return;
+    }
+    const current = await this.client.getOrUndefined(path);
+    if (!current) {
+      this.log.warn('webhook configuration not found: runs are not gated until it exists (install the bundle)', { config: this.configName });
+      return;
+    }
+    const bundle = Buffer.from(this.tls!.caCert).toString('base64');
+    const ops: unknown[] = [];
+    (current.webhooks ?? []).forEach((w: any, i: number) => {
+      if (w.clientConfig?.caBundle === bundle) return;
+      ops.push({ op: 'test', path: `/webhooks/${i}/name`, value: w.name }, { op: 'add', path: `/webhooks/${i}/clientConfig/caBundle`, value: bundle });
+    });
+    if (ops.length) await this.client.jsonPatch(path, ops);
+  }
+
+  async stop(): Promise<void> {
+    this.serving = false;
+    const s = this.server;
+    this.server = undefined;
+    if (!s) return;
+    await new Promise<void>((resolve) => { s.close(() => resolve()); s.closeAllConnections?.(); });
+  }
+
+  private async handle(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): Promise<void> {
+    const reply = (code: number, body: unknown) => { res.writeHead(code, { 'Content-Type': 'application/json' }); res.end(JSON.stringify(body)); };
+    if (req.method !== 'POST' || (req.url ?? '').split('?')[0] !== WEBHOOK_PATH) return reply(404, { message: `POST ${WEBHOOK_PATH} only` });
+    let review: any;
+    try {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      review = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    } catch {
+      return reply(400, { message: 'body is not an AdmissionReview' });
+    }
+    const request = review?.request;
+    if (!request?.uid) return reply(400, { message: 'AdmissionReview without request.uid' });
+    const respond = (response: Record<string, unknown>) => reply(200, { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: request.uid, ...response } });
+    if (request.operation !== 'CREATE' || request.kind?.kind !== 'PipelineRun') return respond({ allowed: true });
+    const run = request.object ?? {};
+    const namespace: string = request.namespace ?? run.metadata?.namespace;
+    const log = this.log.child({ namespace, run: run.metadata?.name ?? `${run.metadata?.generateName ?? ''}*` });
+    try {
+      const [pipelineResult, sidecars] = await Promise.all([this.readPipeline(run, namespace), this.readSidecars(namespace)]);
+      const decision = admitPipelineRun({ run, namespace, pipeline: pipelineResult.pipeline, pipelineProblem: pipelineResult.problem, sidecars, kinds: this.kinds });
+      if (!decision.allowed) {
+        this.metrics?.admissions.inc({ result: 'rejected' });
+        log.info('rejected PipelineRun', { reason: decision.message });
+        return respond({ allowed: false, status: { code: 422, reason: 'Invalid', message: decision.message } });
+      }
+      if (!decision.mutated) { this.metrics?.admissions.inc({ result: 'untouched' }); return respond({ allowed: true }); }
+      const patch = admissionPatch(run, decision.mutated);
+      this.metrics?.admissions.inc({ result: 'mutated' });
+      log.info('gated PipelineRun', { runId: decision.runId, sidecars: decision.sidecars, warnings: decision.warnings });
+      return respond({
+        allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
+        ...(decision.warnings.length ? { warnings: decision.warnings } : {}),
+      });
+    } catch (e) {
+      // A 500 lets failurePolicy decide: Fail for runs that ask by annotation, Ignore for the rest.
+      this.metrics?.admissions.inc({ result: 'error' });
+      this.metrics?.errors.inc({ reason: 'admission' });
+      log.error('admission failed', { error: e });
+      return reply(500, { message: `pipeline-sidecars webhook could not decide: ${(e as Error).message}` });
+    }
+  }
+
+  private async readPipeline(run: any, namespace: string): Promise<{ pipeline?: Record<string, any>; problem?: string }> {
+    const ref = run.spec?.pipelineRef;
+    if (!ref?.name || ref.resolver || ref.bundle) return {};
+    const p = await this.client.getOrUndefined(objectPath({ apiVersion: 'tekton.dev/v1', kind: 'Pipeline', metadata: { name: ref.name, namespace } }));
+    return p ? { pipeline: p } : { problem: `Pipeline "${ref.name}" does not exist in namespace "${namespace}"` };
+  }
+
+  private async readSidecars(namespace: string): Promise<PipelineSidecarResource[]> {
+    try {
+      const list = await this.client.get(collectionPath(API_VERSION, KIND, namespace));
+      return (list.items ?? []) as PipelineSidecarResource[];
+    } catch (e) {
+      if (isNotFound(e)) throw new Error('the PipelineSidecar CRD is not installed');
+      throw e;
+    }
+  }
+}
