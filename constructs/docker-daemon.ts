@@ -27,8 +27,8 @@ export interface DockerDaemonProps extends SidecarCommonProps {
  * certificates against the run's CA (`--tlsverify`), and tasks get the client certs in a Secret.
  *
  * The args start with `dockerd`, which makes the image's entrypoint skip its defaults: no
- * in-container key generation (DOCKER_TLS_CERTDIR is empty too) and no extra plaintext 2375 listener
- * with its 15-second warning sleep.
+ * in-container key generation (DOCKER_TLS_CERTDIR is empty too) and no extra plaintext 2375 listener.
+ * With --tlsverify dockerd also skips the start-up delay it imposes on unauthenticated TCP listeners.
  */
 export class DockerDaemon extends PipelineSidecar {
   constructor(scope: Construct, id: string, props: DockerDaemonProps) {
@@ -43,6 +43,9 @@ export class DockerDaemon extends PipelineSidecar {
     const args = ['dockerd', '--host=unix:///var/run/docker.sock', `--host=tcp://0.0.0.0:${port}`];
     if (tlsOn) {
       args.push('--tlsverify', `--tlscacert=${certDir}/${TLS_KEYS.ca}`, `--tlscert=${certDir}/${TLS_KEYS.cert}`, `--tlskey=${certDir}/${TLS_KEYS.key}`);
+    } else {
+      // Docker 27 refuses a TCP listener without TLS unless that is said explicitly.
+      args.push('--tls=false');
     }
     args.push(`--storage-driver=${o.storageDriver ?? DOCKER_DAEMON_DEFAULTS.storageDriver}`);
     for (const m of o.registryMirrors ?? []) args.push(`--registry-mirror=${m}`);

@@ -136,6 +136,7 @@ describe('DockerDaemon', () => {
     expect(c.args).toContain('--storage-driver=vfs');
     expect(c.args).toContain('--host=tcp://0.0.0.0:2375');
     expect(c.args).not.toContain('--tlsverify');
+    expect(c.args).toContain('--tls=false');
     expect(objs.filter(o => o.kind === 'Secret')).toHaveLength(0);
     expect(one(objs, 'Service').spec.ports[0].port).toBe(2375);
   });
