@@ -1,0 +1,104 @@
+import { Chart } from 'cdk8s';
+import { Construct } from 'constructs';
+import { k8s } from 'cdk8s-plus-27';
+import { PipelineSidecarCrd } from '../api/crd';
+import { PipelineRunWebhookConfiguration } from '../api/webhook-config';
+import { BUNDLE_DEFAULTS, BUNDLE_LABELS, leaseName, webhookTlsSecretName } from './defaults';
+import { OperatorDeployment, ResourceQuantities } from './operator-deployment';
+import { OperatorDisruptionBudget } from './operator-disruption-budget';
+import { OperatorRbac } from './operator-rbac';
+import { OperatorService } from './operator-service';
+import { ServedNamespace } from './served-namespace';
+import { SYNC_WAVES, SYNC_WAVE_ANNOTATION, syncWave } from './sync-wave';
+import { INJECT_CA_FROM, WebhookCertificate } from './webhook-certificate';
+
+/** Props of the install bundle; every field has a default in BUNDLE_DEFAULTS. */
+export interface InstallBundleProps {
+  /** The operator image reference, the one parameter a release changes (default ghcr.io/pipeline-sidecars/operator:<version>). */
+  readonly image?: string;
+  /** Namespace the operator runs in, created by the bundle (default pipeline-sidecars). */
+  readonly namespace?: string;
+  /** Namespaces whose PipelineRuns get sidecars: each gets a RoleBinding and a --watch-namespace (default none: see docs/install.md). */
+  readonly servedNamespaces?: string[];
+  /** Operator replicas (default 2). */
+  readonly replicas?: number;
+  /** Let cert-manager issue the webhook certificate and inject the caBundle, instead of the operator (default false). */
+  readonly certManager?: boolean;
+  /** Operator container resources (default requests 100m / 128Mi, limits 1 CPU / 512Mi). */
+  readonly resources?: ResourceQuantities;
+}
+
+/** The props with every default filled in. */
+export function resolveBundleProps(props: InstallBundleProps = {}): Required<InstallBundleProps> {
+  const served = [...new Set(props.servedNamespaces ?? BUNDLE_DEFAULTS.servedNamespaces)].sort();
+  return {
+    image: props.image ?? BUNDLE_DEFAULTS.image,
+    namespace: props.namespace ?? BUNDLE_DEFAULTS.namespace,
+    servedNamespaces: served,
+    replicas: props.replicas ?? BUNDLE_DEFAULTS.replicas,
+    certManager: props.certManager ?? BUNDLE_DEFAULTS.certManager,
+    resources: props.resources ?? BUNDLE_DEFAULTS.resources,
+  };
+}
+
+/**
+ * Everything `kubectl apply -f dist/` or an Argo CD Application installs: the PipelineSidecar CRD,
+ * the operator's Namespace, ServiceAccount and least-privilege RBAC, the operator Deployment with
+ * its Service and PodDisruptionBudget, and the MutatingWebhookConfiguration, in Argo CD sync
+ * waves (CRDs and Namespace, RBAC, workloads, webhook). Objects are emitted in that order too, so
+ * a plain `kubectl apply` of the single file works in one pass. Deterministic: no generated names.
+ */
+export class InstallBundle extends Chart {
+  /** The resolved props. */
+  readonly config: Required<InstallBundleProps>;
+
+  constructor(scope: Construct, id: string, props: InstallBundleProps = {}) {
+    super(scope, id, { labels: { ...BUNDLE_LABELS }, disableResourceNameHashes: true });
+    const c = this.config = resolveBundleProps(props);
+    const name = BUNDLE_DEFAULTS.name;
+    for (const ns of [c.namespace, ...c.servedNamespaces]) {
+      if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns) || ns.length > 63) throw new Error(`InstallBundle: "${ns}" is not a valid namespace name`);
+    }
+    if (c.servedNamespaces.includes(c.namespace)) throw new Error(`InstallBundle: the operator's own namespace "${c.namespace}" cannot be a served namespace`);
+    if (!Number.isInteger(c.replicas) || c.replicas < 1) throw new Error(`InstallBundle: replicas must be a positive integer, not ${c.replicas}`);
+    if (!c.image || /\s/.test(c.image)) throw new Error(`InstallBundle: "${c.image}" is not an image reference`);
+
+    const crd = new PipelineSidecarCrd(this, 'PipelineSidecarCrd');
+    crd.metadata.addAnnotation(SYNC_WAVE_ANNOTATION, String(SYNC_WAVES.crds));
+    syncWave(new k8s.KubeNamespace(this, 'Namespace', {
+      metadata: { name: c.namespace, labels: { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest' } },
+    }), SYNC_WAVES.namespace);
+
+    const rbac = new OperatorRbac(this, 'Rbac', { name, namespace: c.namespace, webhookConfigName: name });
+    for (const ns of c.servedNamespaces) {
+      new ServedNamespace(this, `Served-${ns}`, {
+        namespace: ns, name, clusterRoleName: rbac.namespaceRoleName,
+        serviceAccount: { name: rbac.serviceAccountName, namespace: c.namespace },
+      });
+    }
+    const certificate = c.certManager
+      ? new WebhookCertificate(this, 'WebhookCertificate', { name: `${name}-webhook`, namespace: c.namespace, secretName: webhookTlsSecretName(name), serviceName: name })
+      : undefined;
+
+    new OperatorDeployment(this, 'Deployment', {
+      name, namespace: c.namespace, image: c.image, replicas: c.replicas, serviceAccountName: rbac.serviceAccountName,
+      webhookServiceName: name, webhookConfigName: name, leaseName: leaseName(name),
+      servedNamespaces: c.servedNamespaces, externalCa: c.certManager, resources: c.resources,
+    });
+    new OperatorService(this, 'Service', { name, namespace: c.namespace });
+    new OperatorDisruptionBudget(this, 'DisruptionBudget', { name, namespace: c.namespace });
+
+    // caBundle is left out: the operator patches it in at start (or cert-manager injects it).
+    new PipelineRunWebhookConfiguration(this, 'WebhookConfiguration', {
+      name,
+      service: { namespace: c.namespace, name, port: 443 },
+      annotations: {
+        [SYNC_WAVE_ANNOTATION]: String(SYNC_WAVES.webhook),
+        ...(certificate ? { [INJECT_CA_FROM]: certificate.injectCaFrom } : {}),
+      },
+      ...(c.servedNamespaces.length
+        ? { namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: c.servedNamespaces }] } }
+        : {}),
+    });
+  }
+}

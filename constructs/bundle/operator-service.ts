@@ -1,0 +1,34 @@
+import { Construct } from 'constructs';
+import { k8s } from 'cdk8s-plus-27';
+import { OPERATOR_PORTS, OPERATOR_SELECTOR } from './defaults';
+import { SYNC_WAVES, syncWave } from './sync-wave';
+
+/** Props of OperatorService. */
+export interface OperatorServiceProps {
+  /** Service name; the webhook configuration and the serving certificate refer to it. */
+  readonly name: string;
+  /** The operator's namespace. */
+  readonly namespace: string;
+}
+
+/** The operator's Service: the admission webhook on 443 (to 8443) and /metrics on 8080, across all ready replicas. */
+export class OperatorService extends Construct {
+  /** The synthesized Service. */
+  readonly apiObject: k8s.KubeService;
+
+  constructor(scope: Construct, id: string, props: OperatorServiceProps) {
+    super(scope, id);
+    this.apiObject = new k8s.KubeService(this, 'Resource', {
+      metadata: { name: props.name, namespace: props.namespace, labels: { ...OPERATOR_SELECTOR } },
+      spec: {
+        type: 'ClusterIP',
+        selector: { ...OPERATOR_SELECTOR },
+        ports: [
+          { name: 'https-webhook', port: OPERATOR_PORTS.webhookService, targetPort: k8s.IntOrString.fromString('webhook'), protocol: 'TCP' },
+          { name: 'http-metrics', port: OPERATOR_PORTS.health, targetPort: k8s.IntOrString.fromString('health'), protocol: 'TCP' },
+        ],
+      },
+    });
+    syncWave(this.apiObject, SYNC_WAVES.workload);
+  }
+}
