@@ -50,6 +50,7 @@ export function optQuantity(block: Record<string, unknown>, key: string, field: 
 /** Problems with a list of Service ports (names are IANA service names; numbers 1-65535; both unique). */
 export function portProblems(ports: unknown, sidecar: string, field = 'spec.ports'): SidecarSpecError[] {
   if (!Array.isArray(ports)) return [new SidecarSpecError(field, 'must be a list of {name, port}', sidecar)];
+  if (ports.length === 0) return [new SidecarSpecError(field, 'is empty: list the ports the sidecar serves, or leave ports out to use the kind\'s defaults', sidecar)];
   const out: SidecarSpecError[] = [];
   const names = new Set<string>();
   const numbers = new Set<string>();

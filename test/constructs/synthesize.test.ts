@@ -88,5 +88,6 @@ describe('validateSidecarSpec', () => {
     expect(validateSidecarSpec('x', { kind: 'Container' }).map(p => p.field)).toEqual(['spec.template.containers']);
     const noPorts = validateSidecarSpec('x', { kind: 'Container', template: { containers: [{ name: 'c', image: 'busybox' }] } });
     expect(noPorts.map(p => p.field)).toEqual(['spec.ports']);
+    expect(validateSidecarSpec('x', { kind: 'Registry', ports: [] })[0].message).toMatch(/leave ports out/);
   });
 });
