@@ -1,0 +1,80 @@
+import { ANNOTATIONS } from '../../constructs/api/spec';
+import { Operator } from '../../src/operator';
+import { createTestNamespace, testKubeConfig } from '../harness/cluster';
+import { NEVER_READY_IMAGE } from '../harness/control-plane';
+import { TektonSimulator } from '../harness/simulator';
+import { createRun, createSidecar, deleteWebhookConfig, ensureCrd, eventsFor, eventually, getRun, inProcessOperator, objectsOfRun } from './helpers';
+
+let ns: string;
+let op: Operator;
+let sim: TektonSimulator;
+
+beforeAll(async () => {
+  await ensureCrd();
+  ns = await createTestNamespace('startfail');
+  op = inProcessOperator(ns, [ns]);
+  await op.start();
+  sim = new TektonSimulator(testKubeConfig(), ns);
+  await sim.start();
+});
+
+afterAll(async () => {
+  sim?.stop();
+  await op?.stop();
+  await deleteWebhookConfig(`ps-${ns}`);
+});
+
+const inlinePipeline = { tasks: [{ name: 'use-it', taskSpec: { steps: [{ name: 's', image: 'busybox', script: 'wget -qO- $(params.addr)' }] } }] };
+
+function neverReady(onSidecarFailure: 'Cancel' | 'Ignore'): Record<string, unknown> {
+  return {
+    kind: 'Container',
+    template: { containers: [{ name: 'web', image: NEVER_READY_IMAGE, readinessProbe: { httpGet: { path: '/', port: 8080 } } }] },
+    ports: [{ name: 'http', port: 8080 }],
+    lifecycle: { startupTimeout: '3s', onSidecarFailure },
+  };
+}
+
+test('a sidecar that never becomes Ready cancels the run after startupTimeout, says why, and is cleaned up', async () => {
+  await createSidecar(ns, 'stuck', neverReady('Cancel'));
+  const run = await createRun(ns, {
+    metadata: { generateName: 'stuck-', annotations: { [ANNOTATIONS.sidecars]: 'stuck' } },
+    spec: { pipelineSpec: inlinePipeline, params: [{ name: 'addr', value: '$(sidecars.stuck.address)' }] },
+  });
+  const runId = run.metadata.annotations[ANNOTATIONS.runId];
+  // The inline reference was substituted at CREATE.
+  expect(run.spec.params).toEqual([{ name: 'addr', value: `stuck-${runId}.${ns}.svc:8080` }]);
+  const t0 = Date.parse(run.metadata.creationTimestamp);
+  await eventually('objects to be applied', async () => (await objectsOfRun(ns, runId)).length > 0, 10_000);
+
+  const cancelled = await eventually('the run to be cancelled', async () => {
+    const r = await getRun(ns, run.metadata.name);
+    return r.spec.status === 'Cancelled' ? r : undefined;
+  }, 20_000, 50);
+  const afterMs = Date.now() - t0;
+  process.stderr.write(`[startup-failure] cancelled ${afterMs} ms after creation (startupTimeout 3s)\n`);
+  expect(afterMs).toBeGreaterThanOrEqual(3000);
+  expect(cancelled.metadata.annotations[ANNOTATIONS.started]).toBeUndefined();
+
+  const ev = await eventually('a SidecarStartupFailed event', async () => (await eventsFor(ns, run.metadata.name)).find((e) => e.reason === 'SidecarStartupFailed'), 5_000);
+  expect(ev.type).toBe('Warning');
+  expect(ev.message).toContain('sidecar "stuck" was not Ready within startupTimeout 3s');
+  expect(ev.message).toMatch(/not Ready|probe/);
+  expect(ev.message).toContain('cancelled the run');
+  await eventually('objects cleaned up', async () => (await objectsOfRun(ns, runId)).length === 0, 5_000);
+  // Tekton (the simulator) marks the cancelled run done; the simulator never started its tasks.
+  await eventually('the run to be Failed/Cancelled', async () => (await getRun(ns, run.metadata.name)).status?.conditions?.some((c: any) => c.reason === 'Cancelled'), 10_000);
+  expect(sim.started).not.toContain(`${ns}/${run.metadata.name}`);
+});
+
+test('onSidecarFailure: Ignore starts the run anyway, with a Warning Event', async () => {
+  await createSidecar(ns, 'stuck-ok', neverReady('Ignore'));
+  const run = await createRun(ns, {
+    metadata: { generateName: 'ignore-', annotations: { [ANNOTATIONS.sidecars]: 'stuck-ok' } },
+    spec: { pipelineSpec: inlinePipeline },
+  });
+  await eventually('the run to be started', async () => (await getRun(ns, run.metadata.name)).spec.status === undefined, 20_000, 50);
+  const ev = (await eventsFor(ns, run.metadata.name)).find((e) => e.reason === 'SidecarStartupFailed');
+  expect(ev?.message).toContain('started the run anyway (onSidecarFailure: Ignore)');
+  await eventually('the simulator to run it', async () => sim.started.includes(`${ns}/${run.metadata.name}`), 10_000);
+});
