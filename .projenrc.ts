@@ -107,4 +107,13 @@ project.addTask('bench:synth', {
   env: { TS_NODE_PROJECT: 'tsconfig.json', TS_NODE_TRANSPILE_ONLY: 'true' },
 });
 
+// The install bundle (dist/, committed): `synth` writes it with the same app cdk8s.yaml runs;
+// `synth:check` synthesizes into a temp dir and fails if the committed dist/ differs.
+const synthApp = 'ts-node --prefer-ts-exts constructs/bundle/main.ts';
+project.addTask('synth', { description: 'write the install bundle to dist/', exec: synthApp });
+project.addTask('synth:check', {
+  description: 'fail if the committed dist/ differs from a fresh synth',
+  exec: `bash -c 'tmp=$(mktemp -d) && trap "rm -rf $tmp" EXIT && CDK8S_OUTDIR=$tmp ${synthApp} >/dev/null && diff -ru dist "$tmp" && echo "dist/ matches a fresh synth"'`,
+});
+
 project.synth();
