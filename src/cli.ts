@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
+import { RUN_SUMMARY, runOperator } from './cli-run';
 import { parseDocs, renderRuns, toYaml } from './render';
 
 /** A `pipeline-sidecars <name>` subcommand. */
@@ -36,6 +37,7 @@ const render: Subcommand = {
 /** Subcommands by name; the operator adds `run` here. */
 export const COMMANDS: Record<string, Subcommand> = {
   render,
+  run: { summary: RUN_SUMMARY, run: (argv) => runOperator(argv) },
 };
 
 /** A mistake in the command line: print it with the usage. */
