@@ -1,0 +1,98 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { ApiError } from '../../src/k8s/raw';
+import { objectPath } from '../../src/k8s/resources';
+import { applyAll } from '../harness/bootstrap';
+import { clusterState, rawClient } from '../harness/cluster';
+
+const DIST = path.join(__dirname, '..', '..', 'dist');
+
+/** A manifest as parsed from YAML. */
+type Manifest = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; [k: string]: any }; [k: string]: any };
+
+/** Every document of every YAML file in dist/, in `kubectl apply -f dist/` order (files sorted, documents in order). */
+function distObjects(): Manifest[] {
+  return fs.readdirSync(DIST).filter((f) => /\.ya?ml$/.test(f)).sort()
+    .flatMap((f) => parseAllDocuments(fs.readFileSync(path.join(DIST, f), 'utf8')).map((d) => d.toJSON()))
+    .filter((o) => o);
+}
+
+/** The kubectl to try: $KUBECTL, else the one on PATH. */
+const KUBECTL = process.env.KUBECTL || 'kubectl';
+
+/** A kubectl that runs and reaches the test API server, or why not (kubectl may be a stub or absent here). */
+function workingKubectl(kubeconfig: string): { ok: true } | { ok: false; why: string } {
+  const r = spawnSync(KUBECTL, ['--kubeconfig', kubeconfig, 'version', '-o', 'json'], { encoding: 'utf8', timeout: 30_000 });
+  if (r.error) return { ok: false, why: r.error.message };
+  try {
+    const v = JSON.parse(r.stdout);
+    if (v.clientVersion?.gitVersion && v.serverVersion?.gitVersion) return { ok: true };
+  } catch { /* not JSON */ }
+  return { ok: false, why: `kubectl version: exit ${r.status}: ${(r.stderr || r.stdout).trim().slice(0, 300)}` };
+}
+
+/**
+ * Acceptance 1: `kubectl apply --dry-run=server -f dist/` succeeds against the real API server.
+ * A server-side dry run of a namespaced object fails while its Namespace does not exist, so the
+ * CRDs and the Namespace (sync wave -2) are applied for real first, as Argo CD's waves would.
+ * The webhook configuration is never applied for real: its explicit webhook fails closed and would
+ * block other tests' runs.
+ */
+describe('dist/ applies cleanly (server-side dry run)', () => {
+  const client = rawClient();
+  const objs = distObjects();
+
+  beforeAll(async () => {
+    const first = objs.filter((o) => o.kind === 'CustomResourceDefinition' || o.kind === 'Namespace');
+    expect(first.length).toBeGreaterThanOrEqual(2);
+    await applyAll(client, first, 'pipeline-sidecars-bundle-test');
+  });
+
+  test('dist/ holds the whole bundle', () => {
+    expect(objs.map((o) => o.kind).sort()).toEqual([
+      'ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'Deployment', 'MutatingWebhookConfiguration',
+      'Namespace', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount',
+    ]);
+  });
+
+  test('kubectl apply --dry-run=server -f dist/ (or, without a working kubectl, the same per object through the API)', async () => {
+    const kubeconfig = clusterState().kubeconfig;
+    const kubectl = workingKubectl(kubeconfig);
+    if (kubectl.ok) {
+      const r = spawnSync(KUBECTL, ['--kubeconfig', kubeconfig, 'apply', '--dry-run=server', '-f', DIST], { encoding: 'utf8', timeout: 120_000 });
+      // Only warnings allowed on stderr (kubectl notes that the CRD and Namespace applied above lack its last-applied annotation).
+      const errors = r.stderr.split('\n').filter((l) => l.trim() && !l.startsWith('Warning: '));
+      expect({ status: r.status, errors }).toEqual({ status: 0, errors: [] });
+      const lines = r.stdout.trim().split('\n');
+      expect(lines).toHaveLength(objs.length);
+      for (const l of lines) expect(l).toMatch(/\(server dry run\)$/);
+    } else {
+      process.stderr.write(`[bundle dry-run] no working kubectl (${kubectl.why}); dry-running each object through the API\n`);
+      const failures: string[] = [];
+      for (const o of objs) {
+        try {
+          const out = await client.apply(objectPath(o), o, 'pipeline-sidecars-bundle-test', { dryRun: true, force: true });
+          expect(out.kind).toBe(o.kind);
+        } catch (e) {
+          failures.push(`${o.kind}/${o.metadata.name}: ${(e as Error).message}`);
+        }
+      }
+      expect(failures).toEqual([]);
+    }
+    // Dry run means nothing was written: the Deployment and webhook configuration do not exist.
+    expect(await client.getOrUndefined(objectPath(objs.find((o) => o.kind === 'Deployment')!))).toBeUndefined();
+    expect(await client.getOrUndefined(objectPath(objs.find((o) => o.kind === 'MutatingWebhookConfiguration')!))).toBeUndefined();
+  });
+
+  test('the server would reject a broken manifest (the dry run can fail)', async () => {
+    const dep = JSON.parse(JSON.stringify(objs.find((o) => o.kind === 'Deployment')));
+    dep.spec.replicas = -1;
+    dep.spec.template.spec.containers[0].name = 'Not_A_Name';
+    const err = await client.apply(objectPath(dep), dep, 'pipeline-sidecars-bundle-test', { dryRun: true, force: true }).then(() => undefined, (e) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err.statusCode).toBe(422);
+    expect(err.message).toMatch(/spec.replicas/);
+  });
+});
