@@ -9,7 +9,7 @@ import { collectionPath, objectPath } from './k8s/resources';
 import type { Logger } from './log';
 import type { OperatorMetrics } from './metrics';
 import { WorkQueue } from './queue';
-import { Caches, isDone, OWNED_KINDS, OWNED_SELECTOR, Reconciler } from './reconcile';
+import { Caches, isDone, OWNED_KINDS, OWNED_SELECTOR, Reconciler, runIdentity } from './reconcile';
 
 export interface ControllerOptions {
   readonly kubeConfig: KubeConfig;
@@ -109,7 +109,8 @@ export class Controller {
         if (this.running) { this.sweepTimer = setTimeout(tick, every); this.sweepTimer.unref?.(); }
       });
     };
-    this.sweepTimer = setTimeout(tick, every);
+    // The first sweep runs right after the caches synced: it catches what changed while no leader ran.
+    this.sweepTimer = setTimeout(tick, 0);
     this.sweepTimer.unref?.();
     this.o.log.info('controller started', { caches: all.length });
   }
@@ -143,22 +144,24 @@ export class Controller {
    * deleted or finished, and GC not running. Candidate runs are confirmed on the server first.
    */
   async sweep(): Promise<number> {
-    const groups = new Map<string, { ns: string; runId: string; owner?: { name: string; uid: string } }>();
+    // Group by run id, not by owner: objects orphaned on purpose (delete --cascade=orphan) have lost
+    // their ownerReferences, and the run-name label may be truncated; the run id always identifies the run.
+    const groups = new Map<string, { ns: string; runId: string }>();
     for (const o of this.reconciler.ownedObjects(undefined, () => true)) {
       const runId = o.metadata.labels?.[LABELS.runId];
-      if (!runId || !o.metadata.namespace) continue;
-      const owner = (o.metadata as any).ownerReferences?.find((r: any) => r.kind === 'PipelineRun');
-      groups.set(`${o.metadata.namespace}/${runId}`, { ns: o.metadata.namespace, runId, owner });
+      if (runId && o.metadata.namespace) groups.set(`${o.metadata.namespace}/${runId}`, { ns: o.metadata.namespace, runId });
     }
+    const liveRuns = new Map<string, Array<Record<string, any>>>();
     let deleted = 0;
     for (const g of groups.values()) {
-      if (!g.owner) continue;
-      const cached = this.caches.runs.get(g.ns, g.owner.name);
-      if (cached && cached.metadata.uid === g.owner.uid && !isDone(cached)) continue;
-      const live = await this.o.client.getOrUndefined(objectPath({ apiVersion: 'tekton.dev/v1', kind: 'PipelineRun', metadata: { name: g.owner.name, namespace: g.ns } }));
-      if (live && live.metadata.uid === g.owner.uid && !isDone(live)) continue;
+      const cached = this.caches.runs.list(g.ns).find((r) => runIdentity(r).runId === g.runId);
+      if (cached && !isDone(cached)) continue;
+      // Confirm on the server: the cache may not have seen a run created a moment ago.
+      if (!liveRuns.has(g.ns)) liveRuns.set(g.ns, (await this.o.client.get(collectionPath('tekton.dev/v1', 'PipelineRun', g.ns))).items ?? []);
+      const live = liveRuns.get(g.ns)!.find((r) => runIdentity(r).runId === g.runId);
+      if (live && !isDone(live)) continue;
       await this.reconciler.deleteByRunId(g.ns, g.runId);
-      this.o.log.info('sweep deleted objects of a finished or missing run', { namespace: g.ns, run: g.owner.name, runId: g.runId });
+      this.o.log.info('sweep deleted objects of a finished or missing run', { namespace: g.ns, runId: g.runId, run: live?.metadata?.name ?? '(gone)' });
       deleted++;
     }
     return deleted;
