@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { RUN_SUMMARY, runOperator } from './cli-run';
+import { SYNTH_SUMMARY, synthBundle } from './cli-synth';
 import { parseDocs, renderRuns, toYaml } from './render';
 
 /** A `pipeline-sidecars <name>` subcommand. */
@@ -38,6 +39,7 @@ const render: Subcommand = {
 export const COMMANDS: Record<string, Subcommand> = {
   render,
   run: { summary: RUN_SUMMARY, run: (argv) => runOperator(argv) },
+  synth: { summary: SYNTH_SUMMARY, run: (argv) => synthBundle(argv) },
 };
 
 /** A mistake in the command line: print it with the usage. */

@@ -1,0 +1,31 @@
+import { parseArgs } from 'node:util';
+import { writeInstallBundle } from '../constructs/bundle/main';
+
+/** Usage line of `pipeline-sidecars synth`. */
+export const SYNTH_SUMMARY = 'synth [--out dist] [--image REF] [--served-namespace NS]... [--namespace NS] [--replicas N] [--cert-manager]: write the install bundle';
+
+/** `pipeline-sidecars synth`: writes the install bundle (the same app as `npm run synth`) to --out. */
+export async function synthBundle(argv: string[]): Promise<number> {
+  const { values: v } = parseArgs({
+    args: argv,
+    options: {
+      'out': { type: 'string', short: 'o' },
+      'image': { type: 'string' },
+      'namespace': { type: 'string' },
+      'served-namespace': { type: 'string', multiple: true },
+      'replicas': { type: 'string' },
+      'cert-manager': { type: 'boolean' },
+    },
+    strict: true,
+  });
+  let replicas: number | undefined;
+  if (v.replicas !== undefined) {
+    replicas = Number(v.replicas);
+    if (!Number.isInteger(replicas) || replicas < 1) throw new Error(`--replicas must be a positive integer, not "${v.replicas}"`);
+  }
+  const files = writeInstallBundle(v.out ?? 'dist', {
+    image: v.image, namespace: v.namespace, servedNamespaces: v['served-namespace'], replicas, certManager: v['cert-manager'],
+  });
+  process.stdout.write(`wrote ${files.join(', ')}\n`);
+  return 0;
+}
