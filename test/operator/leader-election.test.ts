@@ -1,0 +1,112 @@
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import { ANNOTATIONS } from '../../constructs/api/spec';
+import { WEBHOOK_PATH } from '../../constructs/api/webhook-config';
+import { collectionPath } from '../../src/k8s/resources';
+import { createTestNamespace, rawClient, testKubeConfig } from '../harness/cluster';
+import { TektonSimulator } from '../harness/simulator';
+import { freePort, OperatorProcess } from './child';
+import { createRun, createSidecar, deleteWebhookConfig, ensureCrd, eventsFor, eventually, getRun, sleep } from './helpers';
+
+let ns: string;
+let sim: TektonSimulator;
+let proxy: net.Server;
+const procs: OperatorProcess[] = [];
+const LEASE_MS = 3000;
+
+/**
+ * What a Service does in a cluster: one address for the webhook of every replica. Connections go to
+ * the first replica that accepts them, so the webhook keeps answering when a replica dies.
+ */
+function webhookFrontend(backends: number[]): Promise<{ server: net.Server; port: number }> {
+  const server = net.createServer((client) => {
+    client.on('error', () => client.destroy());
+    const tryBackend = (i: number) => {
+      if (i >= backends.length) { client.destroy(); return; }
+      const up = net.connect(backends[i], '127.0.0.1');
+      up.once('connect', () => { client.pipe(up).pipe(client); });
+      up.once('error', () => { up.destroy(); tryBackend(i + 1); });
+    };
+    tryBackend(0);
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as net.AddressInfo).port })));
+}
+
+function replicaArgs(identity: string, webhookPort: number, frontendPort: number): string[] {
+  return [
+    '--namespace', ns, '--watch-namespace', ns, '--identity', identity,
+    '--leader-elect', '--lease-name', `ps-${ns}`, '--lease-duration', `${LEASE_MS}ms`,
+    '--webhook-port', String(webhookPort), '--webhook-bind', '127.0.0.1', '--webhook-register', '--webhook-config', `ps-${ns}`,
+    '--webhook-url', `https://127.0.0.1:${frontendPort}${WEBHOOK_PATH}`,
+    '--health-port', '0', '--sweep-interval', '2s',
+  ];
+}
+
+async function leaseHolder(): Promise<string | undefined> {
+  const lease = await rawClient().getOrUndefined(`${collectionPath('coordination.k8s.io/v1', 'Lease', ns)}/ps-${ns}`);
+  return lease?.spec?.holderIdentity ?? undefined;
+}
+
+const inline = { tasks: [{ name: 't', taskSpec: { steps: [{ name: 's', image: 'busybox', script: 'true' }] } }] };
+const controllerLines = (p: OperatorProcess) => fs.readFileSync(p.logFile, 'utf8').split('\n').filter((l) => l.includes('"part":"controller"'));
+
+beforeAll(async () => {
+  await ensureCrd();
+  ns = await createTestNamespace('leader');
+  sim = new TektonSimulator(testKubeConfig(), ns);
+  await sim.start();
+});
+
+afterAll(async () => {
+  sim?.stop();
+  for (const p of procs) await p.kill('SIGKILL');
+  proxy?.close();
+  await deleteWebhookConfig(`ps-${ns}`);
+});
+
+test('two replicas: only the leader reconciles; SIGKILL of the leader hands over within the lease time', async () => {
+  await createSidecar(ns, 'cache', { kind: 'Container', template: { containers: [{ name: 'redis', image: 'redis:7' }] }, ports: [{ name: 'redis', port: 6379 }] });
+  const [portA, portB] = [await freePort(), await freePort()];
+  const fe = await webhookFrontend([portA, portB]);
+  proxy = fe.server;
+  const a = new OperatorProcess(`${ns}-a`, replicaArgs('replica-a', portA, fe.port));
+  const b = new OperatorProcess(`${ns}-b`, replicaArgs('replica-b', portB, fe.port));
+  procs.push(a, b);
+  await a.start('operator started');
+  await eventually('replica-a to lead', async () => (await leaseHolder()) === 'replica-a', 10_000);
+  await b.start('operator started');
+  const [leader, follower] = [a, b];
+
+  const run1 = await createRun(ns, { metadata: { generateName: 'one-', annotations: { [ANNOTATIONS.sidecars]: 'cache' } }, spec: { pipelineSpec: inline } });
+  expect(run1.spec.status).toBe('PipelineRunPending');
+  await eventually('run one to start', async () => (await getRun(ns, run1.metadata.name)).spec.status === undefined, 20_000);
+  const ready1 = (await eventsFor(ns, run1.metadata.name)).find((e) => e.reason === 'SidecarsReady');
+  expect(ready1?.reportingInstance).toBe('replica-a');
+  expect(controllerLines(leader).length).toBeGreaterThan(0);
+  expect(controllerLines(follower)).toEqual([]); // the follower never ran a controller
+
+  // Crash the leader: its Lease is not released, so the follower must wait for it to expire.
+  const tKill = Date.now();
+  await leader.kill('SIGKILL');
+  await eventually('replica-b to take the lease', async () => (await leaseHolder()) === 'replica-b', 15_000, 50);
+  const handoverMs = Date.now() - tKill;
+  process.stderr.write(`[leader-election] handover after SIGKILL: ${handoverMs} ms (lease ${LEASE_MS} ms)\n`);
+  // The lease time plus one retry period (lease/5) and polling slack.
+  expect(handoverMs).toBeLessThan(LEASE_MS + LEASE_MS / 5 + 1000);
+
+  // The new leader reconciles; the webhook (now only replica-b behind the frontend) still gates.
+  const run2 = await createRun(ns, { metadata: { generateName: 'two-', annotations: { [ANNOTATIONS.sidecars]: 'cache' } }, spec: { pipelineSpec: inline } });
+  expect(run2.spec.status).toBe('PipelineRunPending');
+  await eventually('run two to start', async () => (await getRun(ns, run2.metadata.name)).spec.status === undefined, 20_000);
+  const ready2 = (await eventsFor(ns, run2.metadata.name)).find((e) => e.reason === 'SidecarsReady');
+  expect(ready2?.reportingInstance).toBe('replica-b');
+
+  // Run one finishing is handled by the new leader too.
+  await sim.finish(ns, run1.metadata.name, 'Succeeded');
+  await eventually('run one cleaned by replica-b', async () => (await eventsFor(ns, run1.metadata.name)).some((e) => e.reason === 'SidecarsDeleted' && e.reportingInstance === 'replica-b'), 10_000);
+
+  // Graceful stop releases the Lease at once.
+  await b.kill('SIGTERM');
+  await sleep(100);
+  expect(await leaseHolder()).toBeUndefined();
+});
