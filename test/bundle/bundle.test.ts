@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { parse } from 'yaml';
 import { BUNDLE_DEFAULTS, OPERATOR_VERSION, SYNC_WAVE_ANNOTATION } from '../../constructs/bundle';
 import { installBundleObjects } from '../../constructs/bundle/main';
 import { RUN_OPTIONS } from '../../src/cli-run';
@@ -133,5 +134,19 @@ describe('InstallBundle', () => {
     expect(() => installBundleObjects({ servedNamespaces: ['pipeline-sidecars'] })).toThrow(/own namespace/);
     expect(() => installBundleObjects({ replicas: 0 })).toThrow(/replicas/);
     expect(() => installBundleObjects({ image: '' })).toThrow(/image/);
+  });
+
+  test('the Argo CD example syncs dist/ and ignores the runtime-patched caBundle of this webhook configuration', () => {
+    const root = path.join(__dirname, '..', '..');
+    const appManifest = parse(fs.readFileSync(path.join(root, 'examples', 'argocd-application.yaml'), 'utf8'));
+    expect(appManifest.kind).toBe('Application');
+    expect(appManifest.spec.source.path).toBe('dist');
+    expect(fs.existsSync(path.join(root, appManifest.spec.source.path, 'pipeline-sidecars.k8s.yaml'))).toBe(true);
+    const mwc = one(objs, 'MutatingWebhookConfiguration');
+    expect(appManifest.spec.ignoreDifferences).toContainEqual({
+      group: 'admissionregistration.k8s.io', kind: 'MutatingWebhookConfiguration', name: mwc.metadata.name,
+      jqPathExpressions: ['.webhooks[]?.clientConfig.caBundle'],
+    });
+    expect(appManifest.spec.syncPolicy.syncOptions).toContain('RespectIgnoreDifferences=true');
   });
 });
