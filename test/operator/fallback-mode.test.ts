@@ -1,0 +1,55 @@
+import { ANNOTATIONS } from '../../constructs/api/spec';
+import { Operator } from '../../src/operator';
+import { createTestNamespace, testKubeConfig } from '../harness/cluster';
+import { TektonSimulator } from '../harness/simulator';
+import { createRun, createSidecar, ensureCrd, eventsFor, eventually, getRun, inProcessOperator, managedObjects } from './helpers';
+
+let ns: string;
+let op: Operator;
+let sim: TektonSimulator;
+
+beforeAll(async () => {
+  await ensureCrd();
+  ns = await createTestNamespace('fallback');
+  op = inProcessOperator(ns, [ns], { webhook: false });
+  await op.start();
+  sim = new TektonSimulator(testKubeConfig(), ns);
+  await sim.start();
+  await createSidecar(ns, 'cache', { kind: 'Container', template: { containers: [{ name: 'redis', image: 'redis:7' }] }, ports: [{ name: 'redis', port: 6379 }] });
+});
+
+afterAll(async () => {
+  sim?.stop();
+  await op?.stop();
+});
+
+const inline = { tasks: [{ name: 't', taskSpec: { steps: [{ name: 's', image: 'redis:7', script: 'redis-cli -h $(context.pipelineRun.name)-cache ping' }] } }] };
+
+test('without the webhook: a run the user set pending gets <run>-<sidecar> objects and is started once they are Ready', async () => {
+  const run = await createRun(ns, { metadata: { name: 'nightly-42', annotations: { [ANNOTATIONS.sidecars]: 'cache' } }, spec: { status: 'PipelineRunPending', pipelineSpec: inline } });
+  expect(run.metadata.annotations[ANNOTATIONS.runId]).toBeUndefined();
+  const started = await eventually('the run to start', async () => { const r = await getRun(ns, 'nightly-42'); return r.spec.status === undefined ? r : undefined; }, 20_000);
+  expect(started.metadata.annotations[ANNOTATIONS.started]).toBeDefined();
+  const names = (await managedObjects(ns)).map((o) => `${o.kind}/${o.metadata.name}`).sort();
+  expect(names).toEqual(['Deployment/nightly-42-cache', 'NetworkPolicy/nightly-42-cache-isolation', 'Service/nightly-42-cache', 'ServiceAccount/nightly-42-cache']);
+  await sim.finish(ns, 'nightly-42', 'Succeeded');
+  await eventually('cleanup', async () => (await managedObjects(ns)).length === 0, 5_000);
+});
+
+test('without the webhook: a run name too long for <run>-<sidecar> is refused with an Event that says how to fix it', async () => {
+  const name = `a-pipeline-run-with-a-name-that-is-much-too-long-for-hosts-${'x'.repeat(4)}`;
+  await createRun(ns, { metadata: { name, annotations: { [ANNOTATIONS.sidecars]: 'cache' } }, spec: { status: 'PipelineRunPending', pipelineSpec: inline } });
+  const ev = await eventually('a refusal event', async () => (await eventsFor(ns, name)).find((e) => e.reason === 'SidecarRefused'), 10_000);
+  expect(ev.message).toContain('over the 63-character limit');
+  expect(ev.message).toContain('shorten the PipelineRun name');
+  expect((await getRun(ns, name)).spec.status).toBe('Cancelled');
+});
+
+test('a selected run admitted without the webhook and not pending: Warning Event, sidecars still provided', async () => {
+  await createSidecar(ns, 'sel', { kind: 'Container', selector: { matchLabels: { team: 'web' } }, template: { containers: [{ name: 'redis', image: 'redis:7' }] }, ports: [{ name: 'redis', port: 6379 }] });
+  await createRun(ns, { metadata: { name: 'ungated', labels: { team: 'web' } }, spec: { pipelineSpec: inline } });
+  const ev = await eventually('a SidecarsNotGated event', async () => (await eventsFor(ns, 'ungated')).find((e) => e.reason === 'SidecarsNotGated'), 10_000);
+  expect(ev.type).toBe('Warning');
+  expect(ev.message).toContain('admitted without the pipeline-sidecars webhook');
+  await eventually('its sidecar', async () => (await managedObjects(ns)).some((o) => o.kind === 'Deployment' && o.metadata.name === 'ungated-sel'), 10_000);
+});
