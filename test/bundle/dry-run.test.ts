@@ -95,4 +95,21 @@ describe('dist/ applies cleanly (server-side dry run)', () => {
     expect(err.statusCode).toBe(422);
     expect(err.message).toMatch(/spec.replicas/);
   });
+
+  test('the operator pod passes the Namespace\'s Pod Security "restricted" enforcement (and a privileged pod would not)', async () => {
+    const dep = objs.find((o) => o.kind === 'Deployment')!;
+    const ns = dep.metadata.namespace!;
+    // The ServiceAccount admission plugin needs the pod's ServiceAccount to exist (wave -1, before the Deployment).
+    await applyAll(client, objs.filter((o) => o.kind === 'ServiceAccount'), 'pipeline-sidecars-bundle-test');
+    expect(objs.find((o) => o.kind === 'Namespace')!.metadata.labels['pod-security.kubernetes.io/enforce']).toBe('restricted');
+    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'bundle-psa-probe', namespace: ns, labels: dep.spec.template.metadata.labels }, spec: dep.spec.template.spec };
+    const admitted = await client.create(`/api/v1/namespaces/${ns}/pods`, pod, { dryRun: 'All' });
+    expect(admitted.spec.containers[0].securityContext.readOnlyRootFilesystem).toBe(true);
+    const loose = JSON.parse(JSON.stringify(pod));
+    loose.spec.containers[0].securityContext = { privileged: true };
+    const err = await client.create(`/api/v1/namespaces/${ns}/pods`, loose, { dryRun: 'All' }).then(() => undefined, (e) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err.statusCode).toBe(403);
+    expect(err.message).toMatch(/violates PodSecurity "restricted/);
+  });
 });
