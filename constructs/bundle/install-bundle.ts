@@ -63,8 +63,7 @@ export class InstallBundle extends Chart {
     if (!Number.isInteger(c.replicas) || c.replicas < 1) throw new Error(`InstallBundle: replicas must be a positive integer, not ${c.replicas}`);
     if (!c.image || /\s/.test(c.image)) throw new Error(`InstallBundle: "${c.image}" is not an image reference`);
 
-    const crd = new PipelineSidecarCrd(this, 'PipelineSidecarCrd');
-    crd.metadata.addAnnotation(SYNC_WAVE_ANNOTATION, String(SYNC_WAVES.crds));
+    syncWave(new PipelineSidecarCrd(this, 'PipelineSidecarCrd'), SYNC_WAVES.crds);
     syncWave(new k8s.KubeNamespace(this, 'Namespace', {
       metadata: { name: c.namespace, labels: { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest' } },
     }), SYNC_WAVES.namespace);
