@@ -3,7 +3,7 @@ import { API_VERSION, KIND, LABELS, PipelineSidecarResource } from '../construct
 import { KindRegistry } from '../constructs/kinds';
 import { validateSidecarSpec } from '../constructs/synthesize';
 import { EventRecorder } from './events';
-import { Informer, KubeObject, keyOf } from './k8s/informer';
+import { Informer, KubeObject, MultiNamespaceInformer, ObjectCache, keyOf } from './k8s/informer';
 import { ApiError, RawClient, isNotFound } from './k8s/raw';
 import { collectionPath, objectPath } from './k8s/resources';
 import type { Logger } from './log';
@@ -45,17 +45,23 @@ export class Controller {
   reconciles = 0;
 
   constructor(private readonly o: ControllerOptions) {
-    const only = o.watchNamespaces?.length ? new Set(o.watchNamespaces) : undefined;
-    const filter = only ? (obj: KubeObject) => only.has(obj.kind === 'Namespace' ? obj.metadata.name : obj.metadata.namespace ?? '') : undefined;
-    const inf = (name: string, path: string, labelSelector?: string) => new Informer(o.kubeConfig, o.client, { name, path, labelSelector, log: o.log, filter });
-    const owned = new Map<string, Informer>();
-    for (const k of OWNED_KINDS) owned.set(`${k.apiVersion}/${k.kind}`, inf(k.kind, collectionPath(k.apiVersion, k.kind), OWNED_SELECTOR));
+    const served = o.watchNamespaces?.length ? [...new Set(o.watchNamespaces)] : undefined;
+    // Serving a list of namespaces: watch namespaced kinds in each of them (the install's RBAC grants
+    // Secrets and writes only there), never cluster-wide.
+    const inf = (name: string, apiVersion: string, kind: string, labelSelector?: string): ObjectCache => served
+      ? new MultiNamespaceInformer(o.kubeConfig, o.client, served, (ns) => collectionPath(apiVersion, kind, ns), { name, labelSelector, log: o.log })
+      : new Informer(o.kubeConfig, o.client, { name, path: collectionPath(apiVersion, kind), labelSelector, log: o.log });
+    const owned = new Map<string, ObjectCache>();
+    for (const k of OWNED_KINDS) owned.set(`${k.apiVersion}/${k.kind}`, inf(k.kind, k.apiVersion, k.kind, OWNED_SELECTOR));
     this.caches = {
-      runs: inf('PipelineRun', collectionPath('tekton.dev/v1', 'PipelineRun')),
-      sidecars: inf('PipelineSidecar', collectionPath(API_VERSION, KIND)),
-      pipelines: inf('Pipeline', collectionPath('tekton.dev/v1', 'Pipeline')),
-      namespaces: inf('Namespace', collectionPath('v1', 'Namespace')),
-      pods: inf('Pod', collectionPath('v1', 'Pod'), OWNED_SELECTOR),
+      runs: inf('PipelineRun', 'tekton.dev/v1', 'PipelineRun'),
+      sidecars: inf('PipelineSidecar', API_VERSION, KIND),
+      pipelines: inf('Pipeline', 'tekton.dev/v1', 'Pipeline'),
+      namespaces: new Informer(o.kubeConfig, o.client, {
+        name: 'Namespace', path: collectionPath('v1', 'Namespace'), log: o.log,
+        filter: served ? (obj: KubeObject) => served.includes(obj.metadata.name) : undefined,
+      }),
+      pods: inf('Pod', 'v1', 'Pod', OWNED_SELECTOR),
       owned,
     };
     this.reconciler = new Reconciler({

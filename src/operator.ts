@@ -73,7 +73,7 @@ export class Operator {
     this.client = new RawClient(opts.kubeConfig);
     this.kinds = opts.kinds ?? defaultKinds();
     this.events = new EventRecorder(this.client, 'pipeline-sidecars', this.identity, this.log);
-    if (opts.webhook) this.webhookServer = new WebhookServer(this.client, opts.namespace, opts.webhook, this.kinds, this.log.child({ part: 'webhook' }), this.metrics);
+    if (opts.webhook) this.webhookServer = new WebhookServer(this.client, opts.namespace, opts.webhook, this.kinds, this.log.child({ part: 'webhook' }), this.metrics, opts.watchNamespaces);
   }
 
   /** The controller while this replica leads (tests inspect its caches). */

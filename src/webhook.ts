@@ -1,6 +1,6 @@
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { PipelineSidecarResource, API_VERSION, KIND, FIELD_MANAGER } from '../constructs/api/spec';
+import { ANNOTATIONS, PipelineSidecarResource, API_VERSION, KIND, FIELD_MANAGER } from '../constructs/api/spec';
 import { mutatingWebhookConfiguration, WEBHOOK_PATH } from '../constructs/api/webhook-config';
 import { KindRegistry } from '../constructs/kinds';
 import { admissionPatch, admitPipelineRun } from './admission';
@@ -58,6 +58,8 @@ export class WebhookServer {
     private readonly kinds: KindRegistry,
     private readonly log: Logger,
     private readonly metrics?: OperatorMetrics,
+    /** Namespaces the controller serves (undefined: all). Runs elsewhere are never gated: nobody would start them. */
+    private readonly servedNamespaces?: string[],
   ) {}
 
   get port(): number { return this.boundPort ?? this.opts.port; }
@@ -181,6 +183,11 @@ export class WebhookServer {
     const run = request.object ?? {};
     const namespace: string = request.namespace ?? run.metadata?.namespace;
     const log = this.log.child({ namespace, run: run.metadata?.name ?? `${run.metadata?.generateName ?? ''}*` });
+    if (this.servedNamespaces?.length && !this.servedNamespaces.includes(namespace)) {
+      this.metrics?.admissions.inc({ result: 'untouched' });
+      const asks = !!run.metadata?.annotations?.[ANNOTATIONS.sidecars];
+      return respond({ allowed: true, ...(asks ? { warnings: [`pipeline-sidecars: namespace ${namespace} is not served by this installation; no sidecars`] } : {}) });
+    }
     try {
       const [pipelineResult, sidecars] = await Promise.all([this.readPipeline(run, namespace), this.readSidecars(namespace)]);
       const decision = admitPipelineRun({ run, namespace, pipeline: pipelineResult.pipeline, pipelineProblem: pipelineResult.problem, sidecars, kinds: this.kinds });

@@ -35,7 +35,7 @@ export function keyOf(obj: { metadata?: { name?: string; namespace?: string } })
  * any other drop reconnects with backoff from the last seen version. It never gives up while
  * started: a watch drop must not silently stop the operator.
  */
-export class Informer {
+export class Informer implements ObjectCache {
   private readonly cache = new Map<string, KubeObject>();
   private readonly handlers: InformerHandler[] = [];
   private resourceVersion?: string;
@@ -171,4 +171,36 @@ export class Informer {
       }
     }
   }
+}
+
+/** What readers of a cache need; both Informer and MultiNamespaceInformer provide it. */
+export interface ObjectCache {
+  on(handler: InformerHandler): this;
+  get(namespace: string | undefined, name: string): KubeObject | undefined;
+  list(namespace?: string): KubeObject[];
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  readonly hasSynced: boolean;
+}
+
+/**
+ * One informer per namespace behind one cache interface: for an operator that serves a list of
+ * namespaces and may only list some kinds (Secrets) in those, not cluster-wide (least privilege).
+ */
+export class MultiNamespaceInformer implements ObjectCache {
+  private readonly byNs = new Map<string, Informer>();
+
+  constructor(kc: KubeConfig, client: RawClient, namespaces: string[], pathFor: (ns: string) => string, opts: Omit<InformerOptions, 'path'>) {
+    for (const ns of new Set(namespaces)) this.byNs.set(ns, new Informer(kc, client, { ...opts, name: `${opts.name}@${ns}`, path: pathFor(ns) }));
+  }
+
+  on(handler: InformerHandler): this { for (const i of this.byNs.values()) i.on(handler); return this; }
+  get(namespace: string | undefined, name: string): KubeObject | undefined { return namespace ? this.byNs.get(namespace)?.get(namespace, name) : undefined; }
+  list(namespace?: string): KubeObject[] {
+    if (namespace !== undefined) return this.byNs.get(namespace)?.list() ?? [];
+    return [...this.byNs.values()].flatMap((i) => i.list());
+  }
+  async start(): Promise<void> { await Promise.all([...this.byNs.values()].map((i) => i.start())); }
+  async stop(): Promise<void> { await Promise.all([...this.byNs.values()].map((i) => i.stop())); }
+  get hasSynced(): boolean { return [...this.byNs.values()].every((i) => i.hasSynced); }
 }

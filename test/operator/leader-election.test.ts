@@ -80,7 +80,8 @@ test('two replicas: only the leader reconciles; SIGKILL of the leader hands over
   const run1 = await createRun(ns, { metadata: { generateName: 'one-', annotations: { [ANNOTATIONS.sidecars]: 'cache' } }, spec: { pipelineSpec: inline } });
   expect(run1.spec.status).toBe('PipelineRunPending');
   await eventually('run one to start', async () => (await getRun(ns, run1.metadata.name)).spec.status === undefined, 20_000);
-  const ready1 = (await eventsFor(ns, run1.metadata.name)).find((e) => e.reason === 'SidecarsReady');
+  // The Event follows the start patch: wait for it rather than race it.
+  const ready1 = await eventually('SidecarsReady on run one', async () => (await eventsFor(ns, run1.metadata.name)).find((e) => e.reason === 'SidecarsReady'), 5_000);
   expect(ready1?.reportingInstance).toBe('replica-a');
   expect(controllerLines(leader).length).toBeGreaterThan(0);
   expect(controllerLines(follower)).toEqual([]); // the follower never ran a controller
@@ -98,7 +99,7 @@ test('two replicas: only the leader reconciles; SIGKILL of the leader hands over
   const run2 = await createRun(ns, { metadata: { generateName: 'two-', annotations: { [ANNOTATIONS.sidecars]: 'cache' } }, spec: { pipelineSpec: inline } });
   expect(run2.spec.status).toBe('PipelineRunPending');
   await eventually('run two to start', async () => (await getRun(ns, run2.metadata.name)).spec.status === undefined, 20_000);
-  const ready2 = (await eventsFor(ns, run2.metadata.name)).find((e) => e.reason === 'SidecarsReady');
+  const ready2 = await eventually('SidecarsReady on run two', async () => (await eventsFor(ns, run2.metadata.name)).find((e) => e.reason === 'SidecarsReady'), 5_000);
   expect(ready2?.reportingInstance).toBe('replica-b');
 
   // Run one finishing is handled by the new leader too.

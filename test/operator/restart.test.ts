@@ -84,7 +84,10 @@ test('SIGKILL after apply and before unpend: the restarted operator starts the r
   expect(after).toEqual(before);
   expect(seen).toEqual(['PipelineRunPending', 'started']);
   expect(sim.started.filter((k) => k === `${ns}/${runName}`)).toHaveLength(1);
-  const ready = (await eventsFor(ns, runName)).filter((e) => e.reason === 'SidecarsReady');
+  const ready = (await eventually('SidecarsReady', async () => {
+    const evs = (await eventsFor(ns, runName)).filter((e) => e.reason === 'SidecarsReady');
+    return evs.length ? evs : undefined;
+  }, 5_000));
   expect(ready).toHaveLength(1);
   expect(ready[0].count).toBe(1);
   await watcher.stop();

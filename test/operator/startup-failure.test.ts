@@ -74,7 +74,7 @@ test('onSidecarFailure: Ignore starts the run anyway, with a Warning Event', asy
     spec: { pipelineSpec: inlinePipeline },
   });
   await eventually('the run to be started', async () => (await getRun(ns, run.metadata.name)).spec.status === undefined, 20_000, 50);
-  const ev = (await eventsFor(ns, run.metadata.name)).find((e) => e.reason === 'SidecarStartupFailed');
+  const ev = await eventually('the Warning event', async () => (await eventsFor(ns, run.metadata.name)).find((e) => e.reason === 'SidecarStartupFailed'), 5_000);
   expect(ev?.message).toContain('started the run anyway (onSidecarFailure: Ignore)');
   await eventually('the simulator to run it', async () => sim.started.includes(`${ns}/${run.metadata.name}`), 10_000);
 });

@@ -93,7 +93,10 @@ test('TEP-0130 example: gated at CREATE, sidecar Ready, run started, objects gon
 
   // The simulator runs it (one pod per task) ...
   await eventually('the simulator to start the run', async () => sim.started.includes(`${ns}/${name}`), 10_000);
-  const events = await eventsFor(ns, name);
+  const events = await eventually('the SidecarsReady event', async () => {
+    const evs = await eventsFor(ns, name);
+    return evs.some((e) => e.reason === 'SidecarsReady') ? evs : undefined;
+  }, 5_000);
   expect(events.map((e) => e.reason)).toEqual(expect.arrayContaining(['SidecarsApplied', 'SidecarsReady']));
 
   // ... and finishes it; every sidecar object is gone within 2 s.
