@@ -116,4 +116,21 @@ project.addTask('synth:check', {
   exec: `bash -c 'tmp=$(mktemp -d) && trap "rm -rf $tmp" EXIT && CDK8S_OUTDIR=$tmp ${synthApp} >/dev/null && diff -ru dist "$tmp" && echo "dist/ matches a fresh synth"'`,
 });
 
+// Issue 6: latency/scale benchmark and crash-safety chaos run, each on its own fresh local control
+// plane (docs/benchmarks.md). Both print numbers and end by themselves; chaos exits non-zero on a violation.
+project.addTask('bench', {
+  description: 'operator latency, throughput, RSS/CPU and API requests vs a bare-client baseline (--runs N --rate R --json FILE)',
+  steps: [
+    { exec: 'bash scripts/control-plane.sh >/dev/null', name: 'build or reuse the local control plane' },
+    { exec: 'ts-node --transpile-only --project test/tsconfig.json bench/bench.ts', receiveArgs: true },
+  ],
+});
+project.addTask('chaos', {
+  description: 'create runs while SIGKILLing the operator, cutting its watches and restarting the API server; verify (--runs M --kills K)',
+  steps: [
+    { exec: 'bash scripts/control-plane.sh >/dev/null', name: 'build or reuse the local control plane' },
+    { exec: 'ts-node --transpile-only --project test/tsconfig.json bench/chaos.ts', receiveArgs: true },
+  ],
+});
+
 project.synth();

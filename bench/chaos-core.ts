@@ -1,0 +1,237 @@
+/**
+ * The chaos run shared by `npm run chaos` (its own control plane, API server restart included) and
+ * test/chaos/chaos.test.ts (the suite's control plane, no API server restart).
+ *
+ * M runs that ask for a DockerDaemon are created while the operator (a child process running
+ * `pipeline-sidecars run`) is SIGKILLed K times at random moments and restarted, its informer
+ * watches are cut (SIGUSR2, see bench/operator-process.ts) and, optionally, the API server is
+ * restarted. The Tekton simulator starts every unpended run; the driver finishes each run a
+ * moment after it started. Then it checks, from watches that recorded every object uid and from
+ * the server:
+ * - every run got its sidecars exactly once: one Deployment uid per run id, one uid per Secret (no
+ *   re-minted TLS), started once (simulator), one SidecarsReady Event, never started before Ready;
+ * - every finished run has 0 sidecar objects left;
+ * - no run is pending past its startupTimeout, and none was cancelled;
+ * - nothing is duplicated: exactly M runs exist.
+ */
+import * as path from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import { ANNOTATIONS, LABELS } from '../constructs/api/spec';
+import { RawClient } from '../src/k8s/raw';
+import { collectionPath } from '../src/k8s/resources';
+import { OWNED_KINDS } from '../src/reconcile';
+import { TektonSimulator } from '../test/harness/simulator';
+import { benchRun, createRetrying, freePort, OperatorProcess, prepareNamespace, REPO, sleep, Tracker } from './lib';
+
+export interface ChaosOptions {
+  readonly kubeconfig: string;
+  /** Namespace to use; created unless it exists (labelled allow-privileged). */
+  readonly namespace: string;
+  readonly runs: number;
+  readonly kills: number;
+  /** Watch cuts through SIGUSR2 (default: as many as kills). */
+  readonly watchCuts?: number;
+  /** Runs created per second (default 10). */
+  readonly rate?: number;
+  /** The sidecar's startupTimeout (default 60s); a run pending longer is a violation. */
+  readonly startupTimeout?: string;
+  /** Restart the API server once at a random moment (only with a control plane of one's own). */
+  readonly restartApiServer?: () => Promise<void>;
+  /** Give up waiting for runs to settle after this long (default 180 s). */
+  readonly settleTimeoutMs?: number;
+  readonly log?: (line: string) => void;
+  /** Where the operator's logs go (default .work/chaos/operator-<ns>.log). */
+  readonly logFile?: string;
+}
+
+export interface ChaosResult {
+  counts: Record<string, number>;
+  violations: string[];
+  /** What happened when (ms since start), for the report. */
+  timeline: string[];
+}
+
+const parseSeconds = (d: string) => { const m = /^(\d+)(s|m)$/.exec(d); if (!m) throw new Error(`startupTimeout ${d}: use Ns or Nm`); return Number(m[1]) * (m[2] === 'm' ? 60 : 1); };
+
+export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
+  const log = o.log ?? (() => undefined);
+  let t0 = Date.now();
+  const timeline: string[] = [];
+  const mark = (what: string) => { const line = `+${String(Date.now() - t0).padStart(6)} ms  ${what}`; timeline.push(line); log(line); };
+  const rate = o.rate ?? 10;
+  const startupTimeout = o.startupTimeout ?? '60s';
+  const kc = new KubeConfig();
+  kc.loadFromFile(o.kubeconfig);
+  const client = new RawClient(kc);
+  const ns = o.namespace;
+  await prepareNamespace(client, ns, { startupTimeout });
+
+  const tracker = new Tracker(kc, ns, 6);
+  await tracker.start();
+  const sim = new TektonSimulator(kc, ns);
+  await sim.start();
+  const webhookConfig = `ps-chaos-${ns}`.slice(0, 63);
+  const op = new OperatorProcess({
+    kubeconfig: o.kubeconfig, namespace: ns, webhookPort: await freePort(), webhookConfig,
+    logFile: o.logFile ?? path.join(REPO, '.work', 'chaos', `operator-${ns}.log`),
+  });
+  const counts: Record<string, number> = { runs: o.runs, kills: 0, restarts: 0, watchCuts: 0, apiServerRestarts: 0, createRetries: 0 };
+  const violations: string[] = [];
+  try {
+    const s = await op.start();
+    mark(`operator started (pid ${op.pid}, ${s.startMs} ms)`);
+    t0 = Date.now(); // the creation schedule and the chaos moments count from here
+
+    // Finisher: every run the simulator started is finished 0.2..1.5 s later (Succeeded or Failed).
+    const finished = new Set<string>();
+    let finishing = true;
+    const finisher = (async () => {
+      while (finishing) {
+        for (const key of sim.started) {
+          if (finished.has(key)) continue;
+          finished.add(key);
+          const [rns, name] = key.split('/');
+          void (async () => {
+            await sleep(200 + Math.random() * 1300);
+            for (let i = 0; i < 200; i++) {
+              try { await sim.finish(rns, name, Math.random() < 0.8 ? 'Succeeded' : 'Failed'); return; } catch { await sleep(250); }
+            }
+          })();
+        }
+        await sleep(100);
+      }
+    })();
+
+    // Creator: fixed names, so a retried create after a lost response can never make a second run.
+    const names = Array.from({ length: o.runs }, (_, i) => `chaos-${String(i).padStart(4, '0')}`);
+    const creationMs = (o.runs / rate) * 1000;
+    const creator = (async () => {
+      const all: Promise<void>[] = [];
+      for (let i = 0; i < names.length; i++) {
+        const wait = t0 + (i * 1000) / rate - Date.now();
+        if (wait > 0) await sleep(wait);
+        all.push(createRetrying(client, collectionPath('tekton.dev/v1', 'PipelineRun', ns), benchRun(ns, names[i]), 180_000)
+          .then((r) => { counts.createRetries += r.attempts - 1; }));
+      }
+      await Promise.all(all);
+      mark(`all ${names.length} runs created`);
+    })();
+
+    // Chaos: kills, watch cuts and the API server restart at random moments of the creation window
+    // (and a little after, while runs are still being provisioned and cleaned up).
+    const window = creationMs + 5000;
+    const cuts = o.watchCuts ?? o.kills;
+    type Act = { at: number; what: 'kill' | 'cut' | 'apiserver' };
+    const acts: Act[] = [
+      ...Array.from({ length: o.kills }, () => ({ at: Math.random() * window, what: 'kill' as const })),
+      ...Array.from({ length: cuts }, () => ({ at: Math.random() * window, what: 'cut' as const })),
+      ...(o.restartApiServer ? [{ at: window * (0.3 + Math.random() * 0.4), what: 'apiserver' as const }] : []),
+    ].sort((a, b) => a.at - b.at);
+    for (const a of acts) {
+      const wait = t0 + a.at - Date.now();
+      if (wait > 0) await sleep(wait);
+      if (a.what === 'kill') {
+        const pid = op.pid;
+        await op.kill();
+        counts.kills++;
+        mark(`SIGKILL operator (pid ${pid})`);
+        await sleep(Math.random() * 1000);
+        const r = await op.start();
+        counts.restarts++;
+        mark(`operator restarted (pid ${op.pid}, ${r.startMs} ms)`);
+      } else if (a.what === 'cut') {
+        if (op.cutWatches()) { counts.watchCuts++; mark('cut the operator\'s watch connections (SIGUSR2)'); }
+      } else {
+        mark('restarting kube-apiserver (SIGKILL + start)');
+        await o.restartApiServer!();
+        counts.apiServerRestarts++;
+        mark('kube-apiserver ready again');
+      }
+    }
+    await creator;
+
+    // Settle: every run done and every object of a done run gone (or the timeout).
+    const settleBy = Date.now() + (o.settleTimeoutMs ?? 180_000);
+    let settled = false;
+    while (Date.now() < settleBy) {
+      const runs = (await client.get(collectionPath('tekton.dev/v1', 'PipelineRun', ns)).catch(() => undefined))?.items;
+      if (runs) {
+        const allDone = runs.length >= names.length && runs.every(isDone);
+        const left = allDone ? await ownedCount(client, ns) : -1;
+        if (allDone && left === 0) { settled = true; break; }
+      }
+      await sleep(500);
+    }
+    finishing = false;
+    await finisher;
+    mark(settled ? 'every run done and its sidecars deleted' : 'gave up waiting for runs to settle');
+
+    // --- Verify ----------------------------------------------------------------------------
+    const runs: any[] = (await client.get(collectionPath('tekton.dev/v1', 'PipelineRun', ns))).items;
+    const events: any[] = (await client.get(collectionPath('v1', 'Event', ns))).items;
+    const now = Date.now();
+    const timeoutMs = parseSeconds(startupTimeout) * 1000;
+    const startedBySim = new Map<string, number>();
+    for (const k of sim.started) startedBySim.set(k, (startedBySim.get(k) ?? 0) + 1);
+    const reasonCount = (name: string, reason: string) => events.filter((e) => e.involvedObject?.name === name && e.reason === reason).length;
+    counts.runsInCluster = runs.length;
+    if (runs.length !== names.length) violations.push(`${runs.length} runs exist, ${names.length} were created (duplicated or lost runs)`);
+    for (const k of ['gotSidecarsOnce', 'notGated', 'neverStarted', 'cancelled', 'stuckPending', 'duplicateDeployments', 'remintedSecrets', 'halfPairsRestarted', 'startedTwice', 'startedBeforeReady', 'readyEventsNot1', 'finished', 'objectsLeft'] as const) counts[k] = 0;
+    for (const run of runs) {
+      const name = run.metadata.name;
+      const ann = run.metadata.annotations ?? {};
+      const runId = ann[ANNOTATIONS.runId];
+      if (!runId || ann[ANNOTATIONS.gated] !== 'true') { counts.notGated++; violations.push(`${name}: not gated by the webhook`); continue; }
+      const objs = tracker.objects(runId);
+      const deps = objs.deploymentUids.size;
+      const startedN = startedBySim.get(`${ns}/${name}`) ?? 0;
+      const ready = reasonCount(name, 'SidecarsReady');
+      if (isDone(run)) counts.finished++;
+      if (run.spec?.status === 'PipelineRunPending') {
+        const age = now - Date.parse(run.metadata.creationTimestamp);
+        if (age > timeoutMs + 5000) { counts.stuckPending++; violations.push(`${name}: still pending ${Math.round(age / 1000)} s after creation (startupTimeout ${startupTimeout})`); }
+        else { counts.neverStarted++; violations.push(`${name}: still pending at the end`); }
+      }
+      if (ann['pipeline-sidecars.dev/cancelled'] || reasonCount(name, 'SidecarStartupFailed') > 0) { counts.cancelled++; violations.push(`${name}: cancelled by the operator (sidecars not ready in time)`); }
+      if (deps > 1) { counts.duplicateDeployments++; violations.push(`${name}: ${deps} Deployments were created for run id ${runId}`); }
+      for (const [secret, uids] of objs.secretUids) {
+        if (uids.size <= 1) continue;
+        // A half-written pair (a crash between the two creates) is deleted and minted again before any
+        // Deployment uses it: allowed. A Secret replaced once the sidecar exists would rotate its TLS.
+        const late = [...uids].slice(1).filter((u) => objs.deploymentSeen !== undefined && objs.uidSeenAt.get(u)! > objs.deploymentSeen);
+        if (late.length) { counts.remintedSecrets++; violations.push(`${name}: Secret ${secret} was replaced after its sidecar Deployment existed (TLS rotated)`); }
+        else counts.halfPairsRestarted++;
+      }
+      if (startedN > 1) { counts.startedTwice++; violations.push(`${name}: started ${startedN} times`); }
+      if (objs.unpendedBeforeReady) { counts.startedBeforeReady++; violations.push(`${name}: started before its sidecar was Ready`); }
+      if (startedN >= 1 && ready !== 1) { counts.readyEventsNot1++; violations.push(`${name}: ${ready} SidecarsReady Events`); }
+      if (startedN === 0 && !isDone(run) && run.spec?.status !== 'PipelineRunPending') { counts.neverStarted++; violations.push(`${name}: unpended but never started`); }
+      if (deps === 1 && startedN === 1 && ready === 1 && !objs.unpendedBeforeReady) counts.gotSidecarsOnce++;
+      else if (deps === 0) violations.push(`${name}: never got a sidecar Deployment`);
+    }
+    counts.objectsLeft = await ownedCount(client, ns);
+    if (counts.objectsLeft > 0) violations.push(`${counts.objectsLeft} sidecar objects left after every run finished`);
+    if (counts.gotSidecarsOnce !== names.length) violations.push(`${counts.gotSidecarsOnce} of ${names.length} runs got their sidecars exactly once`);
+    counts.operatorStarts = op.starts;
+    return { counts, violations: [...new Set(violations)], timeline };
+  } finally {
+    await op.stop().catch(() => undefined);
+    sim.stop();
+    await tracker.stop();
+    await client.delete(`/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${webhookConfig}`).catch(() => undefined);
+    client.close();
+  }
+}
+
+function isDone(run: any): boolean {
+  return (run.status?.conditions ?? []).some((c: any) => c.type === 'Succeeded' && (c.status === 'True' || c.status === 'False'));
+}
+
+async function ownedCount(client: RawClient, ns: string): Promise<number> {
+  let n = 0;
+  for (const k of OWNED_KINDS) {
+    const list = await client.get(collectionPath(k.apiVersion, k.kind, ns), { labelSelector: `${LABELS.managedBy}=pipeline-sidecars,${LABELS.runId}` });
+    n += list.items?.length ?? 0;
+  }
+  return n;
+}

@@ -1,0 +1,70 @@
+/**
+ * `npm run chaos -- [--runs M] [--kills K] [--cuts C] [--rate R] [--json out.json]`
+ *
+ * On a fresh local control plane: M runs (default 100) that ask for a DockerDaemon are created at
+ * R/s (default 10) while the operator child process is SIGKILLed K times (default 5) at random
+ * moments and restarted, its watch connections are cut C times (default K; SIGUSR2) and the
+ * kube-apiserver is restarted once (SIGKILL + start). Then it verifies (bench/chaos-core.ts),
+ * prints the counts and exits non-zero on any violation.
+ */
+import * as fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { KubeConfig } from '@kubernetes/client-node';
+import { RawClient } from '../src/k8s/raw';
+import { installTekton } from '../test/harness/bootstrap';
+import { ControlPlane } from '../test/harness/control-plane';
+import { runChaos } from './chaos-core';
+
+const { values: flags } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '100' },
+    kills: { type: 'string', default: '5' },
+    cuts: { type: 'string' },
+    rate: { type: 'string', default: '10' },
+    json: { type: 'string' },
+    'no-apiserver-restart': { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+const say = (s: string) => process.stderr.write(`[chaos ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
+
+async function main(): Promise<number> {
+  const runs = Number(flags.runs);
+  const kills = Number(flags.kills);
+  const cuts = flags.cuts === undefined ? kills : Number(flags.cuts);
+  const rate = Number(flags.rate);
+  if (![runs, kills, cuts].every((n) => Number.isInteger(n) && n >= 0) || runs < 1 || !(rate > 0)) {
+    process.stderr.write('usage: npm run chaos -- [--runs M (100)] [--kills K (5)] [--cuts C (=K)] [--rate R (10/s)] [--no-apiserver-restart] [--json out.json]\n');
+    return 2;
+  }
+  const cp = await ControlPlane.start();
+  process.on('SIGINT', () => { void cp.stop().then(() => process.exit(130)); });
+  try {
+    say(`control plane up in ${cp.state.startedMs} ms`);
+    const kc = new KubeConfig();
+    kc.loadFromFile(cp.state.kubeconfig);
+    const client = new RawClient(kc);
+    await installTekton(client);
+    client.close();
+    say(`${runs} runs at ${rate}/s; ${kills} operator SIGKILLs, ${cuts} watch cuts${flags['no-apiserver-restart'] ? '' : ', 1 kube-apiserver restart'}`);
+    const result = await runChaos({
+      kubeconfig: cp.state.kubeconfig, namespace: 'chaos', runs, kills, watchCuts: cuts, rate,
+      restartApiServer: flags['no-apiserver-restart'] ? undefined : () => cp.restart('kube-apiserver'),
+      log: (l) => say(l),
+    });
+    process.stdout.write(`\npipeline-sidecars chaos: ${new Date().toISOString()}, ${require('node:os').cpus().length} cores\n\n`);
+    const w = Math.max(...Object.keys(result.counts).map((k) => k.length));
+    for (const [k, v] of Object.entries(result.counts)) process.stdout.write(`  ${k.padEnd(w)}  ${v}\n`);
+    process.stdout.write(result.violations.length ? `\n${result.violations.length} VIOLATIONS:\n  ${result.violations.slice(0, 50).join('\n  ')}\n` : '\nviolations: 0\n');
+    if (flags.json) fs.writeFileSync(flags.json, JSON.stringify({ date: new Date().toISOString(), runs, kills, cuts, rate, ...result }, null, 1));
+    await cp.stop();
+    return result.violations.length ? 1 : 0;
+  } catch (e) {
+    say(`failed: ${(e as Error).stack ?? e}`);
+    await cp.stop({ keepLogs: true });
+    say(`control plane logs kept in ${cp.state.workDir}/logs`);
+    return 1;
+  }
+}
+
+main().then((code) => process.exit(code));

@@ -1,0 +1,417 @@
+/**
+ * Shared pieces of `npm run bench` and `npm run chaos`: the operator as a child process, a
+ * watch-based tracker that timestamps what happens to runs and their sidecar objects (local clock,
+ * millisecond resolution, not the servers' 1 s timestamps), percentiles and the table.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { API_VERSION, KIND, LABELS } from '../constructs/api/spec';
+import { pipelineSidecarCrd } from '../constructs/api/crd';
+import { WEBHOOK_PATH } from '../constructs/api/webhook-config';
+import { Informer, KubeObject } from '../src/k8s/informer';
+import { ApiError, RawClient, isConflict } from '../src/k8s/raw';
+import { collectionPath } from '../src/k8s/resources';
+import { deploymentReady } from '../src/readiness';
+import { OWNED_KINDS, OWNED_SELECTOR } from '../src/reconcile';
+import { applyAll } from '../test/harness/bootstrap';
+
+export const REPO = path.resolve(__dirname, '..');
+export const SIDECAR = 'docker-daemon';
+export const PIPELINE = 'bench-pipeline';
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
+  });
+}
+
+/**
+ * Transpiles src/, constructs/ and bench/ to plain JavaScript (swc, no type check) under
+ * .work/operator-js/<pid>/, so the operator child runs compiled code like an installed operator
+ * does: no TypeScript compiler in its memory (ts-node would add ~100 MiB of RSS) and a fast start.
+ * Returns the entry point's path.
+ */
+export function buildOperatorJs(): string {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const swc = require('@swc/core') as typeof import('@swc/core');
+  const out = path.join(REPO, '.work', 'operator-js', String(process.pid));
+  for (const dir of ['src', 'constructs', 'bench']) {
+    const walk = (rel: string) => {
+      for (const e of fs.readdirSync(path.join(REPO, rel), { withFileTypes: true })) {
+        const r = path.join(rel, e.name);
+        if (e.isDirectory()) { walk(r); continue; }
+        if (!e.name.endsWith('.ts') || e.name.endsWith('.d.ts')) continue;
+        const { code } = swc.transformFileSync(path.join(REPO, r), {
+          jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' }, sourceMaps: false, swcrc: false, configFile: false,
+        });
+        const dest = path.join(out, r.replace(/\.ts$/, '.js'));
+        fs.mkdirSync(path.dirname(dest), { recursive: true });
+        fs.writeFileSync(dest, code);
+      }
+    };
+    walk(dir);
+  }
+  return path.join(out, 'bench', 'operator-process.js');
+}
+
+/** What the child reports over IPC (bench/operator-process.ts). */
+export interface OperatorStats {
+  requests: number;
+  reconciles: number;
+  lists: number;
+  watches: number;
+  admissionMs: number[];
+  memory: NodeJS.MemoryUsage;
+  cpu: NodeJS.CpuUsage;
+  leader: boolean;
+}
+
+export interface OperatorProcessOptions {
+  readonly kubeconfig: string;
+  /** The operator's namespace (webhook Secret) and the one namespace it serves. */
+  readonly namespace: string;
+  readonly webhookPort: number;
+  readonly webhookConfig: string;
+  readonly logFile: string;
+  readonly extraArgs?: string[];
+  /** Flags for node itself (e.g. --cpu-prof). */
+  readonly nodeArgs?: string[];
+}
+
+/**
+ * The operator started the way `pipeline-sidecars run` starts it, in its own process, so that its
+ * RSS and CPU are its own and a SIGKILL is a real crash.
+ */
+export class OperatorProcess {
+  child?: ChildProcess;
+  starts = 0;
+  private seq = 0;
+  private entry?: string;
+
+  constructor(private readonly o: OperatorProcessOptions) {}
+
+  args(): string[] {
+    const o = this.o;
+    return [
+      '--kubeconfig', o.kubeconfig, '--namespace', o.namespace, '--watch-namespace', o.namespace,
+      '--webhook-port', String(o.webhookPort), '--webhook-bind', '127.0.0.1',
+      '--webhook-url', `https://127.0.0.1:{port}${WEBHOOK_PATH}`, '--webhook-register', '--webhook-config', o.webhookConfig,
+      '--health-port', '0', ...(o.extraArgs ?? []),
+    ];
+  }
+
+  get pid(): number | undefined { return this.child?.exitCode === null ? this.child.pid : undefined; }
+
+  /** Starts the child and resolves once its webhook serves and its controller runs. */
+  async start(timeoutMs = 60_000): Promise<{ webhookPort: number; healthPort: number; startMs: number }> {
+    const t0 = Date.now();
+    fs.mkdirSync(path.dirname(this.o.logFile), { recursive: true });
+    const out = fs.openSync(this.o.logFile, 'a');
+    this.entry ??= buildOperatorJs();
+    const child = spawn(process.execPath, [...(this.o.nodeArgs ?? []), this.entry, ...this.args()], { cwd: REPO, stdio: ['ignore', out, out, 'ipc'] });
+    fs.closeSync(out);
+    this.child = child;
+    this.starts++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => { cleanup(); reject(new Error(`operator did not become ready in ${timeoutMs} ms (log: ${this.o.logFile})`)); }, timeoutMs);
+      const onMsg = (m: any) => { if (m?.type === 'ready') { cleanup(); resolve({ webhookPort: m.webhookPort, healthPort: m.healthPort, startMs: Date.now() - t0 }); } };
+      const onExit = (code: number | null, sig: string | null) => { cleanup(); reject(new Error(`operator exited during start (code ${code}, signal ${sig}); log: ${this.o.logFile}`)); };
+      const cleanup = () => { clearTimeout(timer); child.off('message', onMsg); child.off('exit', onExit); };
+      child.on('message', onMsg);
+      child.once('exit', onExit);
+    });
+  }
+
+  /** SIGKILL: no graceful anything (in-flight reconciles die mid-way). */
+  async kill(): Promise<void> {
+    const c = this.child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = new Promise<void>((r) => c.once('exit', () => r()));
+    c.kill('SIGKILL');
+    await exited;
+  }
+
+  /** Graceful stop (SIGTERM). */
+  async stop(timeoutMs = 25_000): Promise<void> {
+    const c = this.child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = new Promise<void>((r) => c.once('exit', () => r()));
+    c.kill('SIGTERM');
+    const t = setTimeout(() => c.kill('SIGKILL'), timeoutMs);
+    await exited;
+    clearTimeout(t);
+  }
+
+  /** SIGUSR2: the child cuts all its informer watch connections. */
+  cutWatches(): boolean {
+    const c = this.child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return false;
+    return c.kill('SIGUSR2');
+  }
+
+  async stats(drainAdmissions = false): Promise<OperatorStats> {
+    const c = this.child;
+    if (!c?.connected) throw new Error('operator process not running');
+    const id = ++this.seq;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => { c.off('message', onMsg); reject(new Error('operator did not answer stats')); }, 10_000);
+      const onMsg = (m: any) => { if (m?.type === 'stats' && m.id === id) { clearTimeout(timer); c.off('message', onMsg); resolve(m); } };
+      c.on('message', onMsg);
+      c.send({ type: 'stats', id, drain: drainAdmissions });
+    });
+  }
+
+  /** RSS (bytes) and CPU seconds (user+system) from /proc: the whole process, as the kernel sees it. */
+  procUsage(): { rssBytes: number; cpuSeconds: number } | undefined {
+    const pid = this.pid;
+    if (!pid) return undefined;
+    try {
+      const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+      const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      const ticks = Number(stat[11]) + Number(stat[12]);
+      return { rssBytes: rssKb * 1024, cpuSeconds: ticks / 100 };
+    } catch { return undefined; }
+  }
+}
+
+/** CPU seconds (user+system) of a process from /proc, undefined when it is gone. */
+export function cpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(stat[11]) + Number(stat[12])) / 100;
+  } catch { return undefined; }
+}
+
+/** CPU seconds of each named process now; diff two snapshots to see where a phase's CPU went. */
+export function cpuSnapshot(pids: Record<string, number | undefined>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, pid] of Object.entries(pids)) { const s = pid ? cpuSeconds(pid) : undefined; if (s !== undefined) out[name] = s; }
+  return out;
+}
+
+/** A DockerDaemon PipelineSidecar as in examples/docker-daemon, with a given startupTimeout. */
+export function dockerDaemonSidecar(namespace: string, startupTimeout = '5m'): Record<string, any> {
+  return {
+    apiVersion: API_VERSION, kind: KIND, metadata: { name: SIDECAR, namespace },
+    spec: {
+      kind: 'DockerDaemon',
+      dockerDaemon: { tls: true, storageDriver: 'overlay2' },
+      ports: [{ name: 'docker', port: 2376 }],
+      expose: { params: [{ name: 'docker-host', value: 'tcp://$(host):2376' }], workspace: 'docker-tls-certs' },
+      isolation: { from: 'SameRun' },
+      lifecycle: { startupTimeout, onSidecarFailure: 'Cancel' },
+    },
+  };
+}
+
+/** A one-task Pipeline that declares what the sidecar exposes (the simulator makes one pod per run). */
+export function benchPipeline(namespace: string): Record<string, any> {
+  return {
+    apiVersion: 'tekton.dev/v1', kind: 'Pipeline', metadata: { name: PIPELINE, namespace },
+    spec: {
+      params: [{ name: 'docker-host', type: 'string' }],
+      workspaces: [{ name: 'docker-tls-certs' }],
+      tasks: [{
+        name: 'build', params: [{ name: 'docker-host', value: '$(params.docker-host)' }],
+        workspaces: [{ name: 'docker-tls-certs', workspace: 'docker-tls-certs' }],
+        taskSpec: {
+          params: [{ name: 'docker-host' }], workspaces: [{ name: 'docker-tls-certs' }],
+          steps: [{ name: 'build', image: 'docker.io/library/docker:27', script: 'docker info' }],
+        },
+      }],
+    },
+  };
+}
+
+export function benchRun(namespace: string, name: string): Record<string, any> {
+  return {
+    apiVersion: 'tekton.dev/v1', kind: 'PipelineRun',
+    metadata: { name, namespace, annotations: { 'pipeline-sidecars.dev/sidecars': SIDECAR } },
+    spec: { pipelineRef: { name: PIPELINE } },
+  };
+}
+
+/** The CRD, a namespace that allows privileged sidecars, the PipelineSidecar and the Pipeline. */
+export async function prepareNamespace(client: RawClient, namespace: string, opts: { startupTimeout?: string; createNamespace?: boolean } = {}): Promise<void> {
+  await applyAll(client, [pipelineSidecarCrd()], 'pipeline-sidecars-bench');
+  if (opts.createNamespace ?? true) {
+    await client.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: { [LABELS.allowPrivileged]: 'true' } } })
+      .catch((e) => { if (!isConflict(e)) throw e; });
+  }
+  await client.create(collectionPath(API_VERSION, KIND, namespace), dockerDaemonSidecar(namespace, opts.startupTimeout));
+  await client.create(collectionPath('tekton.dev/v1', 'Pipeline', namespace), benchPipeline(namespace));
+  // The default ServiceAccount (the controller-manager makes it) must exist before pods can be created.
+  for (let i = 0; i < 100; i++) {
+    if (await client.getOrUndefined(`/api/v1/namespaces/${namespace}/serviceaccounts/default`)) break;
+    await sleep(100);
+  }
+}
+
+/** Creates with retries: transport errors and webhook/apiserver outages are retried, 409 means it exists. */
+export async function createRetrying(client: RawClient, path: string, body: any, timeoutMs = 120_000): Promise<{ obj?: any; attempts: number; existed: boolean }> {
+  const deadline = Date.now() + timeoutMs;
+  for (let attempts = 1; ; attempts++) {
+    try {
+      return { obj: await client.create(path, body), attempts, existed: false };
+    } catch (e) {
+      if (isConflict(e) && (e as ApiError).reason === 'AlreadyExists') return { attempts, existed: true };
+      if (Date.now() > deadline) throw e;
+      await sleep(100 + Math.random() * 200);
+    }
+  }
+}
+
+export interface RunTimes {
+  name: string;
+  runId?: string;
+  uid?: string;
+  createStart?: number;
+  created?: number;
+  unpended?: number;
+  done?: number;
+}
+
+export interface RunObjects {
+  /** (kind/name) → local time first seen */
+  seen: Map<string, number>;
+  /** (kind/name) currently present */
+  live: Set<string>;
+  applied?: number;
+  ready?: number;
+  deleted?: number;
+  /** Deployment uids ever seen, and per Secret name the uids ever seen. */
+  deploymentUids: Set<string>;
+  secretUids: Map<string, Set<string>>;
+  /** Secret uid → local time first seen; Deployment first seen. */
+  uidSeenAt: Map<string, number>;
+  deploymentSeen?: number;
+  unpendedBeforeReady?: boolean;
+}
+
+/**
+ * Watches (through the repo's own Informer: list, watch, relist-and-diff after a drop) the runs and
+ * the owned objects of one namespace and stamps each transition with the local clock when the
+ * event arrives. `expected` is the number of objects one run gets (6 for one TLS DockerDaemon).
+ */
+export class Tracker {
+  readonly runs = new Map<string, RunTimes>();
+  readonly byRunId = new Map<string, RunObjects>();
+  private readonly informers: Informer[] = [];
+  private readonly client: RawClient;
+
+  constructor(kc: KubeConfig, readonly namespace: string, readonly expected: number) {
+    this.client = new RawClient(kc);
+    // Reconnect fast after an API server restart, so an object that lives only a few seconds is still seen.
+    const backoff = { minBackoffMs: 100, maxBackoffMs: 500 };
+    const runs = new Informer(kc, this.client, { name: 'runs', path: collectionPath('tekton.dev/v1', 'PipelineRun', namespace), ...backoff });
+    runs.on((_t, run) => this.onRun(run));
+    this.informers.push(runs);
+    for (const k of OWNED_KINDS) {
+      const inf = new Informer(kc, this.client, { name: k.kind, path: collectionPath(k.apiVersion, k.kind, namespace), labelSelector: OWNED_SELECTOR, ...backoff });
+      inf.on((t, obj) => this.onObject(k.kind, t, obj));
+      this.informers.push(inf);
+    }
+  }
+
+  async start(): Promise<void> { await Promise.all(this.informers.map((i) => i.start())); }
+  async stop(): Promise<void> { await Promise.all(this.informers.map((i) => i.stop())); this.client.close(); }
+
+  run(name: string): RunTimes {
+    let r = this.runs.get(name);
+    if (!r) { r = { name }; this.runs.set(name, r); }
+    return r;
+  }
+
+  objects(runId: string): RunObjects {
+    let o = this.byRunId.get(runId);
+    if (!o) { o = { seen: new Map(), live: new Set(), deploymentUids: new Set(), secretUids: new Map(), uidSeenAt: new Map() }; this.byRunId.set(runId, o); }
+    return o;
+  }
+
+  private onRun(run: KubeObject): void {
+    const now = Date.now();
+    const r = this.run(run.metadata.name);
+    r.runId ??= run.metadata.annotations?.['pipeline-sidecars.dev/run-id'];
+    r.uid ??= run.metadata.uid;
+    const pending = run.spec?.status === 'PipelineRunPending';
+    if (!pending && r.unpended === undefined && run.metadata.annotations?.['pipeline-sidecars.dev/started']) {
+      r.unpended = now;
+      if (r.runId) { const o = this.objects(r.runId); if (o.ready === undefined) o.unpendedBeforeReady = true; }
+    }
+    const done = (run.status?.conditions ?? []).some((c: any) => c.type === 'Succeeded' && (c.status === 'True' || c.status === 'False'));
+    if (done && r.done === undefined) r.done = now;
+  }
+
+  private onObject(kind: string, type: 'add' | 'update' | 'delete', obj: KubeObject): void {
+    const now = Date.now();
+    const runId = obj.metadata.labels?.[LABELS.runId];
+    if (!runId) return;
+    const o = this.objects(runId);
+    const key = `${kind}/${obj.metadata.name}`;
+    if (type === 'delete') {
+      o.live.delete(key);
+      if (o.live.size === 0 && o.applied !== undefined && o.deleted === undefined) o.deleted = now;
+      return;
+    }
+    if (!o.seen.has(key)) o.seen.set(key, now);
+    o.live.add(key);
+    if (obj.metadata.uid) {
+      if (!o.uidSeenAt.has(obj.metadata.uid)) o.uidSeenAt.set(obj.metadata.uid, now);
+      if (kind === 'Deployment') { o.deploymentUids.add(obj.metadata.uid); o.deploymentSeen ??= now; }
+      if (kind === 'Secret') {
+        let s = o.secretUids.get(obj.metadata.name);
+        if (!s) { s = new Set(); o.secretUids.set(obj.metadata.name, s); }
+        s.add(obj.metadata.uid);
+      }
+    }
+    if (o.applied === undefined && o.seen.size >= this.expected) o.applied = now;
+    if (kind === 'Deployment' && o.ready === undefined && deploymentReady(obj)) o.ready = now;
+  }
+}
+
+export interface Dist { n: number; p50: number; p90: number; p99: number; max: number; mean: number }
+
+export function dist(values: number[]): Dist | undefined {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return undefined;
+  const q = (p: number) => v[Math.min(v.length - 1, Math.max(0, Math.ceil(p * v.length) - 1))];
+  return { n: v.length, p50: q(0.5), p90: q(0.9), p99: q(0.99), max: v[v.length - 1], mean: v.reduce((a, b) => a + b, 0) / v.length };
+}
+
+export interface Row {
+  figure: string;
+  unit: string;
+  dist?: Dist;
+  value?: number;
+  target?: string;
+  /** Whether the target is met (undefined: no target). */
+  ok?: boolean;
+}
+
+function fmt(n: number | undefined, unit: string): string {
+  if (n === undefined) return '-';
+  if (unit === 'ms') return n < 10 ? n.toFixed(1) : n.toFixed(0);
+  if (Math.abs(n) >= 100) return n.toFixed(0);
+  return n.toFixed(2);
+}
+
+/** One row per figure: p50/p90/p99/max where it is a distribution, the value otherwise; target and met. */
+export function table(rows: Row[]): string {
+  const head = ['figure', 'unit', 'n', 'p50', 'p90', 'p99', 'max', 'target', 'met'];
+  const body = rows.map((r) => [
+    r.figure, r.unit, r.dist ? String(r.dist.n) : '',
+    r.dist ? fmt(r.dist.p50, r.unit) : fmt(r.value, r.unit),
+    r.dist ? fmt(r.dist.p90, r.unit) : '', r.dist ? fmt(r.dist.p99, r.unit) : '', r.dist ? fmt(r.dist.max, r.unit) : '',
+    r.target ?? '', r.ok === undefined ? '' : r.ok ? 'yes' : 'NO',
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells: string[]) => '| ' + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ') + ' |';
+  return [line(head), '|' + widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|') + '|', ...body.map(line)].join('\n');
+}

@@ -1,0 +1,74 @@
+/**
+ * The operator as a child process for `npm run bench` and `npm run chaos`: exactly what
+ * `pipeline-sidecars run` builds from its flags (operatorFromArgs, src/cli-run.ts), plus three
+ * measurement hooks that live here, not in the operator:
+ *
+ * - the webhook's own time per AdmissionReview (request received → response finished), by wrapping
+ *   WebhookServer's request handler; nothing else about the handler changes;
+ * - an IPC `stats` answer: the operator's RawClient request counter, reconciles, informer
+ *   relists/watch restarts and the admission times, so the parent can report API requests per run;
+ * - SIGUSR2 cuts every informer watch connection at once (the chaos test's "watch cut" without
+ *   restarting the API server); the informers must reconnect from their last resourceVersion.
+ *
+ * bench/lib.ts transpiles it (with src/ and constructs/) to JavaScript and starts it with plain `node`.
+ */
+import { operatorFromArgs } from '../src/cli-run';
+import { WebhookServer } from '../src/webhook';
+
+const admissionMs: number[] = [];
+const proto = WebhookServer.prototype as any;
+const handle = proto.handle;
+proto.handle = function timedHandle(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) {
+  const t0 = process.hrtime.bigint();
+  res.once('finish', () => {
+    if (req.method === 'POST') admissionMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  });
+  return handle.call(this, req, res);
+};
+
+async function main(): Promise<void> {
+  const op = operatorFromArgs(process.argv.slice(2));
+  // Leaf informers (a MultiNamespaceInformer holds one per served namespace in `byNs`).
+  const informers = (): any[] => {
+    const c = op.controller?.caches;
+    const caches: any[] = c ? [c.runs, c.sidecars, c.pipelines, c.namespaces, c.pods, ...c.owned.values()] : [];
+    return caches.flatMap((x) => (x.byNs instanceof Map ? [...x.byNs.values()] : [x]));
+  };
+  process.on('SIGUSR2', () => {
+    let cut = 0;
+    for (const inf of informers()) { const w = inf.watch; if (w) { w.abort(); cut++; } }
+    op.log.warn('SIGUSR2: cut every informer watch connection', { cut });
+  });
+  process.on('message', (m: any) => {
+    if (m?.type !== 'stats') return;
+    const infs = informers();
+    process.send?.({
+      type: 'stats', id: m.id,
+      requests: op.client.requests,
+      reconciles: op.controller?.reconciles ?? 0,
+      lists: infs.reduce((n, i) => n + (i.lists ?? 0), 0),
+      watches: infs.reduce((n, i) => n + (i.watches ?? 0), 0),
+      admissionMs: m.drain ? admissionMs.splice(0) : admissionMs.slice(),
+      memory: process.memoryUsage(),
+      cpu: process.cpuUsage(),
+      leader: op.isLeader,
+    });
+  });
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    op.log.info('shutting down', { signal });
+    op.stop().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('disconnect', () => stop('parent gone'));
+  await op.start();
+  process.send?.({ type: 'ready', webhookPort: op.webhookPort, healthPort: op.healthPort });
+}
+
+main().catch((e) => {
+  process.stderr.write(`operator process failed: ${(e as Error)?.stack ?? e}\n`);
+  process.exit(1);
+});
