@@ -1,0 +1,56 @@
+import { ANNOTATIONS, PipelineSidecarResource } from '../../constructs/api/spec';
+import { defaultKinds } from '../../constructs/kinds';
+import { admissionPatch, admitPipelineRun } from '../../src/admission';
+import { tepPipeline } from './helpers';
+
+const kinds = defaultKinds();
+const cr = (name: string, spec: Record<string, unknown>): PipelineSidecarResource => ({ apiVersion: 'pipeline-sidecars.dev/v1alpha1', kind: 'PipelineSidecar', metadata: { name, namespace: 'ci' }, spec: spec as any });
+const docker = cr('docker-daemon', { kind: 'DockerDaemon', expose: { params: [{ name: 'docker-host', value: 'tcp://$(host):$(port)' }, { name: 'not-declared', value: 'x' }], workspace: 'docker-tls-certs' } });
+
+test('TEP-0130 as written: a Pipeline param default using $(sidecars.docker-daemon.host) becomes a resolved run param', () => {
+  const pipeline = tepPipeline();
+  pipeline.spec.params = [{ name: 'image' }, { name: 'docker-host', default: '$(sidecars.docker-daemon.host):2376' }];
+  const d = admitPipelineRun({
+    run: { metadata: { generateName: 'x-' }, spec: { pipelineRef: { name: 'ci-with-docker-build' }, params: [{ name: 'image', value: 'a' }] } },
+    namespace: 'ci', pipeline: { metadata: { name: 'ci-with-docker-build' }, ...pipeline }, sidecars: [cr('docker-daemon', { kind: 'DockerDaemon' })], kinds, runId: 'abcd1234',
+  });
+  if (!d.allowed) throw new Error(d.message);
+  // Referenced, so asked for, though nothing names it in an annotation.
+  expect(d.sidecars).toEqual(['docker-daemon']);
+  expect(d.mutated!.spec.params).toEqual([{ name: 'image', value: 'a' }, { name: 'docker-host', value: 'docker-daemon-abcd1234.ci.svc:2376' }]);
+});
+
+test('expose: only declared params, never over a value the user set; workspace bound only if declared and unbound', () => {
+  const run = {
+    metadata: { name: 'r', annotations: { [ANNOTATIONS.sidecars]: 'docker-daemon' } },
+    spec: { pipelineSpec: { params: [{ name: 'docker-host' }], workspaces: [{ name: 'docker-tls-certs' }], tasks: [] }, status: 'PipelineRunPending' },
+  };
+  const d = admitPipelineRun({ run, namespace: 'ci', sidecars: [docker], kinds, runId: 'abcd1234' });
+  if (!d.allowed) throw new Error(d.message);
+  expect(d.mutated!.spec.params).toEqual([{ name: 'docker-host', value: 'tcp://docker-daemon-abcd1234.ci.svc:2376' }]);
+  expect(d.mutated!.spec.workspaces).toEqual([{ name: 'docker-tls-certs', secret: { secretName: 'docker-daemon-abcd1234-client' } }]);
+  expect(d.mutated!.spec.status).toBe('PipelineRunPending');
+  expect(d.mutated!.metadata.annotations[ANNOTATIONS.gated]).toBe('true');
+
+  const own = admitPipelineRun({ run: { ...run, spec: { ...run.spec, params: [{ name: 'docker-host', value: 'tcp://mine:2376' }], workspaces: [{ name: 'docker-tls-certs', emptyDir: {} }] } }, namespace: 'ci', sidecars: [docker], kinds, runId: 'abcd1234' });
+  if (!own.allowed) throw new Error(own.message);
+  expect(own.mutated!.spec.params).toEqual([{ name: 'docker-host', value: 'tcp://mine:2376' }]);
+  expect(own.mutated!.spec.workspaces).toEqual([{ name: 'docker-tls-certs', emptyDir: {} }]);
+});
+
+test('a run that asks for nothing is not touched; a run asking for a missing sidecar is refused by name', () => {
+  const plain = admitPipelineRun({ run: { metadata: { name: 'r' }, spec: { pipelineRef: { name: 'p' } } }, namespace: 'ci', sidecars: [docker], kinds });
+  expect(plain).toEqual({ allowed: true, sidecars: [], warnings: [] });
+  const missing = admitPipelineRun({ run: { metadata: { name: 'r', annotations: { [ANNOTATIONS.sidecars]: 'docker-daemon, buildkit' } }, spec: {} }, namespace: 'ci', sidecars: [docker], kinds });
+  expect(missing.allowed).toBe(false);
+  if (!missing.allowed) expect(missing.message).toContain('"buildkit"');
+});
+
+test('the patch only replaces annotations and spec', () => {
+  const before = { metadata: { name: 'r', labels: { a: 'b' } }, spec: { params: [] } };
+  const after = { metadata: { name: 'r', labels: { a: 'b' }, annotations: { x: 'y' } }, spec: { params: [], status: 'PipelineRunPending' } };
+  expect(admissionPatch(before, after)).toEqual([
+    { op: 'add', path: '/metadata/annotations', value: { x: 'y' } },
+    { op: 'replace', path: '/spec', value: after.spec },
+  ]);
+});
