@@ -31,6 +31,8 @@ export const OWNED_SELECTOR = `${LABELS.managedBy}=pipeline-sidecars,${LABELS.ru
 const APPLIED_HASH = 'pipeline-sidecars.dev/applied-hash';
 const PENDING = 'PipelineRunPending';
 const CANCELLED = 'Cancelled';
+/** spec.status values that stop a run; on a run that never started, no task will ever run. */
+const STOPPED = new Set([CANCELLED, 'CancelledRunFinally', 'StoppedRunFinally']);
 /** Set with spec.status: Cancelled when the operator cancels a run (the Event says why). */
 export const CANCELLED_ANNOTATION = `${GROUP}/cancelled`;
 
@@ -96,6 +98,13 @@ class Refusal extends Error {
  */
 export class Reconciler {
   private readonly now: () => number;
+  /**
+   * Uids of started runs whose SidecarsReady Event this process wrote or found (create → 409).
+   * A crash between the start patch and the Event loses the Event; the first reconcile of a started
+   * run after a restart writes it again (its name is deterministic, so never twice). Bounded by the
+   * live runs: a run leaves the set when its sidecars are cleaned up.
+   */
+  private readonly readyReported = new Set<string>();
   constructor(private readonly o: ReconcilerOptions) { this.now = o.now ?? Date.now; }
 
   private get client(): RawClient { return this.o.client; }
@@ -131,7 +140,7 @@ export class Reconciler {
     const mine = (o: KubeObject) => o.metadata.labels?.[LABELS.runId] === ident.runId;
 
     // Cancelled before we started it: no task will ever run, so the sidecars can go now.
-    if (isDone(run) || run.metadata.deletionTimestamp || (spec.status === CANCELLED && !started)) {
+    if (isDone(run) || run.metadata.deletionTimestamp || (STOPPED.has(spec.status) && !started)) {
       await this.cleanup(run, ident, this.ownedObjects(namespace, mine).length > 0);
       return {};
     }
@@ -145,7 +154,8 @@ export class Reconciler {
     const gated = pending && (annotations[ANNOTATIONS.gated] === 'true' || ident.naming === 'runName');
     const log = this.o.log.child({ run: key, runId: ident.runId });
 
-    if (!pending && !started && spec.status === undefined) {
+    // The webhook never saw this run (no run id) and nobody gated it: its tasks may already be running.
+    if (!pending && !started && spec.status === undefined && ident.naming === 'runName') {
       await this.o.events.emit(run, 'Warning', REASONS.notGated,
         `this run asks for sidecars (${names.join(', ')}) but was admitted without the pipeline-sidecars webhook (was it down?) and is not pending, ` +
         'so its tasks may start before the sidecars are ready; they are being created now. Set spec.status: PipelineRunPending at creation to be safe.');
@@ -295,13 +305,22 @@ export class Reconciler {
       const dep = deployments.get(ident.namespace, objectName(ident, s.name));
       if (!deploymentReady(dep)) notReady.push({ ...s, dep });
     }
-    if (!st.gated || st.started) return {};
+    const readyMessage = `sidecars ready (${sidecars.map((s) => s.name).join(', ')}): started the run`;
+    if (!st.gated) return {};
+    if (st.started) {
+      if (notReady.length === 0 && !this.readyReported.has(run.metadata.uid)) {
+        await this.o.events.emit(run, 'Normal', REASONS.sidecarsReady, readyMessage);
+        this.readyReported.add(run.metadata.uid);
+      }
+      return {};
+    }
     if (notReady.length === 0) {
       if (await this.setRunStatus(run, 'start')) {
         const latency = (this.now() - Date.parse(run.metadata.creationTimestamp)) / 1000;
         this.o.metrics?.unpendLatency.observe(latency);
         log.info('sidecars ready: started the run', { latencySeconds: latency });
-        await this.o.events.emit(run, 'Normal', REASONS.sidecarsReady, `sidecars ready (${sidecars.map((s) => s.name).join(', ')}): started the run`);
+        await this.o.events.emit(run, 'Normal', REASONS.sidecarsReady, readyMessage);
+        this.readyReported.add(run.metadata.uid);
       }
       return {};
     }
@@ -375,6 +394,7 @@ export class Reconciler {
 
   /** Deletes every object of the run, by label, kind by kind (covers objects the cache has not seen yet). */
   async cleanup(run: Record<string, any>, ident: RunIdentity, anyKnown: boolean): Promise<void> {
+    this.readyReported.delete(run.metadata.uid);
     if (!anyKnown) return;
     await this.deleteByRunId(ident.namespace, ident.runId);
     this.o.log.info('deleted sidecar objects', { run: `${ident.namespace}/${ident.name}`, runId: ident.runId });
