@@ -1,0 +1,51 @@
+import { createHash } from 'node:crypto';
+import { ApiError, RawClient } from './k8s/raw';
+import { collectionPath } from './k8s/resources';
+import type { Logger } from './log';
+
+export type EventType = 'Normal' | 'Warning';
+
+/** Event reasons the operator emits on a PipelineRun. */
+export const REASONS = {
+  sidecarsApplied: 'SidecarsApplied',
+  sidecarsReady: 'SidecarsReady',
+  startupFailed: 'SidecarStartupFailed',
+  refused: 'SidecarRefused',
+  deleted: 'SidecarsDeleted',
+  notGated: 'SidecarsNotGated',
+  applyConflict: 'SidecarApplyConflict',
+} as const;
+
+/**
+ * Writes core/v1 Events on a PipelineRun. Each Event's name is derived from the run's uid, the
+ * reason and a caller key, and it is created, never updated: a reconcile that repeats (requeue,
+ * restart, second replica after handover) re-emits nothing, without any in-memory bookkeeping.
+ */
+export class EventRecorder {
+  constructor(private readonly client: RawClient, private readonly component: string, private readonly instance: string, private readonly log: Logger) {}
+
+  async emit(run: Record<string, any>, type: EventType, reason: string, message: string, key = ''): Promise<boolean> {
+    const m = run.metadata;
+    const hash = createHash('sha256').update(`${m.uid}/${reason}/${key}`).digest('hex').slice(0, 12);
+    const now = new Date().toISOString();
+    const body = {
+      apiVersion: 'v1', kind: 'Event',
+      metadata: { name: `${m.name.slice(0, 200)}.${hash}`, namespace: m.namespace },
+      involvedObject: { apiVersion: run.apiVersion ?? 'tekton.dev/v1', kind: run.kind ?? 'PipelineRun', name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion },
+      reason, message: message.slice(0, 1024), type,
+      source: { component: this.component },
+      reportingComponent: this.component, reportingInstance: this.instance,
+      firstTimestamp: now, lastTimestamp: now, count: 1,
+    };
+    try {
+      await this.client.create(collectionPath('v1', 'Event', m.namespace), body);
+      this.log.info('event', { run: `${m.namespace}/${m.name}`, type, reason, message });
+      return true;
+    } catch (e) {
+      if (e instanceof ApiError && e.statusCode === 409) return false;
+      // An Event is a report, not state: failing to write one must not fail the reconcile.
+      this.log.warn('could not write Event', { run: `${m.namespace}/${m.name}`, reason, error: e });
+      return false;
+    }
+  }
+}
