@@ -42,6 +42,16 @@ export function resolveBundleProps(props: InstallBundleProps = {}): Required<Ins
 }
 
 /**
+ * The webhook's namespaceSelector: only served namespaces. With none served it matches nothing
+ * (every namespace carries its kubernetes.io/metadata.name label): a run must not be gated by an
+ * operator that has nowhere to create its sidecars, or it would stay pending.
+ */
+export function servedSelector(served: string[]): Record<string, unknown> {
+  const key = 'kubernetes.io/metadata.name';
+  return { matchExpressions: [served.length ? { key, operator: 'In', values: served } : { key, operator: 'DoesNotExist' }] };
+}
+
+/**
  * Everything `kubectl apply -f dist/` or an Argo CD Application installs: the PipelineSidecar CRD,
  * the operator's Namespace, ServiceAccount and least-privilege RBAC, the operator Deployment with
  * its Service and PodDisruptionBudget, and the MutatingWebhookConfiguration, in Argo CD sync
@@ -95,9 +105,7 @@ export class InstallBundle extends Chart {
         [SYNC_WAVE_ANNOTATION]: String(SYNC_WAVES.webhook),
         ...(certificate ? { [INJECT_CA_FROM]: certificate.injectCaFrom } : {}),
       },
-      ...(c.servedNamespaces.length
-        ? { namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: c.servedNamespaces }] } }
-        : {}),
+      namespaceSelector: servedSelector(c.servedNamespaces),
     });
   }
 }

@@ -98,7 +98,8 @@ describe('InstallBundle', () => {
     for (const w of mwc.webhooks) {
       expect(w.clientConfig.service).toMatchObject({ namespace: 'pipeline-sidecars', name: 'pipeline-sidecars', port: 443 });
       expect(w.clientConfig.caBundle).toBeUndefined();
-      expect(w.namespaceSelector).toBeUndefined();
+      // Nothing served by default: the webhook gates no run (every namespace has its name label).
+      expect(w.namespaceSelector).toEqual({ matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'DoesNotExist' }] });
     }
     expect(mwc.metadata.annotations['cert-manager.io/inject-ca-from']).toBeUndefined();
   });
