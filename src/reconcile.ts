@@ -98,13 +98,6 @@ class Refusal extends Error {
  */
 export class Reconciler {
   private readonly now: () => number;
-  /**
-   * Uids of started runs whose SidecarsReady Event this process wrote or found (create → 409).
-   * A crash between the start patch and the Event loses the Event; the first reconcile of a started
-   * run after a restart writes it again (its name is deterministic, so never twice). Bounded by the
-   * live runs: a run leaves the set when its sidecars are cleaned up.
-   */
-  private readonly readyReported = new Set<string>();
   constructor(private readonly o: ReconcilerOptions) { this.now = o.now ?? Date.now; }
 
   private get client(): RawClient { return this.o.client; }
@@ -305,22 +298,17 @@ export class Reconciler {
       const dep = deployments.get(ident.namespace, objectName(ident, s.name));
       if (!deploymentReady(dep)) notReady.push({ ...s, dep });
     }
-    const readyMessage = `sidecars ready (${sidecars.map((s) => s.name).join(', ')}): started the run`;
-    if (!st.gated) return {};
-    if (st.started) {
-      if (notReady.length === 0 && !this.readyReported.has(run.metadata.uid)) {
-        await this.o.events.emit(run, 'Normal', REASONS.sidecarsReady, readyMessage);
-        this.readyReported.add(run.metadata.uid);
-      }
-      return {};
-    }
+    if (!st.gated || st.started) return {};
+    // Each Event goes out *before* the spec.status patch it announces. A crash between the two then
+    // repeats both on the next reconcile (the run is still pending; the Event's deterministic name
+    // makes the repeat a no-op), so a started or cancelled run never lacks its explanation, and no
+    // in-memory bookkeeping is needed to know whether it was written.
     if (notReady.length === 0) {
+      await this.o.events.emit(run, 'Normal', REASONS.sidecarsReady, `sidecars ready (${sidecars.map((s) => s.name).join(', ')}): starting the run`);
       if (await this.setRunStatus(run, 'start')) {
         const latency = (this.now() - Date.parse(run.metadata.creationTimestamp)) / 1000;
         this.o.metrics?.unpendLatency.observe(latency);
         log.info('sidecars ready: started the run', { latencySeconds: latency });
-        await this.o.events.emit(run, 'Normal', REASONS.sidecarsReady, readyMessage);
-        this.readyReported.add(run.metadata.uid);
       }
       return {};
     }
@@ -343,16 +331,15 @@ export class Reconciler {
     const cancel = expired.some((s) => (s.spec.lifecycle?.onSidecarFailure ?? 'Cancel') === 'Cancel');
     this.o.metrics?.errors.inc({ reason: 'startup_timeout' });
     if (cancel) {
+      await this.o.events.emit(run, 'Warning', REASONS.startupFailed, `${causes.join('; ')}; cancelling the run`);
       if (await this.setRunStatus(run, 'cancel')) {
-        await this.o.events.emit(run, 'Warning', REASONS.startupFailed, `${causes.join('; ')}; cancelled the run`);
         log.warn('sidecar startup failed: cancelled the run', { causes });
         await this.cleanup(run, ident, true);
       }
       return {};
     }
-    if (await this.setRunStatus(run, 'start')) {
-      await this.o.events.emit(run, 'Warning', REASONS.startupFailed, `${causes.join('; ')}; started the run anyway (onSidecarFailure: Ignore)`);
-    }
+    await this.o.events.emit(run, 'Warning', REASONS.startupFailed, `${causes.join('; ')}; starting the run anyway (onSidecarFailure: Ignore)`);
+    await this.setRunStatus(run, 'start');
     return {};
   }
 
@@ -385,7 +372,8 @@ export class Reconciler {
     this.o.metrics?.errors.inc({ reason: 'refused' });
     log.warn('refusing sidecars', { reason, message });
     if (st.gated && !st.started) {
-      if (await this.setRunStatus(run, 'cancel')) await this.o.events.emit(run, 'Warning', reason, `${message}; cancelled the run`);
+      await this.o.events.emit(run, 'Warning', reason, `${message}; cancelling the run`);
+      await this.setRunStatus(run, 'cancel');
     } else {
       await this.o.events.emit(run, 'Warning', reason, message, message);
     }
@@ -394,7 +382,6 @@ export class Reconciler {
 
   /** Deletes every object of the run, by label, kind by kind (covers objects the cache has not seen yet). */
   async cleanup(run: Record<string, any>, ident: RunIdentity, anyKnown: boolean): Promise<void> {
-    this.readyReported.delete(run.metadata.uid);
     if (!anyKnown) return;
     await this.deleteByRunId(ident.namespace, ident.runId);
     this.o.log.info('deleted sidecar objects', { run: `${ident.namespace}/${ident.name}`, runId: ident.runId });

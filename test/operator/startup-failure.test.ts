@@ -60,7 +60,7 @@ test('a sidecar that never becomes Ready cancels the run after startupTimeout, s
   expect(ev.type).toBe('Warning');
   expect(ev.message).toContain('sidecar "stuck" was not Ready within startupTimeout 3s');
   expect(ev.message).toMatch(/not Ready|probe/);
-  expect(ev.message).toContain('cancelled the run');
+  expect(ev.message).toContain('cancelling the run');
   await eventually('objects cleaned up', async () => (await objectsOfRun(ns, runId)).length === 0, 5_000);
   // Tekton (the simulator) marks the cancelled run done; the simulator never started its tasks.
   await eventually('the run to be Failed/Cancelled', async () => (await getRun(ns, run.metadata.name)).status?.conditions?.some((c: any) => c.reason === 'Cancelled'), 10_000);
@@ -75,6 +75,6 @@ test('onSidecarFailure: Ignore starts the run anyway, with a Warning Event', asy
   });
   await eventually('the run to be started', async () => (await getRun(ns, run.metadata.name)).spec.status === undefined, 20_000, 50);
   const ev = await eventually('the Warning event', async () => (await eventsFor(ns, run.metadata.name)).find((e) => e.reason === 'SidecarStartupFailed'), 5_000);
-  expect(ev?.message).toContain('started the run anyway (onSidecarFailure: Ignore)');
+  expect(ev?.message).toContain('starting the run anyway (onSidecarFailure: Ignore)');
   await eventually('the simulator to run it', async () => sim.started.includes(`${ns}/${run.metadata.name}`), 10_000);
 });
