@@ -99,6 +99,12 @@ test('TEP-0130 example: gated at CREATE, sidecar Ready, run started, objects gon
   }, 5_000);
   expect(events.map((e) => e.reason)).toEqual(expect.arrayContaining(['SidecarsApplied', 'SidecarsReady']));
 
+  // The PipelineSidecar's status counts the run.
+  const crPath = `${collectionPath('pipeline-sidecars.dev/v1alpha1', 'PipelineSidecar', ns)}/docker-daemon`;
+  const status = await eventually('activeRuns 1', async () => { const st = (await rawClient().get(crPath)).status; return st?.activeRuns === 1 ? st : undefined; }, 5_000);
+  expect(status.conditions.find((c: any) => c.type === 'Ready')).toMatchObject({ status: 'True' });
+  expect(status.observedGeneration).toBe(1);
+
   // ... and finishes it; every sidecar object is gone within 2 s.
   await sim.finish(ns, name, 'Succeeded');
   const tDone = Date.now();
@@ -107,4 +113,5 @@ test('TEP-0130 example: gated at CREATE, sidecar Ready, run started, objects gon
   process.stderr.write(`[tep-example] cleanup after completion: ${cleanupMs} ms\n`);
   expect(cleanupMs).toBeLessThan(2000);
   await eventually('the SidecarsDeleted event', async () => (await eventsFor(ns, name)).some((e) => e.reason === 'SidecarsDeleted'), 5_000);
+  await eventually('activeRuns 0', async () => (await rawClient().get(crPath)).status?.activeRuns === 0, 5_000);
 });
