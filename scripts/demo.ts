@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { ANNOTATIONS, LABELS } from '../constructs/api/spec';
+import { WEBHOOK_PATH } from '../constructs/api/webhook-config';
 import { createLogger } from '../src/log';
 import { Operator } from '../src/operator';
 import { RawClient } from '../src/k8s/raw';
@@ -104,7 +105,7 @@ async function main(): Promise<void> {
 
     op = new Operator({
       kubeConfig: kc, namespace: 'pipeline-sidecars',
-      webhook: { port: 0, bindAddress: '127.0.0.1', url: 'https://127.0.0.1:{port}', register: true, configName: 'pipeline-sidecars-demo' },
+      webhook: { port: 0, bindAddress: '127.0.0.1', url: `https://127.0.0.1:{port}${WEBHOOK_PATH}`, register: true, configName: 'pipeline-sidecars-demo' },
       log: createLogger({ write: (l) => fs.appendFileSync(logFile, l + '\n') }),
     });
     await op.start();

@@ -14,6 +14,8 @@ import { INJECT_CA_FROM, WebhookCertificate } from './webhook-certificate';
 
 /** Props of the install bundle; every field has a default in BUNDLE_DEFAULTS. */
 export interface InstallBundleProps {
+  /** Name of the ServiceAccount, Deployment, Service, PDB, RBAC objects and webhook configuration (default pipeline-sidecars). */
+  readonly name?: string;
   /** The operator image reference, the one parameter a release changes (default ghcr.io/pipeline-sidecars/operator:<version>). */
   readonly image?: string;
   /** Namespace the operator runs in, created by the bundle (default pipeline-sidecars). */
@@ -32,6 +34,7 @@ export interface InstallBundleProps {
 export function resolveBundleProps(props: InstallBundleProps = {}): Required<InstallBundleProps> {
   const served = [...new Set(props.servedNamespaces ?? BUNDLE_DEFAULTS.servedNamespaces)].sort();
   return {
+    name: props.name ?? BUNDLE_DEFAULTS.name,
     image: props.image ?? BUNDLE_DEFAULTS.image,
     namespace: props.namespace ?? BUNDLE_DEFAULTS.namespace,
     servedNamespaces: served,
@@ -65,9 +68,9 @@ export class InstallBundle extends Chart {
   constructor(scope: Construct, id: string, props: InstallBundleProps = {}) {
     super(scope, id, { labels: { ...BUNDLE_LABELS }, disableResourceNameHashes: true });
     const c = this.config = resolveBundleProps(props);
-    const name = BUNDLE_DEFAULTS.name;
-    for (const ns of [c.namespace, ...c.servedNamespaces]) {
-      if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns) || ns.length > 63) throw new Error(`InstallBundle: "${ns}" is not a valid namespace name`);
+    const name = c.name;
+    for (const ns of [c.name, c.namespace, ...c.servedNamespaces]) {
+      if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns) || ns.length > 63) throw new Error(`InstallBundle: "${ns}" is not a valid DNS-1123 label (namespace or object name)`);
     }
     if (c.servedNamespaces.includes(c.namespace)) throw new Error(`InstallBundle: the operator's own namespace "${c.namespace}" cannot be a served namespace`);
     if (!Number.isInteger(c.replicas) || c.replicas < 1) throw new Error(`InstallBundle: replicas must be a positive integer, not ${c.replicas}`);

@@ -284,8 +284,10 @@ export async function stopPids(state: ControlPlaneState, opts: { keepLogs?: bool
   if (!opts.keepLogs) fs.rmSync(state.workDir, { recursive: true, force: true });
 }
 
+/** Whether a process runs; a zombie (exited, not yet reaped by its parent) does not. */
 export function isAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch { return false; }
+  try { process.kill(pid, 0); } catch { return false; }
+  try { return !fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z'); } catch { return false; }
 }
 
 async function waitExit(pid: number | undefined, timeoutMs: number): Promise<boolean> {
@@ -293,8 +295,6 @@ async function waitExit(pid: number | undefined, timeoutMs: number): Promise<boo
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (!isAlive(pid)) return true;
-    // A killed child of ours stays a zombie until reaped; /proc tells a zombie from a live process.
-    try { if (fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z')) return true; } catch { return true; }
     await sleep(50);
   }
   return false;
