@@ -57,7 +57,7 @@ function kubectlWorks(kubeconfig: string): boolean {
 async function showObjects(client: RawClient, kubeconfig: string, runId: string): Promise<void> {
   const selector = `${LABELS.runId}=${runId}`;
   if (kubectlWorks(kubeconfig)) {
-    const out = execFileSync('kubectl', ['--kubeconfig', kubeconfig, '-n', NS, 'get', 'deployments,pods,services,networkpolicies,secrets,serviceaccounts', '-l', selector, '-o', 'wide'], { encoding: 'utf8' });
+    const out = execFileSync('kubectl', ['--kubeconfig', kubeconfig, '-n', NS, 'get', 'deployments,pods,services,networkpolicies,secrets,serviceaccounts', '-l', selector, '-o', 'wide'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     process.stdout.write(`$ kubectl -n ${NS} get deployments,pods,services,networkpolicies,secrets,serviceaccounts -l ${selector}\n${out || 'No resources found.\n'}`);
     return;
   }
@@ -168,7 +168,8 @@ async function main(): Promise<void> {
       await sleep(25);
     }
     const events = await client.get(`/api/v1/namespaces/${NS}/events`, { fieldSelector: `involvedObject.name=${name}` });
-    process.stdout.write(`\nEvents on the run: ${events.items.map((e: any) => e.reason).join(', ') || '(none)'}\n\n`);
+    const byTime = events.items.sort((a: any, b: any) => Number(a.metadata.resourceVersion) - Number(b.metadata.resourceVersion));
+    process.stdout.write(`\nEvents on the run, in order: ${byTime.map((e: any) => e.reason).join(' → ') || '(none)'}\n\n`);
     await showObjects(client, cp.state.kubeconfig, runId);
     process.stdout.write(`\ndemo finished in ${((Date.now() - started) / 1000).toFixed(1)} s; stopping the control plane\n`);
     client.close();
