@@ -83,6 +83,11 @@ export class Operator {
   get healthPort(): number | undefined { return (this.health?.address() as AddressInfo | undefined)?.port; }
   get webhookCa(): string | undefined { return this.webhookServer?.caCert; }
 
+  /** Re-reads the shared webhook certificate (renewing it when due or missing) and reloads it. */
+  async refreshWebhookCertificate(): Promise<boolean> {
+    return this.webhookServer ? this.webhookServer.refreshTls() : false;
+  }
+
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;

@@ -34,6 +34,8 @@ export interface WebhookOptions {
   readonly namespaceSelector?: Record<string, unknown>;
   /** Do not touch caBundle at all (cert-manager injects it). */
   readonly externalCa?: boolean;
+  /** How often to re-read the shared certificate Secret and renew it when due (default 1 h). */
+  readonly refreshIntervalMs?: number;
 }
 
 interface StoredTls { caCert: string; cert: string; key: string }
@@ -49,6 +51,7 @@ export class WebhookServer {
   private server?: https.Server;
   private boundPort?: number;
   private tls?: StoredTls;
+  private renewTimer?: NodeJS.Timeout;
   serving = false;
 
   constructor(
@@ -81,6 +84,7 @@ export class WebhookServer {
     const secretName = this.opts.secretName ?? `${this.configName}-webhook-tls`;
     const path = objectPath({ apiVersion: 'v1', kind: 'Secret', metadata: { name: secretName, namespace: this.namespace } });
     const hosts = this.certHosts();
+    if (this.opts.externalCa) return this.readExternalTls(path, secretName);
     for (let attempt = 0; attempt < 5; attempt++) {
       const existing = await this.client.getOrUndefined(path);
       const decode = (k: string) => Buffer.from(existing?.data?.[k] ?? '', 'base64').toString('utf8');
@@ -120,6 +124,23 @@ export class WebhookServer {
     throw new Error(`could not settle the webhook certificate Secret ${this.namespace}/${secretName}: it keeps changing under us`);
   }
 
+  /** cert-manager (or another issuer) owns the Secret: read it, wait for it, never write it. */
+  private async readExternalTls(path: string, secretName: string): Promise<StoredTls> {
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const s = await this.client.getOrUndefined(path);
+      const get = (k: string) => (s?.data?.[k] ? Buffer.from(s.data[k], 'base64').toString('utf8') : undefined);
+      const cert = get('tls.crt');
+      const key = get('tls.key');
+      if (cert && key) return { caCert: get('ca.crt') ?? '', cert, key };
+      if (Date.now() > deadline) {
+        throw new Error(`--webhook-external-ca: Secret ${this.namespace}/${secretName} with tls.crt and tls.key did not appear in 2 minutes; is cert-manager installed and the Certificate Ready?`);
+      }
+      this.log.info('waiting for the externally issued webhook certificate', { secret: secretName });
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  }
+
   async start(): Promise<void> {
     this.tls = await this.ensureTls();
     this.server = https.createServer({ key: this.tls.key, cert: this.tls.cert }, (req, res) => { void this.handle(req, res); });
@@ -130,6 +151,9 @@ export class WebhookServer {
     this.boundPort = (this.server.address() as AddressInfo).port;
     await this.publishCa();
     this.serving = true;
+    // Long-lived replicas pick up a renewed certificate (theirs or another replica's) without a restart.
+    this.renewTimer = setInterval(() => { void this.refreshTls(); }, this.opts.refreshIntervalMs ?? 3_600_000);
+    this.renewTimer.unref?.();
     this.log.info('webhook serving', { port: this.boundPort, path: WEBHOOK_PATH, config: this.configName });
   }
 
@@ -157,7 +181,24 @@ export class WebhookServer {
     if (ops.length) await this.client.jsonPatch(path, ops);
   }
 
+  /** Re-reads (or renews) the shared certificate; swaps it into the server and caBundle when it changed. */
+  async refreshTls(): Promise<boolean> {
+    try {
+      const next = await this.ensureTls();
+      if (!this.server || (next.cert === this.tls?.cert && next.key === this.tls?.key)) return false;
+      this.tls = next;
+      this.server.setSecureContext({ key: next.key, cert: next.cert });
+      await this.publishCa();
+      this.log.info('webhook certificate reloaded');
+      return true;
+    } catch (e) {
+      this.log.warn('could not refresh the webhook certificate; keeping the current one', { error: e });
+      return false;
+    }
+  }
+
   async stop(): Promise<void> {
+    if (this.renewTimer) clearInterval(this.renewTimer);
     this.serving = false;
     const s = this.server;
     this.server = undefined;

@@ -44,6 +44,7 @@ export class Informer implements ObjectCache {
   private synced = false;
   private loop?: Promise<void>;
   private wake?: () => void;
+  private abortStart?: () => void;
   private readonly log: Logger;
   /** Number of (re)lists and watch restarts; tests and metrics read them. */
   lists = 0;
@@ -73,12 +74,15 @@ export class Informer implements ObjectCache {
     let firstSync!: () => void;
     let firstFail!: (e: unknown) => void;
     const synced = new Promise<void>((res, rej) => { firstSync = res; firstFail = rej; });
+    // stop() before the first sync must not leave start() waiting forever (a shutdown would hang).
+    this.abortStart = () => firstFail(new Error(`informer ${this.opts.name} stopped before its first list`));
     this.loop = this.run(firstSync, firstFail);
     await synced;
   }
 
   async stop(): Promise<void> {
     this.running = false;
+    if (!this.synced) this.abortStart?.();
     this.watch?.abort();
     this.wake?.();
     await this.loop;
