@@ -98,6 +98,10 @@ class Refusal extends Error {
  */
 export class Reconciler {
   private readonly now: () => number;
+  /** Per run uid: the last synthesized manifests and the key they were made from (see synthesize). */
+  private readonly synthesized = new Map<string, { key: string; name: string; manifests: Array<Record<string, any>> }>();
+  /** Applied-hash of each memoized manifest object, so a no-op reconcile hashes nothing. */
+  private readonly manifestHashes = new WeakMap<object, string>();
   constructor(private readonly o: ReconcilerOptions) { this.now = o.now ?? Date.now; }
 
   private get client(): RawClient { return this.o.client; }
@@ -174,8 +178,7 @@ export class Reconciler {
 
       const material = await this.material(ident, sidecars);
       if (!material) return { requeueAfterMs: 0 };
-      let manifests: Array<Record<string, any>>;
-      manifests = synthesizeRun({ run: ident, sidecars: sidecars.map((s) => ({ ...s, material: material.get(s.name)! })), allowPrivileged, kinds: this.o.kinds });
+      const manifests = this.synthesize(ident, sidecars, material, allowPrivileged);
       const createdSecret = await this.apply(run, ident, manifests, log);
       if (createdSecret === 'lost-race') return { requeueAfterMs: 0 };
 
@@ -188,6 +191,21 @@ export class Reconciler {
       }
       throw e;
     }
+  }
+
+  /**
+   * synthesizeRun, memoized per run: a run is reconciled several times (its objects' and its own
+   * status changes), and synthesis (cdk8s) was the operator's largest CPU cost under load (see
+   * docs/benchmarks.md). The memo key is everything the manifests derive from; the entry goes when
+   * the run's sidecars are cleaned up.
+   */
+  private synthesize(ident: RunIdentity, sidecars: Array<{ name: string; spec: PipelineSidecarSpec }>, material: Map<string, SidecarMaterial>, allowPrivileged: boolean): Array<Record<string, any>> {
+    const key = hashOf({ ident, sidecars, allowPrivileged, material: [...material] });
+    const memo = this.synthesized.get(ident.uid);
+    if (memo?.key === key) return memo.manifests;
+    const manifests = synthesizeRun({ run: ident, sidecars: sidecars.map((s) => ({ ...s, material: material.get(s.name)! })), allowPrivileged, kinds: this.o.kinds });
+    this.synthesized.set(ident.uid, { key, name: ident.name, manifests });
+    return manifests;
   }
 
   private privilegedAllowed(namespace: string): boolean {
@@ -206,8 +224,13 @@ export class Reconciler {
       const needs = this.o.kinds.get(s.spec.kind, s.name).needs(s.spec);
       if (!needs.tls && !needs.password) { out.set(s.name, {}); continue; }
       const ep = sidecarEndpoints(ident, s.name, s.spec, this.o.kinds);
-      const server = needs.tls ? await this.secret(ident.namespace, ep.serverSecretName!) : undefined;
-      const client = await this.secret(ident.namespace, ep.clientSecretName!);
+      // Neither Secret in the cache (complete since start): a new run, so mint without asking the server.
+      // Should our own create of a moment ago be missing from the cache, apply()'s create answers 409
+      // and the reconcile starts over. Only a half pair in the cache is confirmed on the server.
+      const cache = this.caches.owned.get('v1/Secret');
+      const anyCached = (needs.tls && cache?.get(ident.namespace, ep.serverSecretName!)) || cache?.get(ident.namespace, ep.clientSecretName!);
+      const server = needs.tls && anyCached ? await this.secret(ident.namespace, ep.serverSecretName!) : undefined;
+      const client = anyCached ? await this.secret(ident.namespace, ep.clientSecretName!) : undefined;
       const haveAll = (!needs.tls || server) && client;
       if (haveAll) {
         const tls: TlsBundle | undefined = needs.tls ? {
@@ -245,11 +268,12 @@ export class Reconciler {
    */
   private async apply(run: Record<string, any>, ident: RunIdentity, manifests: Array<Record<string, any>>, log: Logger): Promise<'ok' | 'lost-race'> {
     let wrote = 0;
-    for (const m of manifests) {
+    let lost = false;
+    const one = async (m: Record<string, any>): Promise<void> => {
       const inf = this.caches.owned.get(`${m.apiVersion}/${m.kind}`);
       const cached = inf?.get(m.metadata.namespace, m.metadata.name);
       if (m.kind === 'Secret') {
-        if (cached) continue;
+        if (cached) return;
         try {
           await this.client.create(collectionPath('v1', 'Secret', m.metadata.namespace), m);
           wrote++;
@@ -257,15 +281,17 @@ export class Reconciler {
           if (e instanceof ApiError && e.statusCode === 409) {
             // Somebody (us, a moment ago, before the cache caught up) created it: use that material.
             const live = await this.client.getOrUndefined(objectPath(m as any));
-            if (live && live.data && JSON.stringify(live.data) === JSON.stringify(m.data)) continue;
-            return 'lost-race';
+            if (live && live.data && JSON.stringify(live.data) === JSON.stringify(m.data)) return;
+            lost = true;
+            return;
           }
           throw e;
         }
-        continue;
+        return;
       }
-      const hash = hashOf(m);
-      if (cached?.metadata.annotations?.[APPLIED_HASH] === hash) continue;
+      let hash = this.manifestHashes.get(m);
+      if (hash === undefined) { hash = hashOf(m); this.manifestHashes.set(m, hash); }
+      if (cached?.metadata.annotations?.[APPLIED_HASH] === hash) return;
       const body = { ...m, metadata: { ...m.metadata, annotations: { ...(m.metadata.annotations ?? {}), [APPLIED_HASH]: hash } } };
       try {
         await this.client.apply(objectPath(body as any), body, FIELD_MANAGER, { force: false });
@@ -279,6 +305,14 @@ export class Reconciler {
         }
         throw e;
       }
+    };
+    // Two waves of parallel requests instead of one request after another: first everything the
+    // Deployments' pods refer to (ServiceAccount, Secrets) with the Service and NetworkPolicy, then the
+    // Deployments, so a pod never starts before its ServiceAccount and Secrets exist.
+    for (const wave of [manifests.filter((m) => m.kind !== 'Deployment'), manifests.filter((m) => m.kind === 'Deployment')]) {
+      const failed = (await Promise.allSettled(wave.map(one))).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      if (lost) return 'lost-race';
     }
     if (wrote > 0) {
       log.info('applied sidecar objects', { written: wrote, total: manifests.length });
@@ -382,6 +416,7 @@ export class Reconciler {
 
   /** Deletes every object of the run, by label, kind by kind (covers objects the cache has not seen yet). */
   async cleanup(run: Record<string, any>, ident: RunIdentity, anyKnown: boolean): Promise<void> {
+    this.synthesized.delete(ident.uid);
     if (!anyKnown) return;
     await this.deleteByRunId(ident.namespace, ident.runId);
     this.o.log.info('deleted sidecar objects', { run: `${ident.namespace}/${ident.name}`, runId: ident.runId });
@@ -391,6 +426,7 @@ export class Reconciler {
 
   /** The run is not in the cache: if the server agrees it is gone, delete what it owned (GC would too, eventually). */
   private async runGone(namespace: string, name: string): Promise<ReconcileResult> {
+    for (const [uid, m] of this.synthesized) if (m.manifests[0]?.metadata?.namespace === namespace && m.name === name) this.synthesized.delete(uid);
     const orphans = this.ownedObjects(namespace, (o) => (o.metadata as any).ownerReferences?.some((r: any) => r.kind === 'PipelineRun' && r.name === name));
     if (orphans.length === 0) return {};
     const live = await this.client.getOrUndefined(objectPath({ apiVersion: 'tekton.dev/v1', kind: 'PipelineRun', metadata: { name, namespace } }));
