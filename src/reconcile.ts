@@ -176,7 +176,7 @@ export class Reconciler {
         }
       }
 
-      const material = await this.material(ident, sidecars);
+      const material = await this.material(ident, sidecars, started);
       if (!material) return { requeueAfterMs: 0 };
       const manifests = this.synthesize(ident, sidecars, material, allowPrivileged);
       const createdSecret = await this.apply(run, ident, manifests, log);
@@ -218,7 +218,7 @@ export class Reconciler {
    * earlier reconcile (never re-minted, so a restart or requeue never rotates them), minted otherwise.
    * Undefined when a half-written set had to be removed first.
    */
-  private async material(ident: RunIdentity, sidecars: Array<{ name: string; spec: PipelineSidecarSpec }>): Promise<Map<string, SidecarMaterial> | undefined> {
+  private async material(ident: RunIdentity, sidecars: Array<{ name: string; spec: PipelineSidecarSpec }>, started: boolean): Promise<Map<string, SidecarMaterial> | undefined> {
     const out = new Map<string, SidecarMaterial>();
     for (const s of sidecars) {
       const needs = this.o.kinds.get(s.spec.kind, s.name).needs(s.spec);
@@ -232,6 +232,13 @@ export class Reconciler {
       const server = needs.tls && anyCached ? await this.secret(ident.namespace, ep.serverSecretName!) : undefined;
       const client = anyCached ? await this.secret(ident.namespace, ep.clientSecretName!) : undefined;
       const haveAll = (!needs.tls || server) && client;
+      if (haveAll && needs.tls && decode(server, 'ca.pem') !== decode(client, 'ca.pem') && !started) {
+        // Server and client certificates from two different mints (two creates that raced, one of them
+        // losing): TLS between tasks and sidecar could never work. Nothing uses them before the run
+        // starts, so replace the pair.
+        for (const sec of [server, client]) await this.deleteIgnoringMissing(objectPath(sec as any));
+        return undefined;
+      }
       if (haveAll) {
         const tls: TlsBundle | undefined = needs.tls ? {
           caCert: decode(server, 'ca.pem')!, serverCert: decode(server, 'cert.pem')!, serverKey: decode(server, 'key.pem')!,

@@ -100,7 +100,8 @@ test('a privileged sidecar in a namespace without allow-privileged: Event naming
   expect(ev.type).toBe('Warning');
   expect(ev.message).toContain('privileged');
   expect(ev.message).toContain('pipeline-sidecars.dev/allow-privileged=true');
-  expect((await getRun(ns, run.metadata.name)).spec.status).toBe('Cancelled');
+  // The Event is written just before the cancel patch it announces.
+  await eventually('the run to be cancelled', async () => (await getRun(ns, run.metadata.name)).spec.status === 'Cancelled', 5_000);
   expect(await objectsOfRun(ns, run.metadata.annotations[ANNOTATIONS.runId])).toEqual([]);
   await goodRunStarts();
 });

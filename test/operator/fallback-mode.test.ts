@@ -42,7 +42,8 @@ test('without the webhook: a run name too long for <run>-<sidecar> is refused wi
   const ev = await eventually('a refusal event', async () => (await eventsFor(ns, name)).find((e) => e.reason === 'SidecarRefused'), 10_000);
   expect(ev.message).toContain('over the 63-character limit');
   expect(ev.message).toContain('shorten the PipelineRun name');
-  expect((await getRun(ns, name)).spec.status).toBe('Cancelled');
+  // The Event is written just before the cancel patch it announces.
+  await eventually('the run to be cancelled', async () => (await getRun(ns, name)).spec.status === 'Cancelled', 5_000);
 });
 
 test('a selected run admitted without the webhook and not pending: Warning Event, sidecars still provided', async () => {
