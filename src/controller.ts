@@ -2,7 +2,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { API_VERSION, KIND, LABELS, PipelineSidecarResource } from '../constructs/api/spec';
 import { KindRegistry } from '../constructs/kinds';
 import { validateSidecarSpec } from '../constructs/synthesize';
-import { EventRecorder } from './events';
+import { EventRecorder, REASONS } from './events';
 import { Informer, KubeObject, MultiNamespaceInformer, ObjectCache, keyOf } from './k8s/informer';
 import { ApiError, RawClient, isNotFound } from './k8s/raw';
 import { collectionPath, objectPath } from './k8s/resources';
@@ -79,9 +79,12 @@ export class Controller {
   private wire(): void {
     const c = this.caches;
     c.runs.on((_t, run) => this.queue.add(RUN + keyOf(run)));
-    c.sidecars.on((_t, cr) => {
+    c.sidecars.on((t, cr, old) => {
       this.queue.add(SIDECAR + keyOf(cr));
-      // A changed or deleted PipelineSidecar may change what pending runs of its namespace get.
+      // A new, changed or deleted PipelineSidecar may change what pending runs of its namespace get.
+      // Not its status: the operator writes activeRuns there on every sidecar Deployment change, and
+      // re-queuing every run of the namespace each time made reconciles grow with runs² (docs/benchmarks.md).
+      if (t === 'update' && old && old.metadata.generation === cr.metadata.generation) return;
       this.enqueueRunsOf(cr.metadata.namespace);
     });
     c.namespaces.on((t, ns, old) => {
@@ -108,6 +111,7 @@ export class Controller {
     this.queue.start((key) => this.handle(key), (key, e, retryIn) => {
       this.o.metrics.errors.inc({ reason: errorReason(e) });
       this.o.log.error('reconcile failed; retrying', { key, retryInMs: retryIn, error: e });
+      void this.reportFailure(key, e, retryIn);
     });
     const every = this.o.sweepIntervalMs ?? 60_000;
     const tick = () => {
@@ -131,6 +135,20 @@ export class Controller {
   }
 
   get synced(): boolean { return this.running; }
+
+  /**
+   * A reconcile that fails (quota, RBAC, admission policy, API errors) shows on the run itself, not
+   * only in the operator's logs. One Event per distinct error: the message is part of its name.
+   */
+  private async reportFailure(key: string, e: unknown, retryInMs: number): Promise<void> {
+    if (!key.startsWith(RUN)) return;
+    const [ns, name] = key.slice(RUN.length).split('/');
+    const run = this.caches.runs.get(ns, name);
+    if (!run) return;
+    const message = e instanceof Error ? e.message : String(e);
+    await this.o.events.emit(run, 'Warning', REASONS.reconcileFailed,
+      `could not provide the sidecars yet, retrying (next in ${Math.max(1, Math.round(retryInMs / 1000))} s): ${message}`, message);
+  }
 
   private async handle(key: string): Promise<{ requeueAfterMs?: number } | void> {
     const end = this.o.metrics.reconcileDuration.startTimer();
