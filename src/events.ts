@@ -14,6 +14,7 @@ export const REASONS = {
   deleted: 'SidecarsDeleted',
   notGated: 'SidecarsNotGated',
   applyConflict: 'SidecarApplyConflict',
+  reconcileFailed: 'SidecarReconcileFailed',
 } as const;
 
 /**
