@@ -189,10 +189,18 @@ export function cpuSeconds(pid: number): number | undefined {
   } catch { return undefined; }
 }
 
+/** CPU seconds the whole machine spent busy (all processes, /proc/stat), for comparing against ours. */
+export function machineBusySeconds(): number {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal
+  return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / 100;
+}
+
 /** CPU seconds of each named process now; diff two snapshots to see where a phase's CPU went. */
 export function cpuSnapshot(pids: Record<string, number | undefined>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [name, pid] of Object.entries(pids)) { const s = pid ? cpuSeconds(pid) : undefined; if (s !== undefined) out[name] = s; }
+  out['(machine: all processes)'] = machineBusySeconds();
   return out;
 }
 
