@@ -106,6 +106,22 @@ test('a privileged sidecar in a namespace without allow-privileged: Event naming
   await goodRunStarts();
 });
 
+test('an API error while applying (a quota forbids Services) is reported on the run, and the run starts once it is lifted', async () => {
+  const quotas = `/api/v1/namespaces/${ns}/resourcequotas`;
+  await rawClient().create(quotas, { apiVersion: 'v1', kind: 'ResourceQuota', metadata: { name: 'no-services' }, spec: { hard: { services: '0' } } });
+  try {
+    const run = await createRun(ns, { metadata: { generateName: 'quota-', annotations: { [ANNOTATIONS.sidecars]: 'redis' } }, spec: { pipelineSpec: inline } });
+    const ev = await eventually('a SidecarReconcileFailed event', async () => (await eventsFor(ns, run.metadata.name)).find((e) => e.reason === 'SidecarReconcileFailed'), 15_000);
+    expect(ev.type).toBe('Warning');
+    expect(ev.message).toContain('exceeded quota');
+    expect((await getRun(ns, run.metadata.name)).spec.status).toBe('PipelineRunPending');
+    await rawClient().delete(`${quotas}/no-services`);
+    await eventually('the run to start after the quota is gone', async () => (await getRun(ns, run.metadata.name)).spec.status === undefined, 30_000);
+  } finally {
+    await rawClient().delete(`${quotas}/no-services`).catch(() => undefined);
+  }
+});
+
 test('the operator is still up and healthy after all of it', async () => {
   expect(op.isLeader).toBe(true);
   const body = await new Promise<string>((resolve, reject) => {
