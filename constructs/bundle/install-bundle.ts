@@ -69,8 +69,10 @@ export class InstallBundle extends Chart {
     super(scope, id, { labels: { ...BUNDLE_LABELS }, disableResourceNameHashes: true });
     const c = this.config = resolveBundleProps(props);
     const name = c.name;
-    for (const ns of [c.name, c.namespace, ...c.servedNamespaces]) {
-      if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns) || ns.length > 63) throw new Error(`InstallBundle: "${ns}" is not a valid DNS-1123 label (namespace or object name)`);
+    const dns1123Label = (v: string) => /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(v) && v.length <= 63;
+    if (!dns1123Label(name)) throw new Error(`InstallBundle: name "${name}" is not a DNS-1123 label (lower-case letters, digits and '-', at most 63)`);
+    for (const ns of [c.namespace, ...c.servedNamespaces]) {
+      if (!dns1123Label(ns)) throw new Error(`InstallBundle: "${ns}" is not a valid namespace name`);
     }
     if (c.servedNamespaces.includes(c.namespace)) throw new Error(`InstallBundle: the operator's own namespace "${c.namespace}" cannot be a served namespace`);
     if (!Number.isInteger(c.replicas) || c.replicas < 1) throw new Error(`InstallBundle: replicas must be a positive integer, not ${c.replicas}`);

@@ -135,6 +135,7 @@ describe('InstallBundle', () => {
     expect(() => installBundleObjects({ servedNamespaces: ['pipeline-sidecars'] })).toThrow(/own namespace/);
     expect(() => installBundleObjects({ replicas: 0 })).toThrow(/replicas/);
     expect(() => installBundleObjects({ image: '' })).toThrow(/image/);
+    expect(() => installBundleObjects({ name: 'Bad_Name' })).toThrow(/name "Bad_Name" is not a DNS-1123 label/);
   });
 
   test('the Argo CD example syncs dist/ and ignores the runtime-patched caBundle of this webhook configuration', () => {
