@@ -72,42 +72,43 @@ test('two replicas: only the leader reconciles; SIGKILL of the leader hands over
   const a = new OperatorProcess(`${ns}-a`, replicaArgs('replica-a', portA, fe.port));
   const b = new OperatorProcess(`${ns}-b`, replicaArgs('replica-b', portB, fe.port));
   procs.push(a, b);
-  await a.start('operator started');
-  await eventually('replica-a to lead', async () => (await leaseHolder()) === 'replica-a', 10_000);
-  await b.start('operator started');
-  const [leader, follower] = [a, b];
+  // Both start at once (process start is the slow part); whichever wins the Lease leads.
+  await Promise.all([a.start('operator started'), b.start('operator started')]);
+  const holder = await eventually('a leader', async () => leaseHolder(), 10_000);
+  const [leader, follower] = holder === 'replica-a' ? [a, b] : [b, a];
+  const [leaderId, followerId] = holder === 'replica-a' ? ['replica-a', 'replica-b'] : ['replica-b', 'replica-a'];
 
   const run1 = await createRun(ns, { metadata: { generateName: 'one-', annotations: { [ANNOTATIONS.sidecars]: 'cache' } }, spec: { pipelineSpec: inline } });
   expect(run1.spec.status).toBe('PipelineRunPending');
   await eventually('run one to start', async () => (await getRun(ns, run1.metadata.name)).spec.status === undefined, 20_000);
   // The Event follows the start patch: wait for it rather than race it.
   const ready1 = await eventually('SidecarsReady on run one', async () => (await eventsFor(ns, run1.metadata.name)).find((e) => e.reason === 'SidecarsReady'), 5_000);
-  expect(ready1?.reportingInstance).toBe('replica-a');
+  expect(ready1?.reportingInstance).toBe(leaderId);
   expect(controllerLines(leader).length).toBeGreaterThan(0);
   expect(controllerLines(follower)).toEqual([]); // the follower never ran a controller
 
   // Crash the leader: its Lease is not released, so the follower must wait for it to expire.
   const tKill = Date.now();
   await leader.kill('SIGKILL');
-  await eventually('replica-b to take the lease', async () => (await leaseHolder()) === 'replica-b', 15_000, 50);
+  await eventually('the follower to take the lease', async () => (await leaseHolder()) === followerId, 15_000, 50);
   const handoverMs = Date.now() - tKill;
   process.stderr.write(`[leader-election] handover after SIGKILL: ${handoverMs} ms (lease ${LEASE_MS} ms)\n`);
   // The lease time plus one retry period (lease/5) and polling slack.
   expect(handoverMs).toBeLessThan(LEASE_MS + LEASE_MS / 5 + 1000);
 
-  // The new leader reconciles; the webhook (now only replica-b behind the frontend) still gates.
+  // The new leader reconciles; the webhook (now only the survivor behind the frontend) still gates.
   const run2 = await createRun(ns, { metadata: { generateName: 'two-', annotations: { [ANNOTATIONS.sidecars]: 'cache' } }, spec: { pipelineSpec: inline } });
   expect(run2.spec.status).toBe('PipelineRunPending');
   await eventually('run two to start', async () => (await getRun(ns, run2.metadata.name)).spec.status === undefined, 20_000);
   const ready2 = await eventually('SidecarsReady on run two', async () => (await eventsFor(ns, run2.metadata.name)).find((e) => e.reason === 'SidecarsReady'), 5_000);
-  expect(ready2?.reportingInstance).toBe('replica-b');
+  expect(ready2?.reportingInstance).toBe(followerId);
 
   // Run one finishing is handled by the new leader too.
   await sim.finish(ns, run1.metadata.name, 'Succeeded');
-  await eventually('run one cleaned by replica-b', async () => (await eventsFor(ns, run1.metadata.name)).some((e) => e.reason === 'SidecarsDeleted' && e.reportingInstance === 'replica-b'), 10_000);
+  await eventually('run one cleaned by the new leader', async () => (await eventsFor(ns, run1.metadata.name)).some((e) => e.reason === 'SidecarsDeleted' && e.reportingInstance === followerId), 10_000);
 
   // Graceful stop releases the Lease at once.
-  await b.kill('SIGTERM');
+  await follower.kill('SIGTERM');
   await sleep(100);
   expect(await leaseHolder()).toBeUndefined();
 });
