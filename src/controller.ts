@@ -68,7 +68,9 @@ export class Controller {
       client: o.client, caches: this.caches, kinds: o.kinds, events: o.events, log: o.log, metrics: o.metrics,
       allowPrivilegedEverywhere: o.allowPrivilegedEverywhere, startupTimeoutDefaultMs: o.startupTimeoutDefaultMs,
     });
-    this.queue = new WorkQueue({ concurrency: o.concurrency ?? 4, onDepth: (d) => o.metrics.queueDepth.set(d) });
+    // Reconciles wait on the API server, not the CPU: 4 workers queued runs for seconds at 10 runs/s
+    // on a loaded API server (docs/benchmarks.md), so the default is 16.
+    this.queue = new WorkQueue({ concurrency: o.concurrency ?? 16, onDepth: (d) => o.metrics.queueDepth.set(d) });
     this.wire();
   }
 

@@ -34,7 +34,7 @@ export interface OperatorOptions {
   readonly startupTimeoutDefault?: string | number;
   /** Interval of the orphan sweep (default 60 s). */
   readonly sweepIntervalMs?: number;
-  /** Reconciles in parallel (default 4). */
+  /** Reconciles in parallel (default 16). */
   readonly concurrency?: number;
   /** Serve only runs in these namespaces (default: all). The webhook configuration should match (namespaceSelector). */
   readonly watchNamespaces?: string[];
