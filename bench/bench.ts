@@ -199,7 +199,7 @@ async function main(): Promise<void> {
     await sleep(1000); // let the last events settle before reading the process
     const cpu1 = cpuSnapshot(pids());
     const live = op.procUsage()!;
-    const s1 = await op.stats(true);
+    const s1 = await op.stats(true, true);
     say(`all ${N} runs provisioned and started (${allUnpended ? 'all' : 'NOT all'}); RSS ${(live.rssBytes / 2 ** 20).toFixed(0)} MiB with ${N} live runs`);
 
     // --- Finish every run, time the clean-up ----------------------------------------------
@@ -230,6 +230,20 @@ async function main(): Promise<void> {
     const cpuLoad = (live.cpuSeconds - idle.cpuSeconds) / ((tProvisioned - tLoad) / 1000);
     const mib = (b: number) => b / 2 ** 20;
     const ms = 'ms';
+    // Where the operator's time goes, per run, from its own reconcile spans (same machine clock).
+    const spanOf = (n: string) => s1.spans?.[`run:${NS}/${n}`] ?? [];
+    const firstSpan = per.map(({ r }) => spanOf(r.name)[0]);
+    const unpendSpan = per.map(({ r }) => { const l = spanOf(r.name).filter((x) => r.unpended !== undefined && x[1] <= r.unpended); return l[l.length - 1]; });
+    const bd = (f: (i: number) => number) => dist(per.map((_, i) => f(i)));
+    const breakdown: Row[] = [
+      { figure: 'provision: created → run queued (watch)', unit: ms, dist: bd((i) => (firstSpan[i]?.[0] ?? NaN) - (per[i].r.created ?? NaN)) },
+      { figure: 'provision: queued → worker starts (queue)', unit: ms, dist: bd((i) => (firstSpan[i]?.[1] ?? NaN) - (firstSpan[i]?.[0] ?? NaN)) },
+      { figure: 'provision: first reconcile (mint, synth, 2 apply waves, Event)', unit: ms, dist: bd((i) => (firstSpan[i]?.[2] ?? NaN) - (firstSpan[i]?.[1] ?? NaN)) },
+      { figure: 'unpend: Ready → run queued (watch)', unit: ms, dist: bd((i) => (unpendSpan[i]?.[0] ?? NaN) - (per[i].o?.ready ?? NaN)) },
+      { figure: 'unpend: queued → worker starts (queue)', unit: ms, dist: bd((i) => (unpendSpan[i]?.[1] ?? NaN) - (unpendSpan[i]?.[0] ?? NaN)) },
+      { figure: 'unpend: reconcile until the run is seen unpended', unit: ms, dist: bd((i) => (per[i].r.unpended ?? NaN) - (unpendSpan[i]?.[1] ?? NaN)) },
+      { figure: 'reconciles per run', unit: 'n', dist: dist(per.map(({ r }) => spanOf(r.name).length)) },
+    ];
     const rows: Row[] = [
       { figure: 'admission (webhook\'s own time)', unit: ms, dist: admission },
       { figure: 'run create call (client, incl. admission)', unit: ms, dist: dist(createCall) },
@@ -260,6 +274,7 @@ async function main(): Promise<void> {
     process.stdout.write(`\npipeline-sidecars bench: ${N} runs at ${RATE}/s, one TLS DockerDaemon each (${expected} objects per run)\n`);
     process.stdout.write(`${new Date().toISOString()}; ${require('node:os').cpus().length} cores shared by etcd, kube-apiserver, controller-manager, scheduler, kwok, the operator and this load generator\n\n`);
     process.stdout.write(table(rows) + '\n');
+    process.stdout.write(`\nwhere the operator's time goes (its reconcile spans, wall clock of this machine):\n${table(breakdown)}\n`);
     const kindRows: Row[] = [...base.byKind].map(([k, v]) => ({ figure: `baseline: ${k}`, unit: 'ms', dist: dist(v) }));
     process.stdout.write(`\nbaseline client's request latency, by request (the API server's answer time under this load):\n${table(kindRows)}\n`);
     process.stdout.write(`\nCPU while the baseline client applied (until its last object was seen):\n${baseCpu}`);
@@ -269,7 +284,7 @@ async function main(): Promise<void> {
     if (flags.json) {
       const out = {
         date: new Date().toISOString(), cores: require('node:os').cpus().length, runs: N, rate: RATE, objectsPerRun: expected,
-        rows, violations, cpuLoadPhase: { wallSeconds: (tProvisioned - tLoad) / 1000, before: cpu0, after: cpu1 }, operator: { idle, live, end, stats: { ...s2, admissionMs: undefined } },
+        rows, breakdown, violations, cpuLoadPhase: { wallSeconds: (tProvisioned - tLoad) / 1000, before: cpu0, after: cpu1 }, operator: { idle, live, end, stats: { ...s2, admissionMs: undefined, spans: undefined } },
         reconcileMetrics: metricsText.split('\n').filter((l) => l.startsWith('pipeline_sidecars_reconcile_duration_seconds') || l.startsWith('pipeline_sidecars_errors_total')),
         raw: { provision, readyToUnpend, doneToDeleted, appliedToReady, admission: s1.admissionMs, baseline: base.provisionMs },
       };

@@ -67,6 +67,8 @@ export interface OperatorStats {
   lists: number;
   watches: number;
   admissionMs: number[];
+  /** With stats({spans: true}): per run key `run:ns/name`, [queued, started, ended] of each reconcile. */
+  spans?: Record<string, Array<[number, number, number]>>;
   memory: NodeJS.MemoryUsage;
   cpu: NodeJS.CpuUsage;
   leader: boolean;
@@ -155,7 +157,7 @@ export class OperatorProcess {
     return c.kill('SIGUSR2');
   }
 
-  async stats(drainAdmissions = false): Promise<OperatorStats> {
+  async stats(drainAdmissions = false, spans = false): Promise<OperatorStats> {
     const c = this.child;
     if (!c?.connected) throw new Error('operator process not running');
     const id = ++this.seq;
@@ -163,7 +165,7 @@ export class OperatorProcess {
       const timer = setTimeout(() => { c.off('message', onMsg); reject(new Error('operator did not answer stats')); }, 10_000);
       const onMsg = (m: any) => { if (m?.type === 'stats' && m.id === id) { clearTimeout(timer); c.off('message', onMsg); resolve(m); } };
       c.on('message', onMsg);
-      c.send({ type: 'stats', id, drain: drainAdmissions });
+      c.send({ type: 'stats', id, drain: drainAdmissions, spans });
     });
   }
 

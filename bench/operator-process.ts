@@ -7,12 +7,16 @@
  *   WebhookServer's request handler; nothing else about the handler changes;
  * - an IPC `stats` answer: the operator's RawClient request counter, reconciles, informer
  *   relists/watch restarts and the admission times, so the parent can report API requests per run;
+ * - per reconcile of a run key: when the key was queued, when a worker took it and when it ended
+ *   (wrapping WorkQueue.add and Controller's handler), for the bench's breakdown of where time goes;
  * - SIGUSR2 cuts every informer watch connection at once (the chaos test's "watch cut" without
  *   restarting the API server); the informers must reconnect from their last resourceVersion.
  *
  * bench/lib.ts transpiles it (with src/ and constructs/) to JavaScript and starts it with plain `node`.
  */
 import { operatorFromArgs } from '../src/cli-run';
+import { Controller } from '../src/controller';
+import { WorkQueue } from '../src/queue';
 import { WebhookServer } from '../src/webhook';
 
 const admissionMs: number[] = [];
@@ -24,6 +28,26 @@ proto.handle = function timedHandle(req: import('node:http').IncomingMessage, re
     if (req.method === 'POST') admissionMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
   });
   return handle.call(this, req, res);
+};
+
+/** Run key → [queued, started, ended] per reconcile (local ms clock, comparable with the parent's). */
+const spans = new Map<string, Array<[number, number, number]>>();
+const queuedAt = new Map<string, number>();
+const qproto = WorkQueue.prototype as any;
+const add = qproto.add;
+qproto.add = function timedAdd(key: string) {
+  if (key.startsWith('run:') && !queuedAt.has(key)) queuedAt.set(key, Date.now());
+  return add.call(this, key);
+};
+const cproto = Controller.prototype as any;
+const handleKey = cproto.handle;
+cproto.handle = async function timedHandleKey(key: string) {
+  const start = Date.now();
+  const q = queuedAt.get(key) ?? start;
+  queuedAt.delete(key);
+  try { return await handleKey.call(this, key); } finally {
+    if (key.startsWith('run:')) { let l = spans.get(key); if (!l) spans.set(key, (l = [])); l.push([q, start, Date.now()]); }
+  }
 };
 
 async function main(): Promise<void> {
@@ -49,6 +73,7 @@ async function main(): Promise<void> {
       lists: infs.reduce((n, i) => n + (i.lists ?? 0), 0),
       watches: infs.reduce((n, i) => n + (i.watches ?? 0), 0),
       admissionMs: m.drain ? admissionMs.splice(0) : admissionMs.slice(),
+      spans: m.spans ? Object.fromEntries(spans) : undefined,
       memory: process.memoryUsage(),
       cpu: process.cpuUsage(),
       leader: op.isLeader,
