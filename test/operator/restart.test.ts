@@ -104,9 +104,15 @@ test('a run deleted while the operator is down leaves no objects after the resta
   await eventually('objects applied', async () => (await objectsOfRun(ns, runId)).length === 4, 20_000);
   await third.kill('SIGKILL');
 
-  // Orphan the objects on purpose (delete the run without cascading), so GC cannot be what removes them.
-  await rawClient().delete(objectPath({ apiVersion: 'tekton.dev/v1', kind: 'PipelineRun', metadata: run.metadata }), { propagationPolicy: 'Orphan' });
+  // Orphan the objects on purpose, so garbage collection cannot be what removes them: drop their
+  // ownerReferences (what `kubectl delete --cascade=orphan` ends with), then delete the run.
+  for (const o of await managedObjects(ns)) {
+    if (o.metadata.labels?.['pipeline-sidecars.dev/run-id'] !== runId) continue;
+    await rawClient().mergePatch(objectPath(o as any), { metadata: { ownerReferences: null } });
+  }
+  await rawClient().delete(objectPath({ apiVersion: 'tekton.dev/v1', kind: 'PipelineRun', metadata: run.metadata }));
   await eventually('the run to be gone', async () => (await rawClient().getOrUndefined(objectPath({ apiVersion: 'tekton.dev/v1', kind: 'PipelineRun', metadata: run.metadata }))) === undefined, 10_000);
+  await sleep(1000); // a garbage collector, were it to act on these, would have by now
   expect((await objectsOfRun(ns, runId)).length).toBe(4);
 
   const fourth = new OperatorProcess(`${ns}-3`, operatorArgs(ns));
