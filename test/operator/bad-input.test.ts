@@ -130,6 +130,12 @@ test('the operator is still up and healthy after all of it', async () => {
     }).on('error', reject);
   });
   expect(body.startsWith('200')).toBe(true);
+  for (const path of ['/healthz', '/readyz']) {
+    const code = await new Promise<number | undefined>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: op.healthPort, path }, (res) => { res.resume(); resolve(res.statusCode); }).on('error', reject);
+    });
+    expect({ path, code }).toEqual({ path, code: 200 });
+  }
   expect(body).toContain('pipeline_sidecars_reconcile_duration_seconds_bucket');
   expect(body).toMatch(/pipeline_sidecars_admissions_total\{result="rejected"\} [1-9]/);
   expect(body).toMatch(/pipeline_sidecars_errors_total\{reason="refused"\} [1-9]/);
