@@ -50,7 +50,12 @@ export function operatorFromArgs(argv: string[]): Operator {
   const { values: v } = parseArgs({ args: argv, options: RUN_OPTIONS, strict: true });
   const kc = new KubeConfig();
   // --kubeconfig, then KUBECONFIG / ~/.kube/config, then the in-cluster ServiceAccount.
-  if (v.kubeconfig) kc.loadFromFile(v.kubeconfig); else kc.loadFromDefault();
+  try {
+    if (v.kubeconfig) kc.loadFromFile(v.kubeconfig); else kc.loadFromDefault();
+  } catch (e) {
+    throw new Error(`cannot load the kubeconfig ${v.kubeconfig ?? '(KUBECONFIG, ~/.kube/config or in-cluster)'}: ${(e as Error).message}`);
+  }
+  if (!kc.getCurrentCluster()) throw new Error('no cluster to talk to: pass --kubeconfig, set KUBECONFIG, or run in a pod with a ServiceAccount');
   const namespace = v.namespace ?? process.env.POD_NAMESPACE ?? 'pipeline-sidecars';
   const identity = v.identity ?? process.env.POD_NAME;
   const webhookPort = int(v['webhook-port'], 'webhook-port') ?? 9443;
