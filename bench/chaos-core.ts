@@ -68,8 +68,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
 
   const tracker = new Tracker(kc, ns, 6);
   await tracker.start();
-  const sim = new TektonSimulator(kc, ns);
-  await sim.start();
+  // The harness's simulator does not survive an API server restart (its relist fails while the server
+  // is down), so a fresh one takes over after the restart; `started` is the union of theirs.
+  const sims = [new TektonSimulator(kc, ns)];
+  await sims[0].start();
+  const startedRuns = () => sims.flatMap((x) => x.started);
+  const sim = { finish: (n: string, name: string, r: 'Succeeded' | 'Failed') => sims[sims.length - 1].finish(n, name, r) };
   const webhookConfig = `ps-chaos-${ns}`.slice(0, 63);
   const op = new OperatorProcess({
     kubeconfig: o.kubeconfig, namespace: ns, webhookPort: await freePort(), webhookConfig,
@@ -87,7 +91,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     let finishing = true;
     const finisher = (async () => {
       while (finishing) {
-        for (const key of sim.started) {
+        for (const key of startedRuns()) {
           if (finished.has(key)) continue;
           finished.add(key);
           const [rns, name] = key.split('/');
@@ -119,7 +123,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
 
     // Chaos: kills, watch cuts and the API server restart at random moments of the creation window
     // (and a little after, while runs are still being provisioned and cleaned up).
-    const window = creationMs + 5000;
+    // Long enough that the kills (each followed by a restart of 1-3 s) do not bunch up.
+    const window = Math.max(creationMs, o.kills * 3000) + 5000;
     const cuts = o.watchCuts ?? o.kills;
     type Act = { at: number; what: 'kill' | 'cut' | 'apiserver' };
     const acts: Act[] = [
@@ -146,6 +151,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         await o.restartApiServer!();
         counts.apiServerRestarts++;
         mark('kube-apiserver ready again');
+        sims[sims.length - 1].stop();
+        const fresh = new TektonSimulator(kc, ns);
+        for (let i = 0; ; i++) { try { await fresh.start(); break; } catch (e) { if (i > 50) throw e; await sleep(200); } }
+        sims.push(fresh);
       }
     }
     await creator;
@@ -172,7 +181,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const now = Date.now();
     const timeoutMs = parseSeconds(startupTimeout) * 1000;
     const startedBySim = new Map<string, number>();
-    for (const k of sim.started) startedBySim.set(k, (startedBySim.get(k) ?? 0) + 1);
+    for (const k of startedRuns()) startedBySim.set(k, (startedBySim.get(k) ?? 0) + 1);
     const reasonCount = (name: string, reason: string) => events.filter((e) => e.involvedObject?.name === name && e.reason === reason).length;
     counts.runsInCluster = runs.length;
     if (runs.length !== names.length) violations.push(`${runs.length} runs exist, ${names.length} were created (duplicated or lost runs)`);
@@ -216,7 +225,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     return { counts, violations: [...new Set(violations)], timeline };
   } finally {
     await op.stop().catch(() => undefined);
-    sim.stop();
+    for (const x of sims) x.stop();
     await tracker.stop();
     await client.delete(`/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${webhookConfig}`).catch(() => undefined);
     client.close();
