@@ -8,7 +8,7 @@ import { defaultKinds, KindRegistry } from '../constructs/kinds';
 import { Controller } from './controller';
 import { parseDuration } from './duration';
 import { EventRecorder } from './events';
-import { RawClient } from './k8s/raw';
+import { ApiError, RawClient } from './k8s/raw';
 import { objectPath } from './k8s/resources';
 import { LeaderElector, LeaderElectionOptions } from './leader';
 import { createLogger, Logger } from './log';
@@ -132,7 +132,7 @@ export class Operator {
       try {
         await c.start();
       } catch (e) {
-        this.log.error('controller could not start (is the PipelineSidecar CRD installed?); retrying in 5 s', { error: e });
+        this.log.error(`controller could not start: ${startFailureHint(e)}; retrying in 5 s`, { error: e });
         this.current = undefined;
         this.metrics.isLeader.set(0);
         await c.stop().catch(() => undefined);
@@ -167,4 +167,14 @@ export class Operator {
     this.client.close();
     this.log.info('operator stopped');
   }
+}
+
+/** What an operator that cannot list what it watches should tell its admin. */
+function startFailureHint(e: unknown): string {
+  if (e instanceof ApiError && e.statusCode === 403) {
+    return 'its ServiceAccount may not list what it watches: serve namespaces explicitly (--watch-namespace, ' +
+      'and a RoleBinding of the pipeline-sidecars-namespace ClusterRole in each; see docs/install.md)';
+  }
+  if (e instanceof ApiError && e.statusCode === 404) return 'a watched resource does not exist: are the PipelineSidecar and Tekton CRDs installed?';
+  return 'is the API server reachable and the PipelineSidecar CRD installed?';
 }
