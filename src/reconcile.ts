@@ -98,8 +98,11 @@ class Refusal extends Error {
  */
 export class Reconciler {
   private readonly now: () => number;
-  /** Per run uid: the last synthesized manifests and the key they were made from (see synthesize). */
-  private readonly synthesized = new Map<string, { key: string; name: string; manifests: Array<Record<string, any>> }>();
+  /**
+   * Per run uid: the key of the last synthesis and, per object, where it is cached and the hash it was
+   * applied with (not the manifests themselves: at 1,000 live runs they cost ~25 MiB of heap).
+   */
+  private readonly synthesized = new Map<string, { key: string; name: string; namespace: string; objects: Array<{ cache: string; name: string; hash?: string }> }>();
   /** Applied-hash of each memoized manifest object, so a no-op reconcile hashes nothing. */
   private readonly manifestHashes = new WeakMap<object, string>();
   constructor(private readonly o: ReconcilerOptions) { this.now = o.now ?? Date.now; }
@@ -194,17 +197,26 @@ export class Reconciler {
   }
 
   /**
-   * synthesizeRun, memoized per run: a run is reconciled several times (its objects' and its own
-   * status changes), and synthesis (cdk8s) was the operator's largest CPU cost under load (see
-   * docs/benchmarks.md). The memo key is everything the manifests derive from; the entry goes when
-   * the run's sidecars are cleaned up.
+   * synthesizeRun, skipped when it would change nothing: a run is reconciled several times (its
+   * objects' and its own status changes), and synthesis (cdk8s) was the operator's largest CPU cost
+   * under load (docs/benchmarks.md). When everything the manifests derive from (the key) is as last
+   * time and every object is in the cache as applied then, there is nothing to apply: [] is returned.
+   * The entry goes when the run's sidecars are cleaned up.
    */
   private synthesize(ident: RunIdentity, sidecars: Array<{ name: string; spec: PipelineSidecarSpec }>, material: Map<string, SidecarMaterial>, allowPrivileged: boolean): Array<Record<string, any>> {
     const key = hashOf({ ident, sidecars, allowPrivileged, material: [...material] });
     const memo = this.synthesized.get(ident.uid);
-    if (memo?.key === key) return memo.manifests;
+    if (memo?.key === key && memo.objects.every((o) => {
+      const cached = this.caches.owned.get(o.cache)?.get(ident.namespace, o.name);
+      return cached && (o.hash === undefined || cached.metadata.annotations?.[APPLIED_HASH] === o.hash);
+    })) return [];
     const manifests = synthesizeRun({ run: ident, sidecars: sidecars.map((s) => ({ ...s, material: material.get(s.name)! })), allowPrivileged, kinds: this.o.kinds });
-    this.synthesized.set(ident.uid, { key, name: ident.name, manifests });
+    const objects = manifests.map((m) => {
+      const hash = m.kind === 'Secret' ? undefined : hashOf(m);
+      if (hash) this.manifestHashes.set(m, hash);
+      return { cache: `${m.apiVersion}/${m.kind}`, name: m.metadata.name, hash };
+    });
+    this.synthesized.set(ident.uid, { key, name: ident.name, namespace: ident.namespace, objects });
     return manifests;
   }
 
@@ -433,7 +445,7 @@ export class Reconciler {
 
   /** The run is not in the cache: if the server agrees it is gone, delete what it owned (GC would too, eventually). */
   private async runGone(namespace: string, name: string): Promise<ReconcileResult> {
-    for (const [uid, m] of this.synthesized) if (m.manifests[0]?.metadata?.namespace === namespace && m.name === name) this.synthesized.delete(uid);
+    for (const [uid, m] of this.synthesized) if (m.namespace === namespace && m.name === name) this.synthesized.delete(uid);
     const orphans = this.ownedObjects(namespace, (o) => (o.metadata as any).ownerReferences?.some((r: any) => r.kind === 'PipelineRun' && r.name === name));
     if (orphans.length === 0) return {};
     const live = await this.client.getOrUndefined(objectPath({ apiVersion: 'tekton.dev/v1', kind: 'PipelineRun', metadata: { name, namespace } }));
