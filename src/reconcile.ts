@@ -103,6 +103,8 @@ export class Reconciler {
    * applied with (not the manifests themselves: at 1,000 live runs they cost ~25 MiB of heap).
    */
   private readonly synthesized = new Map<string, { key: string; name: string; namespace: string; objects: Array<{ cache: string; name: string; hash?: string }> }>();
+  /** `uid/sidecar` → material this process minted whose Secrets the cache has not shown yet (see material). */
+  private readonly minted = new Map<string, SidecarMaterial>();
   /** Applied-hash of each memoized manifest object, so a no-op reconcile hashes nothing. */
   private readonly manifestHashes = new WeakMap<object, string>();
   constructor(private readonly o: ReconcilerOptions) { this.now = o.now ?? Date.now; }
@@ -241,6 +243,12 @@ export class Reconciler {
       // and the reconcile starts over. Only a half pair in the cache is confirmed on the server.
       const cache = this.caches.owned.get('v1/Secret');
       const anyCached = (needs.tls && cache?.get(ident.namespace, ep.serverSecretName!)) || cache?.get(ident.namespace, ep.clientSecretName!);
+      // What this process minted for the run, until its Secrets are in the cache: the next reconcile
+      // (the other objects' events come first) reuses it instead of minting again and losing the race
+      // on create (which cost a mint, a 409, a GET and a requeue per run: docs/benchmarks.md).
+      const mintedKey = `${ident.uid}/${s.name}`;
+      if (anyCached) this.minted.delete(mintedKey);
+      else if (this.minted.has(mintedKey)) { out.set(s.name, this.minted.get(mintedKey)!); continue; }
       const server = needs.tls && anyCached ? await this.secret(ident.namespace, ep.serverSecretName!) : undefined;
       const client = anyCached ? await this.secret(ident.namespace, ep.clientSecretName!) : undefined;
       const haveAll = (!needs.tls || server) && client;
@@ -265,10 +273,12 @@ export class Reconciler {
         for (const sec of [server, client]) if (sec) await this.deleteIgnoringMissing(objectPath(sec as any));
         return undefined;
       }
-      out.set(s.name, {
+      const fresh: SidecarMaterial = {
         ...(needs.tls ? { tls: await mintRunTls({ hosts: serviceDnsNames(ep.serviceName, ident.namespace) }) } : {}),
         ...(needs.password ? { password: randomPassword() } : {}),
-      });
+      };
+      this.minted.set(mintedKey, fresh);
+      out.set(s.name, fresh);
     }
     return out;
   }
@@ -436,6 +446,7 @@ export class Reconciler {
   /** Deletes every object of the run, by label, kind by kind (covers objects the cache has not seen yet). */
   async cleanup(run: Record<string, any>, ident: RunIdentity, anyKnown: boolean): Promise<void> {
     this.synthesized.delete(ident.uid);
+    for (const k of this.minted.keys()) if (k.startsWith(`${ident.uid}/`)) this.minted.delete(k);
     if (!anyKnown) return;
     await this.deleteByRunId(ident.namespace, ident.runId);
     this.o.log.info('deleted sidecar objects', { run: `${ident.namespace}/${ident.name}`, runId: ident.runId });
