@@ -275,6 +275,13 @@ async function main(): Promise<void> {
     process.stdout.write(`${new Date().toISOString()}; ${require('node:os').cpus().length} cores shared by etcd, kube-apiserver, controller-manager, scheduler, kwok, the operator and this load generator\n\n`);
     process.stdout.write(table(rows) + '\n');
     process.stdout.write(`\nwhere the operator's time goes (its reconcile spans, wall clock of this machine):\n${table(breakdown)}\n`);
+    const mix = (a: Record<string, number>, b: Record<string, number>) => Object.keys(a).map((k) => ({ k, n: (a[k] ?? 0) - (b[k] ?? 0) })).filter((x) => x.n > 0).sort((x, y) => y.n - x.n);
+    process.stdout.write(`\noperator API requests per run, by request (provision + start | clean-up):\n` +
+      [...new Set([...Object.keys(s1.requestsByKind), ...Object.keys(s2.requestsByKind)])]
+        .map((k) => ({ k, p: ((s1.requestsByKind[k] ?? 0) - (s0.requestsByKind[k] ?? 0)) / N, c: ((s2.requestsByKind[k] ?? 0) - (s1.requestsByKind[k] ?? 0)) / N }))
+        .filter((x) => x.p > 0 || x.c > 0).sort((x, y) => y.p + y.c - x.p - x.c)
+        .map((x) => `  ${x.k.padEnd(44)} ${x.p.toFixed(2).padStart(6)} | ${x.c.toFixed(2).padStart(6)}`).join('\n') + '\n');
+    void mix;
     const kindRows: Row[] = [...base.byKind].map(([k, v]) => ({ figure: `baseline: ${k}`, unit: 'ms', dist: dist(v) }));
     process.stdout.write(`\nbaseline client's request latency, by request (the API server's answer time under this load):\n${table(kindRows)}\n`);
     process.stdout.write(`\nCPU while the baseline client applied (until its last object was seen):\n${baseCpu}`);

@@ -69,6 +69,8 @@ export interface OperatorStats {
   admissionMs: number[];
   /** With stats({spans: true}): per run key `run:ns/name`, [queued, started, ended] of each reconcile. */
   spans?: Record<string, Array<[number, number, number]>>;
+  /** Requests sent so far by method and resource. */
+  requestsByKind: Record<string, number>;
   memory: NodeJS.MemoryUsage;
   cpu: NodeJS.CpuUsage;
   leader: boolean;

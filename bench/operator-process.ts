@@ -16,6 +16,7 @@
  */
 import { operatorFromArgs } from '../src/cli-run';
 import { Controller } from '../src/controller';
+import { RawClient } from '../src/k8s/raw';
 import { WorkQueue } from '../src/queue';
 import { WebhookServer } from '../src/webhook';
 
@@ -28,6 +29,21 @@ proto.handle = function timedHandle(req: import('node:http').IncomingMessage, re
     if (req.method === 'POST') admissionMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
   });
   return handle.call(this, req, res);
+};
+
+/** Requests by method and resource (`POST events`, `PATCH deployments`...), for the per-run request mix. */
+const requestsByKind: Record<string, number> = {};
+const rproto = RawClient.prototype as any;
+const request = rproto.request;
+rproto.request = function countedRequest(method: string, path: string, opts?: any) {
+  const parts = path.split('?')[0].split('/').filter(Boolean);
+  const ns = parts.indexOf('namespaces');
+  const resource = ns >= 0 && parts.length > ns + 2 ? parts[ns + 2] : parts[parts.length - 1];
+  const sub = ns >= 0 && parts.length > ns + 4 ? `/${parts[ns + 4]}` : '';
+  const ct = opts?.contentType === 'application/apply-patch+yaml' ? ' (apply)' : opts?.contentType === 'application/json-patch+json' ? ' (json-patch)' : '';
+  const k = `${method} ${resource}${sub}${ct}`;
+  requestsByKind[k] = (requestsByKind[k] ?? 0) + 1;
+  return request.call(this, method, path, opts);
 };
 
 /** Run key → [queued, started, ended] per reconcile (local ms clock, comparable with the parent's). */
@@ -74,6 +90,7 @@ async function main(): Promise<void> {
       watches: infs.reduce((n, i) => n + (i.watches ?? 0), 0),
       admissionMs: m.drain ? admissionMs.splice(0) : admissionMs.slice(),
       spans: m.spans ? Object.fromEntries(spans) : undefined,
+      requestsByKind: { ...requestsByKind },
       memory: process.memoryUsage(),
       cpu: process.cpuUsage(),
       leader: op.isLeader,
