@@ -37,10 +37,12 @@ export async function freePort(): Promise<number> {
  * does: no TypeScript compiler in its memory (ts-node would add ~100 MiB of RSS) and a fast start.
  * Returns the entry point's path.
  */
+const builtDirs = new Set<string>();
 export function buildOperatorJs(): string {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const swc = require('@swc/core') as typeof import('@swc/core');
   const out = path.join(REPO, '.work', 'operator-js', String(process.pid));
+  if (!builtDirs.has(out)) { builtDirs.add(out); process.once('exit', () => fs.rmSync(out, { recursive: true, force: true })); }
   for (const dir of ['src', 'constructs', 'bench']) {
     const walk = (rel: string) => {
       for (const e of fs.readdirSync(path.join(REPO, rel), { withFileTypes: true })) {
