@@ -14,7 +14,7 @@ import type { OperatorMetrics } from './metrics';
 import { deploymentReady, notReadyCause } from './readiness';
 import { runIdFromUid } from './runid';
 import { annotatedSidecars, selectSidecars } from './selection';
-import { mintRunTls, randomPassword } from './tls';
+import { mintRunTlsPooled, randomPassword } from './tls';
 
 /** The kinds synthesizeRun emits; the operator watches, sweeps and deletes exactly these. */
 export const OWNED_KINDS: ReadonlyArray<{ apiVersion: string; kind: string }> = [
@@ -274,7 +274,7 @@ export class Reconciler {
         return undefined;
       }
       const fresh: SidecarMaterial = {
-        ...(needs.tls ? { tls: await mintRunTls({ hosts: serviceDnsNames(ep.serviceName, ident.namespace) }) } : {}),
+        ...(needs.tls ? { tls: await mintRunTlsPooled({ hosts: serviceDnsNames(ep.serviceName, ident.namespace) }) } : {}),
         ...(needs.password ? { password: randomPassword() } : {}),
       };
       this.minted.set(mintedKey, fresh);

@@ -46,17 +46,33 @@ function cnEscape(s: string): string {
   return s.replace(/([,+"\\<>;=])/g, '\\$1');
 }
 
+/** The run-independent half of a bundle: the CA (key kept only until the server cert is signed) and the client cert. */
+interface CaParts {
+  readonly caKeys: CryptoKeyPair;
+  readonly ca: x509.X509Certificate;
+  readonly aki: x509.AuthorityKeyIdentifierExtension;
+  readonly client: x509.X509Certificate;
+  readonly clientKey: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly mintedAt: number;
+}
+
 /**
  * Mints a per-run CA, a server certificate for `hosts` and a client certificate, all signed by the
  * CA. The CA key is discarded: nothing can issue more certs for this run afterwards.
  */
 export async function mintRunTls(opts: MintTlsOptions): Promise<TlsBundle> {
   if (opts.hosts.length === 0) throw new Error('mintRunTls: give at least one host (the sidecar Service DNS names)');
+  return serverBundle(await caParts(opts), opts.hosts);
+}
+
+async function caParts(opts: Omit<MintTlsOptions, 'hosts'>): Promise<CaParts> {
   const now = opts.now ?? new Date();
   // Back-dated a little so a node with a slightly slow clock does not see "not yet valid".
   const notBefore = new Date(now.getTime() - 5 * 60_000);
   const notAfter = new Date(now.getTime() + (opts.validityDays ?? 7) * 86_400_000);
-  const [caKeys, serverKeys, clientKeys] = await Promise.all([keyPair(), keyPair(), keyPair()]);
+  const [caKeys, clientKeys] = await Promise.all([keyPair(), keyPair()]);
 
   const caName = `CN=${cnEscape(opts.caName ?? 'pipeline-sidecars run CA')}`;
   const ca = await x509.X509CertificateGenerator.createSelfSigned({
@@ -74,8 +90,13 @@ export async function mintRunTls(opts: MintTlsOptions): Promise<TlsBundle> {
   });
   const aki = await x509.AuthorityKeyIdentifierExtension.create(caKeys.publicKey);
 
-  const leaf = async (cn: string, keys: CryptoKeyPair, usage: x509.ExtendedKeyUsage, san?: x509.SubjectAlternativeNameExtension) =>
-    x509.X509CertificateGenerator.create({
+  const client = await leafCert(caKeys, ca, aki, notBefore, notAfter, 'pipeline-sidecars client', clientKeys, x509.ExtendedKeyUsage.clientAuth);
+  return { caKeys, ca, aki, client, clientKey: await keyPem(clientKeys.privateKey), notBefore, notAfter, mintedAt: Date.now() };
+}
+
+function leafCert(caKeys: CryptoKeyPair, ca: x509.X509Certificate, aki: x509.AuthorityKeyIdentifierExtension, notBefore: Date, notAfter: Date,
+  cn: string, keys: CryptoKeyPair, usage: x509.ExtendedKeyUsage, san?: x509.SubjectAlternativeNameExtension): Promise<x509.X509Certificate> {
+  return x509.X509CertificateGenerator.create({
       serialNumber: serial(),
       subject: `CN=${cnEscape(cn)}`,
       issuer: ca.subject,
@@ -92,20 +113,55 @@ export async function mintRunTls(opts: MintTlsOptions): Promise<TlsBundle> {
         ...(san ? [san] : []),
       ],
     });
+}
 
-  const san = new x509.SubjectAlternativeNameExtension(opts.hosts.map(h => ({ type: 'dns' as const, value: h })), false);
-  const [server, client] = await Promise.all([
-    leaf(opts.hosts[0].slice(0, 64), serverKeys, x509.ExtendedKeyUsage.serverAuth, san),
-    leaf('pipeline-sidecars client', clientKeys, x509.ExtendedKeyUsage.clientAuth),
-  ]);
-  const [serverKey, clientKey] = await Promise.all([keyPem(serverKeys.privateKey), keyPem(clientKeys.privateKey)]);
+/** Signs the run's server certificate for `hosts` with the CA of `parts`; the CA key goes out of reach after. */
+async function serverBundle(parts: CaParts, hosts: string[]): Promise<TlsBundle> {
+  const serverKeys = await keyPair();
+  const san = new x509.SubjectAlternativeNameExtension(hosts.map(h => ({ type: 'dns' as const, value: h })), false);
+  const server = await leafCert(parts.caKeys, parts.ca, parts.aki, parts.notBefore, parts.notAfter, hosts[0].slice(0, 64), serverKeys, x509.ExtendedKeyUsage.serverAuth, san);
   return {
-    caCert: ca.toString('pem') + '\n',
+    caCert: parts.ca.toString('pem') + '\n',
     serverCert: server.toString('pem') + '\n',
-    serverKey: serverKey + '\n',
-    clientCert: client.toString('pem') + '\n',
-    clientKey: clientKey + '\n',
+    serverKey: (await keyPem(serverKeys.privateKey)) + '\n',
+    clientCert: parts.client.toString('pem') + '\n',
+    clientKey: parts.clientKey + '\n',
   };
+}
+
+/**
+ * mintRunTls for the reconciler: the run-independent half (CA and client certificate, two thirds
+ * of the work) comes from a small pool minted in the background after each use, so only the server
+ * certificate (it names the run's Service) is signed on the provisioning path (~23 ms → ~8 ms per
+ * run on the benchmark machine, docs/benchmarks.md). Each pooled CA signs exactly one server
+ * certificate and is dropped; entries older than 10 minutes are not used.
+ */
+export async function mintRunTlsPooled(opts: { hosts: string[] }): Promise<TlsBundle> {
+  if (opts.hosts.length === 0) throw new Error('mintRunTls: give at least one host (the sidecar Service DNS names)');
+  let parts: CaParts | undefined;
+  while (!parts && caPool.length > 0) {
+    const p = await caPool.shift()!.catch(() => undefined);
+    if (p && Date.now() - p.mintedAt < CA_POOL_MAX_AGE_MS) parts = p;
+  }
+  refillCaPool();
+  return serverBundle(parts ?? await caParts({}), opts.hosts);
+}
+
+const CA_POOL_SIZE = 4;
+const CA_POOL_MAX_AGE_MS = 10 * 60_000;
+const caPool: Array<Promise<CaParts>> = [];
+let refilling = false;
+function refillCaPool(): void {
+  if (refilling) return;
+  refilling = true;
+  // One at a time, after the current work (setImmediate), so a burst of runs is not slowed by refills.
+  const next = () => {
+    if (caPool.length >= CA_POOL_SIZE) { refilling = false; return; }
+    const p = caParts({});
+    caPool.push(p);
+    p.then(() => setImmediate(next), () => setImmediate(next));
+  };
+  setImmediate(next);
 }
 
 /** A random password of `bytes` bytes of entropy, URL- and shell-safe (base64url). */
