@@ -242,6 +242,10 @@ async function main(): Promise<void> {
       // The run's key is often already queued (for an earlier event) when its sidecar turns Ready.
       { figure: 'unpend: Ready → a worker takes the run (watch + queue)', unit: ms, dist: bd((i) => (unpendSpan[i]?.[1] ?? NaN) - (per[i].o?.ready ?? NaN)) },
       { figure: 'unpend: reconcile until the run is seen unpended', unit: ms, dist: bd((i) => (per[i].r.unpended ?? NaN) - (unpendSpan[i]?.[1] ?? NaN)) },
+      ...['material', 'synthesize', 'apply', 'gate'].map((step) => ({
+        figure: `  first reconcile: ${step === 'material' ? 'material (TLS mint or read)' : step === 'apply' ? 'apply (2 waves + SidecarsApplied Event)' : step}`,
+        unit: ms, dist: dist(Object.values(s1.stepMs?.[step] ?? {})),
+      })),
       { figure: 'reconciles per run', unit: 'n', dist: dist(per.map(({ r }) => spanOf(r.name).length)) },
     ];
     const rows: Row[] = [

@@ -71,6 +71,8 @@ export interface OperatorStats {
   admissionMs: number[];
   /** With stats({spans: true}): per run key `run:ns/name`, [queued, started, ended] of each reconcile. */
   spans?: Record<string, Array<[number, number, number]>>;
+  /** With spans: per reconcile step, run name → ms of the step's first call for that run. */
+  stepMs?: Record<string, Record<string, number>>;
   /** Requests sent so far by method and resource. */
   requestsByKind: Record<string, number>;
   memory: NodeJS.MemoryUsage;
