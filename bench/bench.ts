@@ -40,6 +40,7 @@ const { values: flags } = parseArgs({
     profile: { type: 'boolean', default: false },
     verbose: { type: 'boolean', default: false },
     'operator-args': { type: 'string', default: '' },
+    'node-args': { type: 'string', default: '' },
   },
   strict: true,
 });
@@ -165,7 +166,7 @@ async function main(): Promise<void> {
     op = new OperatorProcess({
       kubeconfig: cp.state.kubeconfig, namespace: NS, webhookPort: await freePort(), webhookConfig: 'pipeline-sidecars-bench', logFile,
       extraArgs: flags['operator-args'] ? flags['operator-args'].split(/\s+/) : [],
-      nodeArgs: flags.profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
+      nodeArgs: [...(flags.profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), ...(flags['node-args'] ? flags['node-args'].split(/\s+/) : [])],
     });
     const started = await op.start();
     say(`operator process up in ${started.startMs} ms (pid ${op.pid}; log ${path.relative(REPO, logFile)})`);

@@ -28,6 +28,21 @@ const { values: flags } = parseArgs({
 });
 const say = (s: string) => process.stderr.write(`[chaos ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 
+/**
+ * The harness's restart, retried: the API server listens on a port from the ephemeral range, and
+ * while it is down the clients reconnecting to it can take that port (a TCP self-connect on
+ * loopback), so the new process may fail with "address already in use" until they let go.
+ */
+async function restartApiServer(cp: ControlPlane): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try { await cp.restart('kube-apiserver'); return; } catch (e) {
+      if (attempt >= 15) throw e;
+      say(`kube-apiserver restart attempt ${attempt} failed (${(e as Error).message.split('\n')[0]}); retrying in 1 s`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
 async function main(): Promise<number> {
   const runs = Number(flags.runs);
   const kills = Number(flags.kills);
@@ -49,7 +64,7 @@ async function main(): Promise<number> {
     say(`${runs} runs at ${rate}/s; ${kills} operator SIGKILLs, ${cuts} watch cuts${flags['no-apiserver-restart'] ? '' : ', 1 kube-apiserver restart'}`);
     const result = await runChaos({
       kubeconfig: cp.state.kubeconfig, namespace: 'chaos', runs, kills, watchCuts: cuts, rate,
-      restartApiServer: flags['no-apiserver-restart'] ? undefined : () => cp.restart('kube-apiserver'),
+      restartApiServer: flags['no-apiserver-restart'] ? undefined : () => restartApiServer(cp),
       log: (l) => say(l),
     });
     process.stdout.write(`\npipeline-sidecars chaos: ${new Date().toISOString()}, ${require('node:os').cpus().length} cores\n\n`);
