@@ -42,16 +42,22 @@ export interface ControlPlaneState {
 
 type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kwok';
 
+/**
+ * A free port below Linux's ephemeral range (32768+): a port the kernel hands out to outgoing
+ * connections can be taken by a client while a component restarts, and the restart then fails.
+ */
 async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
+  for (let i = 0; i < 200; i++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.createServer();
+      s.unref();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
     });
-  });
+    if (ok) return port;
+  }
+  throw new Error('no free port found in 20000-31999 on 127.0.0.1');
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -38,8 +38,16 @@ export class TektonSimulator {
     }, () => {
       // Watches end (timeouts, drops); a relist covers what was missed.
       if (this.stopped) return;
-      setTimeout(() => { this.start().catch(() => undefined); }, 200);
+      this.restartWatch();
     });
+  }
+
+  /** Relists and watches again, retrying while the API server is away (a restart, in chaos runs). */
+  private restartWatch(delayMs = 200): void {
+    if (this.stopped) return;
+    setTimeout(() => {
+      this.start().catch(() => this.restartWatch(Math.min(delayMs * 2, 2000)));
+    }, delayMs);
   }
 
   stop(): void {
