@@ -1,4 +1,3 @@
-import * as net from 'node:net';
 import { ANNOTATIONS, LABELS } from '../../constructs/api/spec';
 import { installBundleObjects } from '../../constructs/bundle/main';
 import { WEBHOOK_PATH } from '../../constructs/api/webhook-config';
@@ -6,6 +5,7 @@ import { RawClient } from '../../src/k8s/raw';
 import { createLogger } from '../../src/log';
 import { Operator } from '../../src/operator';
 import { applyAll } from '../harness/bootstrap';
+import { freePort } from '../harness/control-plane';
 import { createTestNamespace, eventually, rawClient, testKubeConfig, tokenKubeConfig } from '../harness/cluster';
 import { TektonSimulator } from '../harness/simulator';
 import { createPipeline, createRun, createSidecar, dockerDaemonSpec, getRun, objectsOfRun, tepPipeline, LOG_DIR } from '../operator/helpers';
@@ -19,13 +19,6 @@ import * as path from 'node:path';
  */
 const NAME = 'ps-e2e';
 const OPERATOR_NS = 'ps-e2e-system';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
-  });
-}
 
 let served: string;
 let op: Operator;

@@ -46,7 +46,7 @@ type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-s
  * A free port below Linux's ephemeral range (32768+): a port the kernel hands out to outgoing
  * connections can be taken by a client while a component restarts, and the restart then fails.
  */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   for (let i = 0; i < 200; i++) {
     const port = 20_000 + Math.floor(Math.random() * 12_000);
     const ok = await new Promise<boolean>((resolve) => {

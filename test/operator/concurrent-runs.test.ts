@@ -1,28 +1,21 @@
 import { ANNOTATIONS, LABELS } from '../../constructs/api/spec';
 import { collectionPath } from '../../src/k8s/resources';
-import { Operator } from '../../src/operator';
-import { createTestNamespace, rawClient, testKubeConfig } from '../harness/cluster';
+import { rawClient } from '../harness/cluster';
 import { TektonSimulator } from '../harness/simulator';
-import { createPipeline, createRun, createSidecar, deleteWebhookConfig, dockerDaemonSpec, ensureCrd, eventually, getRun, inProcessOperator, objectsOfRun, tepPipeline } from './helpers';
+import {
+  createPipeline, createRun, createSidecar, dockerDaemonSpec, eventually, getRun, objectsOfRun, ServedOperator, startServedOperator, stopServedOperator, tepPipeline,
+} from './helpers';
 
+let fx: ServedOperator;
 let ns: string;
-let op: Operator;
 let sim: TektonSimulator;
 
 beforeAll(async () => {
-  await ensureCrd();
-  ns = await createTestNamespace('three', { [LABELS.allowPrivileged]: 'true' });
-  op = inProcessOperator(ns, [ns]);
-  await op.start();
-  sim = new TektonSimulator(testKubeConfig(), ns);
-  await sim.start();
+  fx = await startServedOperator('three', { [LABELS.allowPrivileged]: 'true' });
+  ({ ns, sim } = fx);
 });
 
-afterAll(async () => {
-  sim?.stop();
-  await op?.stop();
-  await deleteWebhookConfig(`ps-${ns}`);
-});
+afterAll(() => stopServedOperator(fx));
 
 /** Whether a pod's labels satisfy a NetworkPolicy peer's podSelector (matchLabels / matchExpressions In). */
 function selects(peer: any, labels: Record<string, string>): boolean {

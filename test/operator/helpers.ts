@@ -9,7 +9,8 @@ import { createLogger } from '../../src/log';
 import { Operator, OperatorOptions } from '../../src/operator';
 import { OWNED_KINDS } from '../../src/reconcile';
 import { applyAll } from '../harness/bootstrap';
-import { eventually, rawClient, testKubeConfig } from '../harness/cluster';
+import { createTestNamespace, eventually, rawClient, testKubeConfig } from '../harness/cluster';
+import { TektonSimulator } from '../harness/simulator';
 
 export { eventually };
 
@@ -149,3 +150,23 @@ export function dockerDaemonSpec(extra: Record<string, unknown> = {}): Record<st
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A test namespace served by an in-process operator, with the Tekton simulator playing Tekton there. */
+export interface ServedOperator { readonly ns: string; readonly op: Operator; readonly sim: TektonSimulator }
+
+export async function startServedOperator(prefix: string, labels: Record<string, string> = {}, extra: Partial<OperatorOptions> = {}): Promise<ServedOperator> {
+  await ensureCrd();
+  const ns = await createTestNamespace(prefix, labels);
+  const op = inProcessOperator(ns, [ns], extra);
+  await op.start();
+  const sim = new TektonSimulator(testKubeConfig(), ns);
+  await sim.start();
+  return { ns, op, sim };
+}
+
+export async function stopServedOperator(fx: ServedOperator | undefined): Promise<void> {
+  if (!fx) return;
+  fx.sim.stop();
+  await fx.op.stop();
+  await deleteWebhookConfig(`ps-${fx.ns}`);
+}

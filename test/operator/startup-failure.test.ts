@@ -1,28 +1,20 @@
 import { ANNOTATIONS } from '../../constructs/api/spec';
-import { Operator } from '../../src/operator';
-import { createTestNamespace, testKubeConfig } from '../harness/cluster';
 import { NEVER_READY_IMAGE } from '../harness/control-plane';
 import { TektonSimulator } from '../harness/simulator';
-import { createRun, createSidecar, deleteWebhookConfig, ensureCrd, eventsFor, eventually, getRun, inProcessOperator, objectsOfRun } from './helpers';
+import {
+  createRun, createSidecar, eventsFor, eventually, getRun, objectsOfRun, ServedOperator, startServedOperator, stopServedOperator,
+} from './helpers';
 
+let fx: ServedOperator;
 let ns: string;
-let op: Operator;
 let sim: TektonSimulator;
 
 beforeAll(async () => {
-  await ensureCrd();
-  ns = await createTestNamespace('startfail');
-  op = inProcessOperator(ns, [ns]);
-  await op.start();
-  sim = new TektonSimulator(testKubeConfig(), ns);
-  await sim.start();
+  fx = await startServedOperator('startfail');
+  ({ ns, sim } = fx);
 });
 
-afterAll(async () => {
-  sim?.stop();
-  await op?.stop();
-  await deleteWebhookConfig(`ps-${ns}`);
-});
+afterAll(() => stopServedOperator(fx));
 
 const inlinePipeline = { tasks: [{ name: 'use-it', taskSpec: { steps: [{ name: 's', image: 'busybox', script: 'wget -qO- $(params.addr)' }] } }] };
 

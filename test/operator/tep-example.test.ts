@@ -1,31 +1,21 @@
 import { ANNOTATIONS, LABELS } from '../../constructs/api/spec';
 import { collectionPath } from '../../src/k8s/resources';
-import { Operator } from '../../src/operator';
-import { createTestNamespace, rawClient, testKubeConfig } from '../harness/cluster';
+import { rawClient } from '../harness/cluster';
 import { TektonSimulator } from '../harness/simulator';
 import {
-  createPipeline, createRun, createSidecar, deleteWebhookConfig, dockerDaemonSpec, ensureCrd, eventsFor, eventually,
-  getRun, inProcessOperator, objectsOfRun, tepPipeline,
+  createPipeline, createRun, createSidecar, dockerDaemonSpec, eventsFor, eventually, getRun, objectsOfRun, ServedOperator, startServedOperator, stopServedOperator, tepPipeline,
 } from './helpers';
 
+let fx: ServedOperator;
 let ns: string;
-let op: Operator;
 let sim: TektonSimulator;
 
 beforeAll(async () => {
-  await ensureCrd();
-  ns = await createTestNamespace('tep', { [LABELS.allowPrivileged]: 'true' });
-  op = inProcessOperator(ns, [ns]);
-  await op.start();
-  sim = new TektonSimulator(testKubeConfig(), ns);
-  await sim.start();
+  fx = await startServedOperator('tep', { [LABELS.allowPrivileged]: 'true' });
+  ({ ns, sim } = fx);
 });
 
-afterAll(async () => {
-  sim?.stop();
-  await op?.stop();
-  await deleteWebhookConfig(`ps-${ns}`);
-});
+afterAll(() => stopServedOperator(fx));
 
 test('TEP-0130 example: gated at CREATE, sidecar Ready, run started, objects gone within 2 s of completion', async () => {
   await createSidecar(ns, 'docker-daemon', dockerDaemonSpec());
