@@ -5,7 +5,6 @@
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { API_VERSION, KIND, LABELS } from '../constructs/api/spec';
@@ -23,13 +22,8 @@ export const SIDECAR = 'docker-daemon';
 export const PIPELINE = 'bench-pipeline';
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
-  });
-}
+/** Ports for the operator's webhook and health servers: the harness's picker, below the ephemeral range, so a port survives operator restarts. */
+export { freePort } from '../test/harness/control-plane';
 
 /**
  * Transpiles src/, constructs/ and bench/ to plain JavaScript (swc, no type check) under
