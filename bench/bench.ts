@@ -23,10 +23,9 @@ import { RawClient } from '../src/k8s/raw';
 import { collectionPath, objectPath } from '../src/k8s/resources';
 import { runIdFromUid } from '../src/runid';
 import { mintRunTls } from '../src/tls';
-import { installTekton } from '../test/harness/bootstrap';
 import { ControlPlane } from '../test/harness/control-plane';
 import { TektonSimulator } from '../test/harness/simulator';
-import { benchRun, cpuSnapshot, dist, dockerDaemonSidecar, freePort, OperatorProcess, prepareNamespace, REPO, Row, SIDECAR, sleep, table, Tracker } from './lib';
+import { benchRun, connectWithTekton, cpuSnapshot, dist, dockerDaemonSidecar, freePort, OperatorProcess, prepareNamespace, REPO, Row, SIDECAR, sleep, table, Tracker } from './lib';
 
 const NS = 'bench';
 const BASE_NS = 'bench-baseline';
@@ -143,10 +142,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => { say('interrupted'); void shutdown().then(() => process.exit(130)); });
   try {
     say(`control plane up in ${cp.state.startedMs} ms`);
-    const kc = new KubeConfig();
-    kc.loadFromFile(cp.state.kubeconfig);
-    const client = new RawClient(kc);
-    await installTekton(client);
+    const { kc, client } = await connectWithTekton(cp);
     await prepareNamespace(client, BASE_NS);
     await prepareNamespace(client, NS);
     const spec = dockerDaemonSidecar(NS).spec as PipelineSidecarSpec;

@@ -9,11 +9,9 @@
  */
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
-import { RawClient } from '../src/k8s/raw';
-import { installTekton } from '../test/harness/bootstrap';
 import { ControlPlane } from '../test/harness/control-plane';
 import { runChaos } from './chaos-core';
+import { connectWithTekton } from './lib';
 
 const { values: flags } = parseArgs({
   options: {
@@ -56,10 +54,7 @@ async function main(): Promise<number> {
   process.on('SIGINT', () => { void cp.stop().then(() => process.exit(130)); });
   try {
     say(`control plane up in ${cp.state.startedMs} ms`);
-    const kc = new KubeConfig();
-    kc.loadFromFile(cp.state.kubeconfig);
-    const client = new RawClient(kc);
-    await installTekton(client);
+    const { client } = await connectWithTekton(cp);
     client.close();
     say(`${runs} runs at ${rate}/s; ${kills} operator SIGKILLs, ${cuts} watch cuts${flags['no-apiserver-restart'] ? '' : ', 1 kube-apiserver restart'}`);
     const result = await runChaos({

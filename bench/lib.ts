@@ -6,12 +6,14 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig } from '@kubernetes/client-node';
 import { API_VERSION, KIND, LABELS } from '../constructs/api/spec';
 import { pipelineSidecarCrd } from '../constructs/api/crd';
 import { WEBHOOK_PATH } from '../constructs/api/webhook-config';
 import { Informer, KubeObject } from '../src/k8s/informer';
 import { ApiError, RawClient, isConflict } from '../src/k8s/raw';
+import { installTekton } from '../test/harness/bootstrap';
+import type { ControlPlane } from '../test/harness/control-plane';
 import { collectionPath } from '../src/k8s/resources';
 import { deploymentReady } from '../src/readiness';
 import { OWNED_KINDS, OWNED_SELECTOR } from '../src/reconcile';
@@ -424,4 +426,13 @@ export function table(rows: Row[]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => '| ' + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ') + ' |';
   return [line(head), '|' + widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|') + '|', ...body.map(line)].join('\n');
+}
+
+/** An admin client for a started control plane, with Tekton's CRDs and the frozen-spec policy installed. */
+export async function connectWithTekton(cp: ControlPlane): Promise<{ kc: KubeConfig; client: RawClient }> {
+  const kc = new KubeConfig();
+  kc.loadFromFile(cp.state.kubeconfig);
+  const client = new RawClient(kc);
+  await installTekton(client);
+  return { kc, client };
 }
