@@ -1,6 +1,5 @@
 import { Construct } from 'constructs';
 import { BuildKitDaemonOptions, PipelineSidecarSpec, SidecarPort, TlsBundle } from './api/spec';
-import { SidecarSpecError } from './errors';
 import { defineKind } from './kind';
 import { DEFAULT_TLS_MOUNT_PATH, PipelineSidecar, SidecarCommonProps, TLS_KEYS } from './pipeline-sidecar';
 import { optionBlock, optString } from './validate';
@@ -70,10 +69,7 @@ export class BuildKitDaemon extends PipelineSidecar {
 
 /** Validates spec.buildKitDaemon. */
 export function parseBuildKitDaemonOptions(spec: PipelineSidecarSpec, sidecar: string): BuildKitDaemonOptions {
-  const b = optionBlock(spec, 'buildKitDaemon', sidecar);
-  for (const k of Object.keys(b)) {
-    if (k !== 'image') throw new SidecarSpecError(`spec.buildKitDaemon.${k}`, 'unknown field; the only field is image', sidecar);
-  }
+  const b = optionBlock(spec, 'buildKitDaemon', sidecar, ['image']);
   return { image: optString(b, 'image', 'spec.buildKitDaemon', sidecar, /^\S+$/) };
 }
 

@@ -1,6 +1,5 @@
 import { Construct } from 'constructs';
 import { DockerDaemonOptions, PipelineSidecarSpec, SidecarPort, TlsBundle } from './api/spec';
-import { SidecarSpecError } from './errors';
 import { defineKind } from './kind';
 import { DEFAULT_TLS_MOUNT_PATH, PipelineSidecar, SidecarCommonProps, TLS_KEYS } from './pipeline-sidecar';
 import { optBool, optionBlock, optQuantity, optString, optStringList } from './validate';
@@ -85,12 +84,8 @@ const MIRROR = /^https?:\/\/[^\s]+$/;
 
 /** Validates spec.dockerDaemon. */
 export function parseDockerDaemonOptions(spec: PipelineSidecarSpec, sidecar: string): DockerDaemonOptions {
-  const b = optionBlock(spec, 'dockerDaemon', sidecar);
+  const b = optionBlock(spec, 'dockerDaemon', sidecar, ['tls', 'storageDriver', 'registryMirrors', 'insecureRegistries', 'image', 'storageSize']);
   const f = 'spec.dockerDaemon';
-  const known = new Set(['tls', 'storageDriver', 'registryMirrors', 'insecureRegistries', 'image', 'storageSize']);
-  for (const k of Object.keys(b)) {
-    if (!known.has(k)) throw new SidecarSpecError(`${f}.${k}`, `unknown field; known fields are ${[...known].join(', ')}`, sidecar);
-  }
   return {
     tls: optBool(b, 'tls', f, sidecar),
     storageDriver: optString(b, 'storageDriver', f, sidecar, /^[a-z0-9][a-z0-9-]*$/),

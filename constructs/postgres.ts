@@ -1,6 +1,5 @@
 import { Construct } from 'constructs';
 import { PipelineSidecarSpec, PostgresOptions, SidecarPort } from './api/spec';
-import { SidecarSpecError } from './errors';
 import { defineKind } from './kind';
 import { objectName } from './names';
 import { PipelineSidecar, SidecarCommonProps } from './pipeline-sidecar';
@@ -77,11 +76,8 @@ const PG_IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /** Validates spec.postgres. */
 export function parsePostgresOptions(spec: PipelineSidecarSpec, sidecar: string): PostgresOptions {
-  const b = optionBlock(spec, 'postgres', sidecar);
+  const b = optionBlock(spec, 'postgres', sidecar, ['image', 'database', 'user']);
   const f = 'spec.postgres';
-  for (const k of Object.keys(b)) {
-    if (!['image', 'database', 'user'].includes(k)) throw new SidecarSpecError(`${f}.${k}`, 'unknown field; known fields are image, database, user', sidecar);
-  }
   return {
     image: optString(b, 'image', f, sidecar, /^\S+$/),
     database: optString(b, 'database', f, sidecar, PG_IDENT),

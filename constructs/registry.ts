@@ -1,6 +1,5 @@
 import { Construct } from 'constructs';
 import { PipelineSidecarSpec, RegistryOptions, SidecarPort } from './api/spec';
-import { SidecarSpecError } from './errors';
 import { defineKind } from './kind';
 import { PipelineSidecar, SidecarCommonProps } from './pipeline-sidecar';
 import { optionBlock, optString } from './validate';
@@ -49,10 +48,7 @@ export class Registry extends PipelineSidecar {
 
 /** Validates spec.registry. */
 export function parseRegistryOptions(spec: PipelineSidecarSpec, sidecar: string): RegistryOptions {
-  const b = optionBlock(spec, 'registry', sidecar);
-  for (const k of Object.keys(b)) {
-    if (k !== 'image') throw new SidecarSpecError(`spec.registry.${k}`, 'unknown field; the only field is image', sidecar);
-  }
+  const b = optionBlock(spec, 'registry', sidecar, ['image']);
   return { image: optString(b, 'image', 'spec.registry', sidecar, /^\S+$/) };
 }
 

@@ -5,11 +5,20 @@ const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const IANA_SVC_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const QUANTITY = /^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$/;
 
-/** The option block `key` of a spec as an object (absent → empty); throws when it is not an object. */
-export function optionBlock(spec: PipelineSidecarSpec, key: string, sidecar: string): Record<string, unknown> {
+/**
+ * The option block `key` of a spec as an object (absent → empty); throws when it is not an object
+ * or has a field outside `known` (a typo must not be silently ignored).
+ */
+export function optionBlock(spec: PipelineSidecarSpec, key: string, sidecar: string, known: readonly string[]): Record<string, unknown> {
   const v = spec[key];
   if (v === undefined || v === null) return {};
   if (typeof v !== 'object' || Array.isArray(v)) throw new SidecarSpecError(`spec.${key}`, 'must be an object', sidecar);
+  for (const k of Object.keys(v)) {
+    if (!known.includes(k)) {
+      const hint = known.length === 1 ? `the only field is ${known[0]}` : `known fields are ${known.join(', ')}`;
+      throw new SidecarSpecError(`spec.${key}.${k}`, `unknown field; ${hint}`, sidecar);
+    }
+  }
   return v as Record<string, unknown>;
 }
 

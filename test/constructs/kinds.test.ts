@@ -155,6 +155,8 @@ describe('DockerDaemon', () => {
   test('bad options name the field', async () => {
     await expect(synth('docker', { kind: 'DockerDaemon', dockerDaemon: { registryMirrors: ['mirror.gcr.io'] } })).rejects.toThrow(/spec\.dockerDaemon\.registryMirrors\[0\]/);
     await expect(synth('docker', { kind: 'DockerDaemon', dockerDaemon: { storgeDriver: 'vfs' } as any })).rejects.toThrow(/spec\.dockerDaemon\.storgeDriver: unknown field/);
+    await expect(synth('reg', { kind: 'Registry', registry: { imag: 'registry:2' } as any })).rejects.toThrow(/spec\.registry\.imag: unknown field; the only field is image/);
+    await expect(synth('pg', { kind: 'Postgres', postgres: { db: 'x' } as any })).rejects.toThrow(/spec\.postgres\.db: unknown field; known fields are image, database, user/);
   });
 });
 
