@@ -1,20 +1,11 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { WEBHOOK_PATH } from '../../constructs/api/webhook-config';
 import { clusterState } from '../harness/cluster';
 import { eventually, LOG_DIR } from './helpers';
 
 const ROOT = path.resolve(__dirname, '../..');
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
-  });
-}
 
 /**
  * The operator as a real process (`node -r ts-node/register src/cli.ts run ...`), so a test can

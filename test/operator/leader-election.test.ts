@@ -5,7 +5,8 @@ import { WEBHOOK_PATH } from '../../constructs/api/webhook-config';
 import { collectionPath } from '../../src/k8s/resources';
 import { createTestNamespace, rawClient, testKubeConfig } from '../harness/cluster';
 import { TektonSimulator } from '../harness/simulator';
-import { freePort, OperatorProcess } from './child';
+import { freePort } from '../harness/control-plane';
+import { OperatorProcess } from './child';
 import { createRun, createSidecar, deleteWebhookConfig, ensureCrd, eventsFor, eventually, getRun, sleep } from './helpers';
 
 let ns: string;
