@@ -22,7 +22,8 @@ import { applyAll } from '../test/harness/bootstrap';
 export const REPO = path.resolve(__dirname, '..');
 export const SIDECAR = 'docker-daemon';
 export const PIPELINE = 'bench-pipeline';
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+import { setTimeout as sleep } from 'node:timers/promises';
+export { sleep };
 
 /** Ports for the operator's webhook and health servers: the harness's picker, below the ephemeral range, so a port survives operator restarts. */
 export { freePort } from '../test/harness/control-plane';

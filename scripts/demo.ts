@@ -17,10 +17,10 @@ import { objectPath } from '../src/k8s/resources';
 import { applyAll, installTekton } from '../test/harness/bootstrap';
 import { ControlPlane } from '../test/harness/control-plane';
 import { TektonSimulator } from '../test/harness/simulator';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const REPO = path.resolve(__dirname, '..');
 const NS = 'ci';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function loadYaml(file: string): Array<Record<string, any>> {
   return parseAllDocuments(fs.readFileSync(file, 'utf8')).map((d) => d.toJS()).filter(Boolean);

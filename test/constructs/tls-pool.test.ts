@@ -1,7 +1,6 @@
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
 import { mintRunTlsPooled } from '../../src/tls';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { setTimeout as sleep } from 'node:timers/promises';
 
 describe('mintRunTlsPooled (pooled CA and client half, per-run server certificate)', () => {
   test('each bundle is a complete per-run chain: server and client signed by its own CA, SANs of the run', async () => {

@@ -1,8 +1,7 @@
 import { RawClient } from '../../src/k8s/raw';
 import { objectPath } from '../../src/k8s/resources';
 import { FROZEN_SPEC_BINDING, FROZEN_SPEC_POLICY, TEKTON_CRDS } from './tekton';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Server-side applies objects (force: the harness owns them) and waits for any CRDs among them to be Established. */
 export async function applyAll(client: RawClient, objs: Array<Record<string, any>>, fieldManager = 'test-harness'): Promise<void> {

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { RawClient } from '../../src/k8s/raw';
 import type { ControlPlaneState } from './control-plane';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** The environment variable through which globalSetup hands the running control plane to test workers. */
 export const STATE_ENV = 'PIPELINE_SIDECARS_TEST_CLUSTER';
@@ -48,8 +49,6 @@ export async function createTestNamespace(prefix: string, labels: Record<string,
   await rawClient().create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
   return name;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `fn` until it returns a truthy value, or throws with `what` after timeoutMs. */
 export async function eventually<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 30_000, intervalMs = 100): Promise<T> {

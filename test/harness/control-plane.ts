@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as https from 'node:https';
 import { parseAllDocuments, stringify } from 'yaml';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
  * A real Kubernetes control plane on loopback ports: etcd, kube-apiserver, kube-controller-manager,
@@ -59,8 +60,6 @@ export async function freePort(): Promise<number> {
   }
   throw new Error('no free port found in 20000-31999 on 127.0.0.1');
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Builds (or reuses) the cached binaries and returns their directory. */
 export function ensureBinaries(verbose = true): string {

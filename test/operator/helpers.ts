@@ -149,7 +149,7 @@ export function dockerDaemonSpec(extra: Record<string, unknown> = {}): Record<st
   };
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { setTimeout as sleep } from 'node:timers/promises';
 
 /** A test namespace served by an in-process operator, with the Tekton simulator playing Tekton there. */
 export interface ServedOperator { readonly ns: string; readonly op: Operator; readonly sim: TektonSimulator }
