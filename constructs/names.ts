@@ -59,6 +59,7 @@ export function runLabels(run: RunIdentity): Record<string, string> {
   return {
     [LABELS.managedBy]: MANAGED_BY,
     [LABELS.runId]: run.runId,
+    [LABELS.runUid]: run.uid,
     [LABELS.pipelineRun]: labelValue(run.name),
   };
 }
