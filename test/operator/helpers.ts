@@ -129,8 +129,9 @@ export function tepPipeline(name = 'ci-with-docker-build'): Record<string, any> 
           },
         },
         {
+          // TEP-0130 guards the push with `when: $(tasks.pytest.status) in [Succeeded]`; Tekton accepts
+          // a task's execution status only in finally tasks, and runAfter already means "pytest succeeded".
           name: 'docker-push', runAfter: ['pytest'],
-          when: [{ input: '$(tasks.pytest.status)', operator: 'in', values: ['Succeeded'] }],
           params: [{ name: 'image', value: '$(params.image)' }, { name: 'docker-host', value: '$(params.docker-host)' }],
           workspaces: [{ name: 'docker-tls-certs', workspace: 'docker-tls-certs' }],
           taskSpec: {

@@ -3,7 +3,7 @@ import { Informer } from '../../src/k8s/informer';
 import { collectionPath, objectPath } from '../../src/k8s/resources';
 import { createTestNamespace, rawClient, testKubeConfig } from '../harness/cluster';
 import { NEVER_READY_IMAGE } from '../harness/control-plane';
-import { taskRunsOf, waitRunDone } from '../harness/runs';
+import { behaviourLabels, releaseTasks, taskRunsOf, waitRunDone } from '../harness/runs';
 import { OperatorProcess, operatorArgs } from './child';
 import { createRun, createSidecar, deleteWebhookConfig, ensureCrd, eventsFor, eventually, getRun, managedObjects, objectsOfRun, sleep } from './helpers';
 
@@ -40,7 +40,8 @@ test('SIGKILL after apply and before unpend: the restarted operator starts the r
   const watcher = new Informer(testKubeConfig(), rawClient(), { name: 'test-runs', path: collectionPath('tekton.dev/v1', 'PipelineRun', ns) });
   watcher.on((_t, r) => { if (r.metadata.name === runName && seen[seen.length - 1] !== (r.spec?.status ?? 'started')) seen.push(r.spec?.status ?? 'started'); });
   let runName = '';
-  const run = await createRun(ns, { metadata: { generateName: 'crash-', annotations: { [ANNOTATIONS.sidecars]: 'db' } }, spec: { pipelineSpec: inline } });
+  // Its task holds (kwok keeps the pod running) until the checks below are done.
+  const run = await createRun(ns, { metadata: { generateName: 'crash-', labels: behaviourLabels({ hold: true }), annotations: { [ANNOTATIONS.sidecars]: 'db' } }, spec: { pipelineSpec: inline } });
   runName = run.metadata.name;
   await watcher.start();
   const runId = run.metadata.annotations[ANNOTATIONS.runId];
@@ -86,6 +87,7 @@ test('SIGKILL after apply and before unpend: the restarted operator starts the r
   expect(ready).toHaveLength(1);
   expect(ready[0].count).toBe(1);
   await watcher.stop();
+  await releaseTasks(ns, runName);
   await waitRunDone(ns, runName);
   await eventually('cleanup', async () => (await objectsOfRun(ns, runId)).length === 0, 5_000);
   // `second` stays up for the next test (a process start is the slow part of these tests).
