@@ -125,9 +125,14 @@ export function admitPipelineRun(input: AdmissionInput): AdmissionDecision {
   annotations[ANNOTATIONS.runId] = runId;
   annotations[ANNOTATIONS.sidecars] = sorted.join(',');
   delete annotations[ANNOTATIONS.started];
-  if (newSpec.status === undefined || newSpec.status === '' || newSpec.status === PENDING) {
+  if (newSpec.status === undefined || newSpec.status === '') {
     newSpec.status = PENDING;
     annotations[ANNOTATIONS.gated] = 'true';
+  } else if (newSpec.status === PENDING) {
+    // Pended by someone else (Pipelines-as-Code, a queue, a person): it gets its sidecars, and its
+    // owner releases it; the operator never does (it releases only what it pended itself).
+    delete annotations[ANNOTATIONS.gated];
+    warnings.push('pipeline-sidecars: the run is already PipelineRunPending at creation; its sidecars are provided, and whoever pended it releases it');
   } else {
     // The user asked for Cancelled/StoppedRunFinally at CREATE: nothing to gate, sidecars are pointless.
     delete annotations[ANNOTATIONS.gated];

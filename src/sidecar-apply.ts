@@ -30,6 +30,8 @@ function hashOf(v: unknown): string {
  * so a NetworkPolicy widened by an extra peer is a difference.
  */
 export function stillAsApplied(desired: unknown, live: unknown): boolean {
+  // The API server drops empty values of omitempty fields ("", false, 0, {} and []): absent is equal.
+  if (live === undefined && isEmptyValue(desired)) return true;
   if (Array.isArray(desired)) {
     return Array.isArray(live) && live.length === desired.length && desired.every((d, i) => stillAsApplied(d, live[i]));
   }
@@ -45,6 +47,12 @@ function objectAsApplied(m: Manifest, live: KubeObject): boolean {
   const { apiVersion: _a, kind: _k, metadata, ...rest } = m;
   const { labels, annotations, ownerReferences } = metadata;
   return stillAsApplied({ labels, annotations, ownerReferences }, live.metadata) && stillAsApplied(rest, live);
+}
+
+function isEmptyValue(v: unknown): boolean {
+  if (v === '' || v === false || v === 0 || v === null) return true;
+  if (Array.isArray(v)) return v.length === 0;
+  return typeof v === 'object' && v !== null && Object.keys(v).length === 0;
 }
 
 export interface ApplyOutcome {

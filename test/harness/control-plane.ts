@@ -11,9 +11,9 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { RawClient } from '../../src/k8s/raw';
 import { NetnsState, createNetns, deleteNetns, inNetns, netnsLeftovers } from './netns';
 import {
-  TASK_LABELS, TEKTON_WEBHOOK_PORT, TektonLayout, controllerArgs, deploymentEnv, knativePortEnv, tektonLayout,
+  TASK_LABELS, TEKTON_WEBHOOK_PORT, TektonLayout, controllerArgs, deploymentEnv, knativePortEnv, tektonConfigObjects, tektonLayout,
 } from './tekton';
-import { installTektonConfig, waitTektonController, waitTektonWebhook } from './tekton-install';
+import { installTektonConfig, waitTektonController, waitTektonCrdConversion, waitTektonWebhook } from './tekton-install';
 
 /**
  * A real Kubernetes control plane on loopback ports: etcd, kube-apiserver, kube-controller-manager,
@@ -214,6 +214,7 @@ export class ControlPlane {
       for (const c of ['apiserver-forward-host', 'apiserver-forward-netns', 'tekton-webhook', 'tekton-controller', 'tekton-resolvers'] as const) this.launch(c);
       const alive = () => { for (const c of ['apiserver-forward-host', 'apiserver-forward-netns', 'tekton-webhook', 'tekton-controller', 'tekton-resolvers'] as const) this.assertAlive(c); };
       await waitTektonWebhook(client, 120_000, alive);
+      await waitTektonCrdConversion(client, tektonConfigObjects(layout).crds.map((c) => c.metadata.name), 60_000, alive);
       await waitTektonController(client, 60_000, alive);
     } finally {
       client.close();

@@ -74,6 +74,37 @@ export async function waitTektonWebhook(client: RawClient, timeoutMs: number, al
   throw new Error(`Tekton's webhook did not serve within ${timeoutMs} ms: ${last}`);
 }
 
+/**
+ * Waits until Tekton's webhook has put its CA into every CRD's conversion webhook. Each such update
+ * re-initializes that CRD's storage for a moment (the API answers 429 "storage is (re)initializing"),
+ * so the platform is ready only once they are all done.
+ */
+export async function waitTektonCrdConversion(client: RawClient, names: string[], timeoutMs: number, alive: () => void): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (const name of names) {
+    for (;;) {
+      alive();
+      const crd = await client.get(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
+      const conv = crd.spec?.conversion;
+      const established = crd.status?.conditions?.some((c: any) => c.type === 'Established' && c.status === 'True');
+      if (established && (conv?.strategy !== 'Webhook' || conv.webhook?.clientConfig?.caBundle)) break;
+      if (Date.now() > deadline) throw new Error(`Tekton's webhook did not fill the conversion caBundle of CRD ${name} within ${timeoutMs} ms`);
+      await sleep(200);
+    }
+  }
+  // One request per CRD through its storage, so a re-initialization still under way is waited out.
+  for (const name of names) {
+    const crd = await client.get(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
+    const version = crd.spec.versions.find((v: any) => v.storage).name;
+    for (;;) {
+      try { await client.get(`/apis/${crd.spec.group}/${version}/${crd.spec.names.plural}`, { limit: 1 }); break; } catch (e: any) {
+        if (e.statusCode !== 429 || Date.now() > deadline) throw e;
+        await sleep(100);
+      }
+    }
+  }
+}
+
 /** Waits until the Tekton controller leads its PipelineRun reconciler (it then acts on runs). */
 export async function waitTektonController(client: RawClient, timeoutMs: number, alive: () => void): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -3,13 +3,11 @@ import { API_VERSION, ANNOTATIONS, KIND } from '../../constructs/api/spec';
 import { ApiError } from '../../src/k8s/raw';
 import { collectionPath } from '../../src/k8s/resources';
 import { Operator } from '../../src/operator';
-import { createTestNamespace, rawClient, testKubeConfig } from '../harness/cluster';
-import { TektonSimulator } from '../harness/simulator';
+import { createTestNamespace, rawClient } from '../harness/cluster';
 import { createRun, createSidecar, deleteWebhookConfig, ensureCrd, eventsFor, eventually, getRun, inProcessOperator, objectsOfRun } from './helpers';
 
 let ns: string;
 let op: Operator;
-let sim: TektonSimulator;
 
 const inline = { tasks: [{ name: 't', taskSpec: { steps: [{ name: 's', image: 'busybox', script: 'true' }] } }] };
 const goodSpec = { kind: 'Container', template: { containers: [{ name: 'redis', image: 'redis:7' }] }, ports: [{ name: 'redis', port: 6379 }] };
@@ -28,13 +26,10 @@ beforeAll(async () => {
   ns = await createTestNamespace('bad'); // not labelled allow-privileged
   op = inProcessOperator(ns, [ns], { healthPort: 0 });
   await op.start();
-  sim = new TektonSimulator(testKubeConfig(), ns);
-  await sim.start();
   await createSidecar(ns, 'redis', goodSpec);
 });
 
 afterAll(async () => {
-  sim?.stop();
   await op?.stop();
   await deleteWebhookConfig(`ps-${ns}`);
 });
