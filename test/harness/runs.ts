@@ -1,11 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { RawClient } from '../../src/k8s/raw';
 import { rawClient } from './cluster';
 import { TASK_LABELS } from './tekton';
 
 /**
  * Helpers for tests that drive real Tekton runs on the kwok node: tasks whose pods end the way a
  * test says (see taskRunPodStage), and readers of what Tekton did. They act only through the API
- * server, as a user or Tekton would.
+ * server, as a user or Tekton would; `client` defaults to the test cluster's admin client (bench and
+ * chaos pass their own).
  */
 
 /** How a task's pod ends: exit code (default 0), or held running until releaseTasks (or forever). */
@@ -86,17 +88,20 @@ export async function taskRunsOf(ns: string, runName: string): Promise<Array<Rec
 }
 
 /** The TaskRun pods Tekton created for a run. */
-export async function taskPodsOf(ns: string, runName: string): Promise<Array<Record<string, any>>> {
-  const list = await rawClient().get(`/api/v1/namespaces/${ns}/pods`, { labelSelector: `tekton.dev/pipelineRun=${runName},tekton.dev/taskRun` });
+export async function taskPodsOf(ns: string, runName: string, client: RawClient = rawClient()): Promise<Array<Record<string, any>>> {
+  const list = await client.get(`/api/v1/namespaces/${ns}/pods`, { labelSelector: `tekton.dev/pipelineRun=${runName},tekton.dev/taskRun` });
   return list.items ?? [];
 }
 
-/** Lets the held task pods of a run finish (the kwok stage ends them once the hold label is gone). */
-export async function releaseTasks(ns: string, runName: string): Promise<number> {
-  const pods = await taskPodsOf(ns, runName);
+/**
+ * Lets the held task pods of a run finish (the kwok stage ends them once the hold label is gone),
+ * with `exitCode` when given (non-zero fails the task).
+ */
+export async function releaseTasks(ns: string, runName: string, opts: { exitCode?: number; client?: RawClient } = {}): Promise<number> {
+  const client = opts.client ?? rawClient();
+  const pods = await taskPodsOf(ns, runName, client);
   const held = pods.filter((p) => p.metadata.labels?.[TASK_LABELS.hold]);
-  for (const p of held) {
-    await rawClient().mergePatch(`/api/v1/namespaces/${ns}/pods/${p.metadata.name}`, { metadata: { labels: { [TASK_LABELS.hold]: null } } });
-  }
+  const labels = { [TASK_LABELS.hold]: null, ...(opts.exitCode ? { [TASK_LABELS.exitCode]: String(opts.exitCode) } : {}) };
+  for (const p of held) await client.mergePatch(`/api/v1/namespaces/${ns}/pods/${p.metadata.name}`, { metadata: { labels } });
   return held.length;
 }
