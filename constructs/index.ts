@@ -4,6 +4,7 @@ export * from './names';
 export * from './kinds';
 export * from './validate';
 export * from './pipeline-sidecar';
+export * from './pod-security';
 export * from './isolation-policy';
 export * from './container-sidecar';
 export * from './docker-daemon';

@@ -27,7 +27,11 @@ export interface SidecarNeeds {
 export interface SidecarKind<O = unknown> {
   /** The value of spec.kind, e.g. DockerDaemon. */
   readonly name: string;
-  /** Whether a spec of this kind runs a privileged container (checked against the namespace before synthesis). */
+  /**
+   * Whether a spec of this kind needs more than the Pod Security baseline profile, i.e. the namespace
+   * label pipeline-sidecars.dev/allow-privileged=true. Informational only (previews, docs): what
+   * decides is the check of the rendered pod in the base construct, which no kind can bypass.
+   */
   privileged(spec: PipelineSidecarSpec): boolean;
   /** Which material the operator must mint for a spec of this kind. */
   needs(spec: PipelineSidecarSpec): SidecarNeeds;
@@ -45,7 +49,7 @@ export interface KindDefinition<O> {
   readonly name: string;
   /** Ports used when spec.ports is absent (default none: spec.ports is then required). */
   readonly defaultPorts?: SidecarPort[] | ((spec: PipelineSidecarSpec) => SidecarPort[]);
-  /** Privileged (default false). */
+  /** Needs more than the Pod Security baseline profile; informational, see SidecarKind.privileged (default false). */
   readonly privileged?: boolean | ((spec: PipelineSidecarSpec) => boolean);
   /** Material to mint (default none). */
   readonly needs?: Partial<SidecarNeeds> | ((spec: PipelineSidecarSpec) => SidecarNeeds);

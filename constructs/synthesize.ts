@@ -1,8 +1,9 @@
 import { App, Chart } from 'cdk8s';
-import { PipelineSidecarSpec, RunIdentity, SidecarMaterial, SidecarPort } from './api/spec';
+import { LABELS, PipelineSidecarSpec, RunIdentity, SidecarMaterial, SidecarPort } from './api/spec';
 import { SidecarSpecError } from './errors';
 import { defaultKinds, KindRegistry, SidecarKind } from './kinds';
 import { isDns1035Label } from './names';
+import { assertBaseline, podTemplateOf } from './pod-security';
 import { portProblems } from './validate';
 
 /** A synthesized object: plain JSON, with the fields that locate it typed. */
@@ -29,7 +30,11 @@ export interface SynthesizeInput {
   readonly run: RunIdentity;
   /** The sidecars that apply to it. */
   readonly sidecars: RunSidecar[];
-  /** Whether privileged kinds (DockerDaemon) may run in the run's namespace. */
+  /**
+   * Whether the run's namespace allows pods beyond the Pod Security baseline profile (DockerDaemon,
+   * BuildKitDaemon, or any container asking for more). Without it every synthesized pod must meet
+   * baseline, or synthesis throws PodSecurityError naming the fields.
+   */
   readonly allowPrivileged: boolean;
   /** Kinds to use (default: the built-in ones). */
   readonly kinds?: KindRegistry;
@@ -129,12 +134,6 @@ export function synthesizeRun(input: SynthesizeInput): Manifest[] {
     const { kind, options, problems } = check(sc.name, sc.spec, kinds);
     if (problems.length > 0) throw problems[0];
     const k = kind!;
-    if (k.privileged(sc.spec) && !input.allowPrivileged) {
-      throw new SidecarSpecError('spec.kind',
-        `kind ${k.name} runs a privileged container, which is not allowed in namespace "${input.run.namespace}": ` +
-        'label the namespace pipeline-sidecars.dev/allow-privileged=true, start the operator with --allow-privileged, ' +
-        'or use a kind that needs no privilege (BuildKitDaemon is rootless)', sc.name);
-    }
     const needs = k.needs(sc.spec);
     if (needs.tls && !sc.material?.tls) throw new Error(`sidecar ${sc.name} (kind ${k.name}) needs TLS material: mint it with mintRunTls() before synthesizing`);
     if (needs.password && !sc.material?.password) throw new Error(`sidecar ${sc.name} (kind ${k.name}) needs a password: mint it with randomPassword() before synthesizing`);
@@ -149,5 +148,14 @@ export function synthesizeRun(input: SynthesizeInput): Manifest[] {
       material: sc.material ?? {},
     }, options);
   }
-  return chart.toJson();
+  const manifests: Manifest[] = chart.toJson();
+  if (!input.allowPrivileged) {
+    // Again on the final JSON: a kind may patch the base construct's Deployment after building it,
+    // or add a workload of its own; what is checked must be what will be applied.
+    for (const m of manifests) {
+      const pod = podTemplateOf(m);
+      if (pod) assertBaseline(pod, input.run.namespace, m.metadata.labels?.[LABELS.sidecar]);
+    }
+  }
+  return manifests;
 }

@@ -172,14 +172,8 @@ export class Reconciler {
         if (problems.length) throw new Refusal(REASONS.refused, `PipelineSidecar "${n}" is not valid: ${problems.map((p) => p.message).join('; ')}`);
         return { name: n, spec: cr.spec };
       });
+      // Pods beyond Pod Security baseline are refused by synthesizeRun (a SidecarSpecError, below).
       const allowPrivileged = this.privilegedAllowed(namespace);
-      for (const s of sidecars) {
-        if (!allowPrivileged && this.o.kinds.get(s.spec.kind, s.name).privileged(s.spec)) {
-          throw new Refusal(REASONS.refused,
-            `sidecar "${s.name}" (kind ${s.spec.kind}) runs a privileged container, which namespace "${namespace}" does not allow: ` +
-            `label the namespace ${LABELS.allowPrivileged}=true, start the operator with --allow-privileged, or use a kind without privilege (BuildKitDaemon is rootless)`);
-        }
-      }
 
       const material = await this.material(ident, sidecars, started);
       if (!material) return { requeueAfterMs: 0 };
