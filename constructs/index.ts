@@ -1,6 +1,7 @@
 export * from './api/spec';
 export * from './errors';
 export * from './names';
+export * from './endpoints';
 export * from './kinds';
 export * from './validate';
 export * from './pipeline-sidecar';
