@@ -4,6 +4,8 @@ export * from './names';
 export * from './endpoints';
 export * from './kinds';
 export * from './validate';
+export * from './duration';
+export * from './references';
 export * from './pipeline-sidecar';
 export * from './pod-security';
 export * from './isolation-policy';

@@ -1,10 +1,11 @@
 import { App, Chart } from 'cdk8s';
 import { LABELS, PipelineSidecarSpec, RunIdentity, SidecarMaterial, SidecarPort } from './api/spec';
+import { durationProblem, STARTUP_TIMEOUT_BOUNDS } from './duration';
 import { SidecarSpecError } from './errors';
 import { defaultKinds, KindRegistry, SidecarKind } from './kinds';
 import { isDns1035Label } from './names';
 import { assertBaseline, podTemplateOf } from './pod-security';
-import { portProblems } from './validate';
+import { exposeProblems, portProblems } from './validate';
 
 /** A synthesized object: plain JSON, with the fields that locate it typed. */
 export interface Manifest {
@@ -45,7 +46,6 @@ function kindsOrDefault(kinds?: KindRegistry): KindRegistry {
   return kinds ?? (builtins ??= defaultKinds());
 }
 
-const DURATION = /^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$/;
 const RUN_ID = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 interface Checked { readonly kind?: SidecarKind<any>; readonly options?: unknown; readonly problems: SidecarSpecError[] }
@@ -76,10 +76,10 @@ function check(name: string, spec: PipelineSidecarSpec, kinds: KindRegistry): Ch
       problems.push(new SidecarSpecError('spec.isolation.egress', 'must be a list of NetworkPolicy egress rules', name));
     }
   }
+  problems.push(...exposeProblems(spec.expose, name));
   const lc = spec.lifecycle;
-  if (lc?.startupTimeout !== undefined && (typeof lc.startupTimeout !== 'string' || !DURATION.test(lc.startupTimeout))) {
-    problems.push(new SidecarSpecError('spec.lifecycle.startupTimeout', `"${lc.startupTimeout}" must be a duration such as 90s, 5m or 1h`, name));
-  }
+  const timeoutProblem = lc?.startupTimeout === undefined ? undefined : durationProblem(lc.startupTimeout, STARTUP_TIMEOUT_BOUNDS);
+  if (timeoutProblem) problems.push(new SidecarSpecError('spec.lifecycle.startupTimeout', timeoutProblem, name));
   if (lc?.onSidecarFailure !== undefined && lc.onSidecarFailure !== 'Cancel' && lc.onSidecarFailure !== 'Ignore') {
     problems.push(new SidecarSpecError('spec.lifecycle.onSidecarFailure', `"${lc.onSidecarFailure}" must be Cancel or Ignore`, name));
   }

@@ -1,8 +1,14 @@
 import { PipelineSidecarSpec, SidecarContainer, SidecarPort } from './api/spec';
 import { SidecarSpecError } from './errors';
+import { validateSidecarReferences } from './references';
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const IANA_SVC_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** Tekton's rule for param names (they may hold dots, referenced as $(params["a.b"])). */
+const TEKTON_PARAM_NAME = /^[_a-zA-Z][_a-zA-Z0-9.-]*$/;
+/** `$(host)`-style placeholders of an expose.params value: a bare word, no dots. */
+const PLACEHOLDER = /\$\(([A-Za-z0-9_-]*)\)/g;
+const EXPOSE_PLACEHOLDERS = ['host', 'port', 'address'];
 const QUANTITY = /^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$/;
 
 /**
@@ -105,6 +111,46 @@ export function containerProblems(containers: unknown, sidecar: string, field = 
       }
     });
   });
+  return out;
+}
+
+/**
+ * Problems with spec.expose: param names as Tekton accepts them, each name once, values that are
+ * strings whose `$(…)` placeholders are known, and a workspace name that is a DNS-1123 label (Tekton
+ * validates Pipeline workspace names so).
+ */
+export function exposeProblems(expose: unknown, sidecar: string, field = 'spec.expose'): SidecarSpecError[] {
+  if (expose === undefined) return [];
+  if (!expose || typeof expose !== 'object' || Array.isArray(expose)) return [new SidecarSpecError(field, 'must be an object with params and/or workspace', sidecar)];
+  const out: SidecarSpecError[] = [];
+  const { params, workspace } = expose as Record<string, unknown>;
+  if (params !== undefined) {
+    if (!Array.isArray(params)) out.push(new SidecarSpecError(`${field}.params`, 'must be a list of {name, value}', sidecar));
+    else {
+      const seen = new Set<string>();
+      params.forEach((p: any, i) => {
+        const f = `${field}.params[${i}]`;
+        if (typeof p?.name !== 'string' || !TEKTON_PARAM_NAME.test(p.name)) {
+          out.push(new SidecarSpecError(`${f}.name`, `${JSON.stringify(p?.name)} is not a Tekton param name: letters, digits, "_", "-" and ".", starting with a letter or "_" (e.g. docker-host)`, sidecar));
+        } else if (seen.has(p.name)) {
+          out.push(new SidecarSpecError(`${f}.name`, `param "${p.name}" is listed twice`, sidecar));
+        } else seen.add(p.name);
+        if (typeof p?.value !== 'string') {
+          out.push(new SidecarSpecError(`${f}.value`, 'must be a string, e.g. "$(address)" or "tcp://$(host):$(port)"', sidecar));
+          return;
+        }
+        for (const m of p.value.matchAll(PLACEHOLDER)) {
+          if (!EXPOSE_PLACEHOLDERS.includes(m[1])) {
+            out.push(new SidecarSpecError(`${f}.value`, `unknown placeholder ${m[0]}: a value can use $(host), $(port) and $(address)`, sidecar));
+          }
+        }
+        for (const r of validateSidecarReferences(p.value)) out.push(new SidecarSpecError(`${f}.value`, `${r.reference} ${r.problem}`, sidecar));
+      });
+    }
+  }
+  if (workspace !== undefined && (typeof workspace !== 'string' || workspace.length > 63 || !DNS1123_LABEL.test(workspace))) {
+    out.push(new SidecarSpecError(`${field}.workspace`, `${JSON.stringify(workspace)} must be a Pipeline workspace name: a DNS-1123 label (lowercase letters, digits and "-", at most 63 characters), e.g. docker-tls`, sidecar));
+  }
   return out;
 }
 

@@ -22,6 +22,8 @@ const arr = (items: Record<string, unknown>, extra: Record<string, unknown> = {}
 const stringMap = { type: 'object', additionalProperties: { type: 'string' } };
 const freeform = { type: 'object', 'x-kubernetes-preserve-unknown-fields': true };
 const DURATION = '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$';
+const TEKTON_PARAM_NAME = '^[_a-zA-Z][_a-zA-Z0-9.-]*$';
+const DNS1123_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 
 const containerSchema = obj({
   name: str('Container name (DNS-1123 label).', { maxLength: 63 }),
@@ -71,10 +73,14 @@ const specSchema = {
       'x-kubernetes-validations': [{ rule: 'self.all(p, self.exists_one(q, q.port == p.port && (has(q.protocol) ? q.protocol : "TCP") == (has(p.protocol) ? p.protocol : "TCP")))', message: 'each port number (per protocol) may be listed once' }],
     }),
     expose: obj({
-      params: arr(obj({ name: str(undefined, { minLength: 1 }), value: str() }, { required: ['name', 'value'] }), {
+      params: arr(obj({
+        name: str('Tekton param name: letters, digits, "_", "-" and ".", starting with a letter or "_".', { minLength: 1, maxLength: 253, pattern: TEKTON_PARAM_NAME }),
+        value: str('May use $(host), $(port) and $(address).', { maxLength: 4096 }),
+      }, { required: ['name', 'value'] }), {
+        maxItems: 32,
         'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'],
       }),
-      workspace: str('Pipeline workspace bound to the client TLS Secret.', { minLength: 1, maxLength: 253 }),
+      workspace: str('Pipeline workspace bound to the client TLS Secret (DNS-1123 label).', { minLength: 1, maxLength: 63, pattern: DNS1123_LABEL }),
     }),
     isolation: obj({
       from: str(undefined, { enum: ['SameRun', 'Namespace'] }),
@@ -82,7 +88,11 @@ const specSchema = {
       egress: arr(freeform),
     }),
     lifecycle: obj({
-      startupTimeout: str('Go-style duration, e.g. 90s, 5m (default 5m).', { pattern: DURATION }),
+      startupTimeout: str('Go-style duration between 1s and 24h, e.g. 90s, 5m (default 5m).', {
+        pattern: DURATION, maxLength: 32,
+        // Same bounds as constructs/duration.ts STARTUP_TIMEOUT_BOUNDS.
+        'x-kubernetes-validations': [{ rule: "duration(self) >= duration('1s') && duration(self) <= duration('24h')", message: 'startupTimeout must be between 1s and 24h' }],
+      }),
       onSidecarFailure: str(undefined, { enum: ['Cancel', 'Ignore'] }),
     }),
   },
