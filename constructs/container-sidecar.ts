@@ -41,6 +41,7 @@ function templateContainers(spec: PipelineSidecarSpec): SidecarContainer[] {
 
 export const ContainerKind = defineKind<SidecarContainer[]>({
   name: 'Container',
+  optionsKey: 'template',
   defaultPorts: spec => containerPorts(templateContainers(spec)),
   // Informational (the base construct checks the rendered pod): the same check on the containers alone.
   privileged: spec => baselineViolations({ spec: { containers: templateContainers(spec) } }).length > 0,

@@ -2,10 +2,10 @@ import { App, Chart } from 'cdk8s';
 import { LABELS, PipelineSidecarSpec, RunIdentity, SidecarMaterial, SidecarPort } from './api/spec';
 import { durationProblem, STARTUP_TIMEOUT_BOUNDS } from './duration';
 import { SidecarSpecError } from './errors';
-import { defaultKinds, KindRegistry, SidecarKind } from './kinds';
+import { defaultKinds, KindRegistry, optionsKeyOf, SidecarKind } from './kinds';
 import { isDns1035Label } from './names';
 import { assertBaseline, podTemplateOf } from './pod-security';
-import { exposeProblems, portProblems } from './validate';
+import { exposeProblems, portProblems, unknownFieldProblems } from './validate';
 
 /** A synthesized object: plain JSON, with the fields that locate it typed. */
 export interface Manifest {
@@ -84,12 +84,15 @@ function check(name: string, spec: PipelineSidecarSpec, kinds: KindRegistry): Ch
     problems.push(new SidecarSpecError('spec.lifecycle.onSidecarFailure', `"${lc.onSidecarFailure}" must be Cancel or Ignore`, name));
   }
 
+  problems.push(...unknownFieldProblems(spec, name, optionsKeyOf(kind)));
+
   let options: unknown;
   try {
     options = kind.parse(spec, name);
   } catch (e) {
     if (!(e instanceof SidecarSpecError)) throw e;
-    problems.push(e);
+    // An option block's parser names its unknown fields too: say it once.
+    if (!problems.some(p => p.field === e.field)) problems.push(e);
   }
   if (spec.ports === undefined && problems.length === 0 && kind.defaultPorts(spec).length === 0) {
     problems.push(new SidecarSpecError('spec.ports', `kind ${kind.name} has no default port; list the ports the sidecar serves`, name));

@@ -1,3 +1,4 @@
+import { PIPELINE_SIDECAR_SPEC_SCHEMA } from './api/crd';
 import { PipelineSidecarSpec, SidecarContainer, SidecarPort } from './api/spec';
 import { SidecarSpecError } from './errors';
 import { validateSidecarReferences } from './references';
@@ -153,6 +154,41 @@ export function exposeProblems(expose: unknown, sidecar: string, field = 'spec.e
   }
   return out;
 }
+
+/**
+ * Every field of `spec` that the CRD's schema does not know, except the option block of the spec's
+ * own kind (`ownKey`; custom kinds parse theirs). The API server keeps such fields (see
+ * keepUnknownFields in api/crd.ts) precisely so that they are reported here instead of vanishing.
+ */
+export function unknownFieldProblems(spec: unknown, sidecar: string, ownKey?: string): SidecarSpecError[] {
+  const out: SidecarSpecError[] = [];
+  const walk = (schema: Record<string, any> | undefined, value: unknown, path: string) => {
+    if (!schema || value === null || typeof value !== 'object') return;
+    if (Array.isArray(value)) {
+      if (schema.items) value.forEach((v, i) => walk(schema.items, v, `${path}[${i}]`));
+      return;
+    }
+    const props: Record<string, any> | undefined = schema.properties;
+    if (!props) return; // a free-form object (securityContext, probes, egress rules) or a string map
+    const atRoot = path === 'spec';
+    for (const [k, v] of Object.entries(value)) {
+      if (atRoot && k in props && !COMMON_SPEC_FIELDS.includes(k) && k !== ownKey) {
+        out.push(new SidecarSpecError(`${path}.${k}`, `is the option block of another kind; this kind reads ${ownKey ? `spec.${ownKey}` : 'no option block'}`, sidecar));
+      } else if (k in props) walk(props[k], v, `${path}.${k}`);
+      else if (!(atRoot && k === ownKey)) {
+        const known = atRoot ? [...COMMON_SPEC_FIELDS, ...(ownKey ? [ownKey] : [])] : Object.keys(props);
+        out.push(new SidecarSpecError(`${path}.${k}`,
+          `unknown field; ${known.length === 1 ? `the only field is ${known[0]}` : `known fields are ${known.join(', ')}`} ` +
+          '(fix its spelling or remove it: nothing reads it)', sidecar));
+      }
+    }
+  };
+  walk(PIPELINE_SIDECAR_SPEC_SCHEMA, spec, 'spec');
+  return out;
+}
+
+/** Fields of spec every kind has (the option blocks are per kind). */
+const COMMON_SPEC_FIELDS = ['selector', 'kind', 'ports', 'expose', 'isolation', 'lifecycle'];
 
 /** Throws the first problem, if any. */
 export function throwFirst(problems: SidecarSpecError[]): void {
