@@ -1,7 +1,7 @@
 import { ANNOTATIONS, PipelineSidecarResource, RunIdentity } from '../constructs/api/spec';
 import { SidecarSpecError } from '../constructs/errors';
 import { KindRegistry } from '../constructs/kinds';
-import { sidecarEndpoints } from '../constructs/names';
+import { sidecarEndpoints } from '../constructs/endpoints';
 import { validateSidecarSpec } from '../constructs/synthesize';
 import { mintRunId } from './runid';
 import { selectSidecars } from './selection';

@@ -1,6 +1,7 @@
 import type { PipelineSidecarSpec, RunIdentity, SidecarMaterial, TlsBundle } from '../constructs/api/spec';
 import type { KindRegistry } from '../constructs/kinds';
-import { serviceDnsNames, sidecarEndpoints } from '../constructs/names';
+import { sidecarEndpoints } from '../constructs/endpoints';
+import { serviceDnsNames } from '../constructs/names';
 import type { ObjectCache } from './k8s/informer';
 import { RawClient, isNotFound } from './k8s/raw';
 import { objectPath } from './k8s/resources';
