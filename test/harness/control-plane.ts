@@ -37,6 +37,19 @@ export interface ControlPlaneOptions {
   readonly verbose?: boolean;
 }
 
+/**
+ * What the API server audits: writes to PipelineRuns, with the request body and the answer, so a
+ * test can show which spec changes anyone (the operator above all) sent and what Tekton's webhook
+ * said to each. Nothing else is recorded.
+ */
+const AUDIT_POLICY = {
+  apiVersion: 'audit.k8s.io/v1', kind: 'Policy', omitStages: ['RequestReceived'],
+  rules: [
+    { level: 'Request', verbs: ['patch', 'update'], resources: [{ group: 'tekton.dev', resources: ['pipelineruns'] }] },
+    { level: 'None' },
+  ],
+};
+
 /** The processes the harness starts, stopped in reverse order of this list. */
 const COMPONENTS = [
   'etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok',
@@ -59,6 +72,8 @@ export interface ControlPlaneState {
   readonly ports: { etcd: number; etcdPeer: number; apiserver: number };
   /** The network namespace Tekton's webhook serves from (removed at stop). */
   readonly netns?: NetnsState;
+  /** The API server's audit log: every write to a PipelineRun, with its body and answer (see auditPolicy). */
+  readonly auditLog: string;
   readonly startedMs: number;
 }
 
@@ -113,6 +128,9 @@ export class ControlPlane {
     const caFile = path.join(certDir, 'apiserver.crt');
     const kubeconfig = path.join(workDir, 'kubeconfig');
     fs.writeFileSync(kubeconfig, kubeconfigYaml(server, caFile, adminToken));
+    const auditPolicy = path.join(workDir, 'audit-policy.yaml');
+    fs.writeFileSync(auditPolicy, stringify(AUDIT_POLICY));
+    const auditLog = path.join(workDir, 'logs', 'audit.log');
 
     const args = new Map<Component, string[]>();
     const tekton = tektonLayout(REPO);
@@ -134,6 +152,7 @@ export class ControlPlane {
       // Webhook Services resolve through their EndpointSlices, so Tekton's webhook (reached by a
       // selector-less Service, as Knative insists) is found at its address in the harness's netns.
       '--enable-aggregator-routing=true',
+      `--audit-policy-file=${auditPolicy}`, `--audit-log-path=${auditLog}`, '--audit-log-format=json', '--audit-log-mode=blocking',
       // DockerDaemon sidecars are privileged; our own namespace gate decides, not the API server.
       '--allow-privileged=true',
       '--profiling=false', '--v=1',
@@ -159,7 +178,7 @@ export class ControlPlane {
     for (const [c, a] of args) specs.set(c, { command: path.join(binDir, c), args: a });
     const state: ControlPlaneState = {
       workDir, server, kubeconfig, adminToken, caFile, binDir, pids: {},
-      ports: { etcd: etcdPort, etcdPeer, apiserver: apiPort }, startedMs: 0,
+      ports: { etcd: etcdPort, etcdPeer, apiserver: apiPort }, auditLog, startedMs: 0,
     };
     const cp = new ControlPlane(state, verbose, specs);
     try {
