@@ -10,6 +10,12 @@ import { objectName, ownerReference, selectorLabels, sidecarLabels } from './nam
 export const DEFAULT_TLS_MOUNT_PATH = '/certs/server';
 /** Keys of both TLS Secrets; the client ones are what DOCKER_CERT_PATH and buildctl expect. */
 export const TLS_KEYS = { ca: 'ca.pem', cert: 'cert.pem', key: 'key.pem' } as const;
+/**
+ * A copy of the client certificate and key, kept in the server Secret (and not mounted into the
+ * sidecar): if the client Secret of a run that is using it is deleted, the operator restores it
+ * with the same material instead of minting a second CA.
+ */
+export const CLIENT_BACKUP_KEYS = { cert: 'client-cert.pem', key: 'client-key.pem' } as const;
 const TLS_VOLUME = 'server-tls';
 
 /** What every kind's construct needs about the run and the sidecar. */
@@ -118,10 +124,15 @@ export class PipelineSidecar extends Construct {
         kind: 'Secret',
         metadata: metadata(this.serverSecretName),
         type: 'Opaque',
-        data: { [TLS_KEYS.ca]: b64(props.tls.caCert), [TLS_KEYS.cert]: b64(props.tls.serverCert), [TLS_KEYS.key]: b64(props.tls.serverKey) },
+        data: {
+          [TLS_KEYS.ca]: b64(props.tls.caCert), [TLS_KEYS.cert]: b64(props.tls.serverCert), [TLS_KEYS.key]: b64(props.tls.serverKey),
+          [CLIENT_BACKUP_KEYS.cert]: b64(props.tls.clientCert), [CLIENT_BACKUP_KEYS.key]: b64(props.tls.clientKey),
+        },
       } as any);
       // 0440 + the pod's fsGroup lets non-root daemons (rootless buildkitd) read the key; root reads it anyway.
-      volumes.push({ name: TLS_VOLUME, secret: { secretName: this.serverSecretName, defaultMode: 0o440 } });
+      // Only the server's own files are mounted: the client backup stays in the API.
+      const items = Object.values(TLS_KEYS).map((k) => ({ key: k, path: k }));
+      volumes.push({ name: TLS_VOLUME, secret: { secretName: this.serverSecretName, defaultMode: 0o440, items } });
       tlsMounts.push({ name: TLS_VOLUME, mountPath: props.tlsMountPath ?? DEFAULT_TLS_MOUNT_PATH, readOnly: true });
     }
     if (props.tls || props.clientSecretData) {

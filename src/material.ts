@@ -1,6 +1,7 @@
 import type { PipelineSidecarSpec, RunIdentity, SidecarMaterial, TlsBundle } from '../constructs/api/spec';
 import type { KindRegistry } from '../constructs/kinds';
 import { sidecarEndpoints } from '../constructs/endpoints';
+import { CLIENT_BACKUP_KEYS } from '../constructs/pipeline-sidecar';
 import { serviceDnsNames } from '../constructs/names';
 import type { ObjectCache } from './k8s/informer';
 import { RawClient, isNotFound } from './k8s/raw';
@@ -79,6 +80,15 @@ export class MaterialStore {
           clientCert: decode(client, 'cert.pem')!, clientKey: decode(client, 'key.pem')!,
         } : undefined;
         material.set(s.name, { ...(tls ? { tls } : {}), ...(needs.password ? { password: decode(client, 'password') } : {}) });
+        continue;
+      }
+      if (started && needs.tls && server && !client && decode(server, CLIENT_BACKUP_KEYS.key) && !needs.password) {
+        // The client Secret of a started run is gone, and the server Secret keeps a copy of its
+        // certificate and key: restore it with exactly the material the sidecar trusts.
+        material.set(s.name, { tls: {
+          caCert: decode(server, 'ca.pem')!, serverCert: decode(server, 'cert.pem')!, serverKey: decode(server, 'key.pem')!,
+          clientCert: decode(server, CLIENT_BACKUP_KEYS.cert)!, clientKey: decode(server, CLIENT_BACKUP_KEYS.key)!,
+        } });
         continue;
       }
       if (started) {

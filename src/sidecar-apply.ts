@@ -147,15 +147,18 @@ export class SidecarApplier {
         return;
       }
       // Same desire, different object: a hand edit (scaled to zero, a widened policy). Put it back,
-      // and say whose change was overridden: the API names the field manager in its conflict.
+      // and say whose change was overridden: the object's managedFields name the last other writer
+      // (the caches drop managedFields, so this rare path reads the object once).
       written++;
+      const by = await this.lastOtherManager(m);
+      const key = `${what}/${live.metadata.resourceVersion}`;
       try {
         await this.client.apply(objectPath(m as any), m, FIELD_MANAGER, { force: false });
-        await this.events.emit(run, 'Warning', REASONS.driftCorrected, `${what} no longer matched what the operator applied; put it back`, `${what}/${live.metadata.resourceVersion}`);
+        await this.events.emit(run, 'Warning', REASONS.driftCorrected, `${what} was changed${by} and no longer matched what the operator applied; put it back`, key);
       } catch (e) {
         if (!isConflict(e)) throw e;
         await this.events.emit(run, 'Warning', REASONS.driftCorrected,
-          `${what} was changed by another field manager; putting back what the operator applied, overriding: ${(e as Error).message}`, `${what}/${live.metadata.resourceVersion}`);
+          `${what} was changed${by}; putting back what the operator applied, overriding that field manager: ${(e as Error).message}`, key);
         await this.client.apply(objectPath(m as any), m, FIELD_MANAGER, { force: true });
       }
     };
@@ -172,6 +175,17 @@ export class SidecarApplier {
       await this.events.emit(run, 'Warning', REASONS.recreated, `re-created ${recreated.join(', ')}, deleted while the run was using it, from what the run got at its first apply`, recreated.join(','));
     }
     return { written, lostRace };
+  }
+
+  /** ` by "<manager>" (<operation> at <time>)` for the most recent writer other than us, or ''. */
+  private async lastOtherManager(m: Manifest): Promise<string> {
+    const live = await this.client.getOrUndefined(objectPath(m as any)).catch(() => undefined);
+    const others = ((live?.metadata?.managedFields ?? []) as Array<{ manager?: string; operation?: string; time?: string; subresource?: string }>)
+      .filter((f) => f.manager !== FIELD_MANAGER && f.subresource !== 'status')
+      .sort((a, b) => (b.time ?? '').localeCompare(a.time ?? ''));
+    const f = others[0];
+    return f ? ` by "${f.manager ?? 'unknown'}" (${f.operation ?? 'Update'}${f.subresource ? ` of ${f.subresource}` : ''} at ${f.time ?? '?'})`
+      : ' by a writer the API server recorded no field manager for (for example through the scale subresource)';
   }
 
   /** A plain apply; a conflict with another manager on a run that has not started is reported, never forced. */

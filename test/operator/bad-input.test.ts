@@ -106,7 +106,7 @@ test('an API error while applying (a quota forbids Services) is reported on the 
   await rawClient().create(quotas, { apiVersion: 'v1', kind: 'ResourceQuota', metadata: { name: 'no-services' }, spec: { hard: { services: '0' } } });
   try {
     const run = await createRun(ns, { metadata: { generateName: 'quota-', annotations: { [ANNOTATIONS.sidecars]: 'redis' } }, spec: { pipelineSpec: inline } });
-    const ev = await eventually('a SidecarReconcileFailed event', async () => (await eventsFor(ns, run.metadata.name)).find((e) => e.reason === 'SidecarReconcileFailed'), 15_000);
+    const ev = await eventually('a SidecarApplyFailed event', async () => (await eventsFor(ns, run.metadata.name)).find((e) => e.reason === 'SidecarApplyFailed'), 15_000);
     expect(ev.type).toBe('Warning');
     expect(ev.message).toContain('exceeded quota');
     expect((await getRun(ns, run.metadata.name)).spec.status).toBe('PipelineRunPending');
