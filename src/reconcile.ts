@@ -1,4 +1,4 @@
-import { ANNOTATIONS, LABELS, PipelineSidecarResource, PipelineSidecarSpec, RunIdentity } from '../constructs/api/spec';
+import { ANNOTATIONS, API_VERSION, KIND, LABELS, PipelineSidecarResource, PipelineSidecarSpec, RunIdentity } from '../constructs/api/spec';
 import { SidecarSpecError } from '../constructs/errors';
 import { KindRegistry } from '../constructs/kinds';
 import { objectName } from '../constructs/names';
@@ -135,7 +135,7 @@ export class Reconciler {
 
     let sidecars: RunSidecar[];
     try {
-      sidecars = this.sidecarsOf(run, names, unknown, frozen);
+      sidecars = await this.sidecarsOf(run, names, unknown, frozen);
     } catch (e) {
       if (e instanceof Refusal || e instanceof SidecarSpecError) return this.refuse(run, frozen, e instanceof Refusal ? e.reason : REASONS.refused, e.message, log);
       throw e;
@@ -173,7 +173,7 @@ export class Reconciler {
    * The sidecars and specs the run gets. A frozen run keeps the spec it was first applied with (the
    * snapshot on its objects): editing or deleting its PipelineSidecar changes nothing under it.
    */
-  private sidecarsOf(run: PipelineRun, names: string[], unknown: string[], frozen: boolean): RunSidecar[] {
+  private async sidecarsOf(run: PipelineRun, names: string[], unknown: string[], frozen: boolean): Promise<RunSidecar[]> {
     const ns = run.metadata.namespace;
     const snapshots = new Map<string, PipelineSidecarSpec>();
     if (frozen) {
@@ -185,12 +185,19 @@ export class Reconciler {
         }
       }
     }
-    const missing = unknown.filter((n) => !snapshots.has(n));
+    // A name the cache does not know may be a PipelineSidecar created a moment ago: the server decides.
+    const fromServer = new Map<string, PipelineSidecarResource>();
+    for (const n of [...new Set([...unknown, ...names])]) {
+      if (snapshots.has(n) || this.o.caches.sidecars.get(ns, n)) continue;
+      const live = await this.o.client.getOrUndefined(objectPath({ apiVersion: API_VERSION, kind: KIND, metadata: { name: n, namespace: ns } }));
+      if (live) fromServer.set(n, live);
+    }
+    const missing = unknown.filter((n) => !snapshots.has(n) && !fromServer.has(n));
     if (missing.length > 0) throw new Refusal(REASONS.refused, `PipelineSidecar ${missing.map((n) => `"${n}"`).join(', ')} does not exist in namespace ${ns}`);
-    return names.map((n) => {
+    return [...new Set([...names, ...unknown])].sort().map((n) => {
       const snap = snapshots.get(n);
       if (snap) return { name: n, spec: snap };
-      const cr = this.o.caches.sidecars.get(ns, n) as unknown as PipelineSidecarResource | undefined;
+      const cr = (this.o.caches.sidecars.get(ns, n) as unknown as PipelineSidecarResource | undefined) ?? fromServer.get(n);
       if (!cr) throw new Refusal(REASONS.refused, `PipelineSidecar "${n}" does not exist in namespace ${ns} (deleted after the run was created?)`);
       const problems = validateSidecarSpec(n, cr.spec, this.o.kinds);
       if (problems.length) throw new Refusal(REASONS.refused, `PipelineSidecar "${n}" is not valid: ${problems.map((p) => p.message).join('; ')}`);

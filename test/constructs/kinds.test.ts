@@ -19,13 +19,13 @@ describe.each(Object.keys(SPECS))('every kind: %s', (name) => {
   let objs: Array<Record<string, any>>;
   beforeAll(async () => { objs = await synth(name, SPECS[name]); });
 
-  test('every object: DNS-1035 name within 63, our four labels, owned by the PipelineRun, in the run namespace', () => {
+  test('every object: DNS-1035 name within 63, our five labels, owned by the PipelineRun, in the run namespace', () => {
     expect(objs.length).toBeGreaterThanOrEqual(4);
     for (const o of objs) {
       expect(isDns1035Label(o.metadata.name)).toBe(true);
       expect(o.metadata.namespace).toBe('ci');
       expect(o.metadata.labels).toEqual({
-        [LABELS.managedBy]: 'pipeline-sidecars', [LABELS.runId]: RUN.runId, [LABELS.pipelineRun]: RUN.name, [LABELS.sidecar]: name,
+        [LABELS.managedBy]: 'pipeline-sidecars', [LABELS.runId]: RUN.runId, [LABELS.runUid]: RUN.uid, [LABELS.pipelineRun]: RUN.name, [LABELS.sidecar]: name,
       });
       expect(o.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'PipelineRun', uid: RUN.uid, name: RUN.name, controller: true })]);
     }

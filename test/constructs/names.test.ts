@@ -51,10 +51,11 @@ describe('objectName', () => {
 });
 
 describe('labels and owner', () => {
-  test('the four labels, with the run id and run name', () => {
+  test('the five labels, with the run id, run uid and run name', () => {
     expect(sidecarLabels(RUN, 'docker')).toEqual({
       [LABELS.managedBy]: 'pipeline-sidecars',
       [LABELS.runId]: 'k3x9q2ab',
+      [LABELS.runUid]: RUN.uid,
       [LABELS.pipelineRun]: 'build-42',
       [LABELS.sidecar]: 'docker',
     });

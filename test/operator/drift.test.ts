@@ -12,7 +12,11 @@ import { mintRunTls } from '../../src/tls';
  */
 test('#11.6 every kind we ship, as stored by the API server, is still as applied; a hand edit is not', async () => {
   const ns = await createTestNamespace('drift', { [LABELS.allowPrivileged]: 'true' });
-  const owner = await rawClient().create(`/api/v1/namespaces/${ns}/configmaps`, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'owner' } });
+  // A real (pending, never started) PipelineRun owns the objects, so the garbage collector keeps them.
+  const owner = await rawClient().create(`/apis/tekton.dev/v1/namespaces/${ns}/pipelineruns`, {
+    apiVersion: 'tekton.dev/v1', kind: 'PipelineRun', metadata: { name: 'owner' },
+    spec: { status: 'PipelineRunPending', pipelineSpec: { tasks: [{ name: 't', taskSpec: { steps: [{ name: 's', image: 'busybox', script: 'true' }] } }] } },
+  });
   const ident = { name: 'owner', namespace: ns, uid: owner.metadata.uid, runId: 'drift001', naming: 'runId' as const };
   const specs: Array<{ name: string; spec: any }> = [
     { name: 'dind', spec: { kind: 'DockerDaemon', dockerDaemon: { tls: true } } },

@@ -73,8 +73,9 @@ test('#11.5 editing or deleting the PipelineSidecar of a started run changes not
   await rawClient().delete(api.svc(`kv-${r.runId}`));
   const svc: any = await eventually('the Service back', () => rawClient().getOrUndefined(api.svc(`kv-${r.runId}`)), 10_000);
   expect(svc.spec.ports[0].port).toBe(6379);
+  const recreated = await eventually('a SidecarRecreated Event', async () => (await eventsFor(ns, r.name)).find((e) => e.reason === 'SidecarRecreated'), 5_000);
+  expect(recreated.message).toContain(`Service kv-${r.runId}`);
   const evs = await eventsFor(ns, r.name);
-  expect(evs.find((e) => e.reason === 'SidecarRecreated')?.message).toContain(`Service kv-${r.runId}`);
   expect(evs.map((e) => e.reason)).not.toContain('SidecarsDeleted');
   expect(evs.map((e) => e.message).join(' ')).not.toContain('cancelled before it started');
   await finish(r.name, r.runId);
