@@ -43,6 +43,34 @@ function declared(pipelineSpec: Record<string, any> | undefined): { params?: Set
   };
 }
 
+const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isStringMap = (v: unknown) => isMap(v) && Object.values(v).every((x) => typeof x === 'string');
+
+/**
+ * Why a PipelineRun is not shaped like one, in the parts the webhook reads (the API server has not
+ * validated a custom resource yet when mutating admission runs), or undefined.
+ */
+export function runShapeProblem(run: Record<string, any>): string | undefined {
+  const m = run.metadata;
+  if (!isMap(m)) return 'metadata is not an object';
+  if (m.annotations !== undefined && !isStringMap(m.annotations)) return 'metadata.annotations is not a map of strings';
+  if (m.labels !== undefined && !isStringMap(m.labels)) return 'metadata.labels is not a map of strings';
+  for (const k of ['name', 'generateName', 'namespace']) if (m[k] !== undefined && typeof m[k] !== 'string') return `metadata.${k} is not a string`;
+  const spec: any = run.spec;
+  if (spec === undefined) return undefined;
+  if (!isMap(spec)) return 'spec is not an object';
+  for (const k of ['params', 'workspaces', 'taskRunSpecs']) {
+    if (spec[k] !== undefined && !(Array.isArray(spec[k]) && spec[k].every(isMap))) return `spec.${k} is not a list of objects`;
+  }
+  for (const k of ['pipelineSpec', 'pipelineRef']) if (spec[k] !== undefined && !isMap(spec[k])) return `spec.${k} is not an object`;
+  const ps: any = spec.pipelineSpec ?? {};
+  for (const k of ['params', 'workspaces']) {
+    if (ps[k] !== undefined && !(Array.isArray(ps[k]) && ps[k].every(isMap))) return `spec.pipelineSpec.${k} is not a list of objects`;
+  }
+  if (spec.status !== undefined && typeof spec.status !== 'string') return 'spec.status is not a string';
+  return undefined;
+}
+
 export function admitPipelineRun(input: AdmissionInput): AdmissionDecision {
   const run = input.run;
   const spec: Record<string, any> = run.spec ?? {};

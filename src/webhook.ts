@@ -1,9 +1,11 @@
 import * as https from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ANNOTATIONS, PipelineSidecarResource, API_VERSION, KIND, FIELD_MANAGER } from '../constructs/api/spec';
 import { mutatingWebhookConfiguration, WEBHOOK_PATH } from '../constructs/api/webhook-config';
 import { KindRegistry } from '../constructs/kinds';
-import { admissionPatch, admitPipelineRun } from './admission';
+import { admissionPatch, admitPipelineRun, runShapeProblem } from './admission';
+import { isObject, isPipelineRunCreate, MAX_REVIEW_BYTES, parseAdmissionReview, readBody } from './admission-review';
 import { ApiError, RawClient, isConflict, isNotFound } from './k8s/raw';
 import { collectionPath, objectPath } from './k8s/resources';
 import type { Logger } from './log';
@@ -41,6 +43,7 @@ export interface WebhookOptions {
 interface StoredTls { caCert: string; cert: string; key: string }
 
 const RENEW_BEFORE_MS = 30 * 86_400_000;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 /**
  * The mutating admission webhook for PipelineRun CREATE. Every replica serves it (leadership is only
@@ -143,7 +146,13 @@ export class WebhookServer {
 
   async start(): Promise<void> {
     this.tls = await this.ensureTls();
-    this.server = https.createServer({ key: this.tls.key, cert: this.tls.cert }, (req, res) => { void this.handle(req, res); });
+    this.server = https.createServer({ key: this.tls.key, cert: this.tls.cert, requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => {
+      // A bug in handle() must cost one request (a 400), not the process (an unhandled rejection).
+      this.handle(req, res).catch((e) => {
+        this.log.warn('webhook request failed', { error: e });
+        if (!res.headersSent && !res.destroyed) { res.writeHead(400, { 'Content-Type': 'application/json' }); res.end(JSON.stringify({ message: 'malformed request' })); }
+      });
+    });
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(this.opts.port, this.opts.bindAddress ?? '0.0.0.0', () => { this.server!.off('error', reject); resolve(); });
@@ -206,23 +215,37 @@ export class WebhookServer {
     await new Promise<void>((resolve) => { s.close(() => resolve()); s.closeAllConnections?.(); });
   }
 
-  private async handle(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): Promise<void> {
-    const reply = (code: number, body: unknown) => { res.writeHead(code, { 'Content-Type': 'application/json' }); res.end(JSON.stringify(body)); };
-    if (req.method !== 'POST' || (req.url ?? '').split('?')[0] !== WEBHOOK_PATH) return reply(404, { message: `POST ${WEBHOOK_PATH} only` });
-    let review: any;
-    try {
-      const chunks: Buffer[] = [];
-      for await (const c of req) chunks.push(c as Buffer);
-      review = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-    } catch {
-      return reply(400, { message: 'body is not an AdmissionReview' });
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const reply = (code: number, body: unknown, headers: Record<string, string> = {}) => {
+      if (res.headersSent || res.destroyed) return;
+      res.writeHead(code, { 'Content-Type': 'application/json', ...headers });
+      res.end(JSON.stringify(body));
+    };
+    if (req.method !== 'POST' || (req.url ?? '').split('?')[0] !== WEBHOOK_PATH) {
+      req.resume();
+      return reply(404, { message: `POST ${WEBHOOK_PATH} only` });
     }
-    const request = review?.request;
-    if (!request?.uid) return reply(400, { message: 'AdmissionReview without request.uid' });
+    const body = await readBody(req, MAX_REVIEW_BYTES);
+    if (body === 'too-large') {
+      // Connection: close, so a client streaming more is cut off once the answer is out.
+      return reply(413, { message: `AdmissionReview larger than ${MAX_REVIEW_BYTES} bytes (the API server's own request limit)` }, { Connection: 'close' });
+    }
+    if (body === 'aborted') return;
+    const parsed = parseAdmissionReview(body);
+    if ('problem' in parsed) return reply(400, { message: parsed.problem });
+    const request = parsed.request;
     const respond = (response: Record<string, unknown>) => reply(200, { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: request.uid, ...response } });
-    if (request.operation !== 'CREATE' || request.kind?.kind !== 'PipelineRun') return respond({ allowed: true });
-    const run = request.object ?? {};
-    const namespace: string = request.namespace ?? run.metadata?.namespace;
+    // Only PipelineRun CREATE is ours; anything else the API server (or a stray client) sends is let through untouched.
+    if (!isPipelineRunCreate(request)) return respond({ allowed: true });
+    const run = request.object;
+    if (!isObject(run)) return reply(400, { message: 'AdmissionReview for a PipelineRun CREATE without request.object' });
+    const shape = runShapeProblem(run);
+    if (shape) {
+      this.metrics?.admissions.inc({ result: 'rejected' });
+      return respond({ allowed: false, status: { code: 400, reason: 'BadRequest', message: `pipeline-sidecars cannot read this PipelineRun: ${shape}` } });
+    }
+    const namespace = typeof request.namespace === 'string' && request.namespace ? request.namespace : run.metadata?.namespace;
+    if (typeof namespace !== 'string' || !namespace) return reply(400, { message: 'AdmissionReview for a PipelineRun CREATE without request.namespace' });
     const log = this.log.child({ namespace, run: run.metadata?.name ?? `${run.metadata?.generateName ?? ''}*` });
     if (this.servedNamespaces?.length && !this.servedNamespaces.includes(namespace)) {
       this.metrics?.admissions.inc({ result: 'untouched' });
@@ -239,24 +262,30 @@ export class WebhookServer {
       }
       if (!decision.mutated) { this.metrics?.admissions.inc({ result: 'untouched' }); return respond({ allowed: true }); }
       const patch = admissionPatch(run, decision.mutated);
+      if (patch.length === 0) { this.metrics?.admissions.inc({ result: 'untouched' }); return respond({ allowed: true }); }
       this.metrics?.admissions.inc({ result: 'mutated' });
-      log.info('gated PipelineRun', { runId: decision.runId, sidecars: decision.sidecars, warnings: decision.warnings });
+      log.info('admitted PipelineRun', { runId: decision.runId, sidecars: decision.sidecars, warnings: decision.warnings });
       return respond({
         allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
         ...(decision.warnings.length ? { warnings: decision.warnings } : {}),
       });
     } catch (e) {
-      // A 500 lets failurePolicy decide: Fail for runs that ask by annotation, Ignore for the rest.
       this.metrics?.admissions.inc({ result: 'error' });
+      if (e instanceof RangeError) {
+        // Input so deeply nested that walking it overflows the stack: the run's fault, not ours.
+        return respond({ allowed: false, status: { code: 400, reason: 'BadRequest', message: 'pipeline-sidecars cannot read this PipelineRun: it is nested too deeply' } });
+      }
+      // The API server could not be read: 503 lets failurePolicy decide (Fail for runs that ask by annotation, Ignore for the rest).
       this.metrics?.errors.inc({ reason: 'admission' });
-      log.error('admission failed', { error: e });
-      return reply(500, { message: `pipeline-sidecars webhook could not decide: ${(e as Error).message}` });
+      log.warn('admission could not decide', { error: e });
+      return reply(503, { message: `pipeline-sidecars webhook could not decide: ${(e as Error).message}` });
     }
   }
 
   private async readPipeline(run: any, namespace: string): Promise<{ pipeline?: Record<string, any>; problem?: string }> {
     const ref = run.spec?.pipelineRef;
     if (!ref?.name || ref.resolver || ref.bundle) return {};
+    if (typeof ref.name !== 'string' || !DNS_SUBDOMAIN.test(ref.name)) return { problem: `spec.pipelineRef.name ${JSON.stringify(ref.name)} is not a Pipeline name` };
     const p = await this.client.getOrUndefined(objectPath({ apiVersion: 'tekton.dev/v1', kind: 'Pipeline', metadata: { name: ref.name, namespace } }));
     return p ? { pipeline: p } : { problem: `Pipeline "${ref.name}" does not exist in namespace "${namespace}"` };
   }
