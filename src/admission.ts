@@ -1,4 +1,4 @@
-import { ANNOTATIONS, PipelineSidecarResource, RunIdentity } from '../constructs/api/spec';
+import { ANNOTATIONS, LABELS, PipelineSidecarResource, RESERVED_PREFIX, RunIdentity } from '../constructs/api/spec';
 import { SidecarSpecError } from '../constructs/errors';
 import { KindRegistry } from '../constructs/kinds';
 import { sidecarEndpoints } from '../constructs/names';
@@ -71,8 +71,35 @@ export function runShapeProblem(run: Record<string, any>): string | undefined {
   return undefined;
 }
 
+/**
+ * The run's metadata without the keys a user may not write: every pipeline-sidecars.dev/ annotation
+ * but the one users ask with (`sidecars`), and every pipeline-sidecars.dev/ label. They are the
+ * operator's bookkeeping (run id, gated, started, cancelled, the admitted marker); a copied run id
+ * would hand this run another run's sidecars, Secrets and NetworkPolicy.
+ */
+export function withoutReservedKeys(metadata: Record<string, any> | undefined): { metadata: Record<string, any>; removed: string[] } {
+  const m = { ...(metadata ?? {}) };
+  const removed: string[] = [];
+  for (const field of ['annotations', 'labels'] as const) {
+    const map = m[field] as Record<string, string> | undefined;
+    if (!map) continue;
+    const kept: Record<string, string> = {};
+    for (const [k, v] of Object.entries(map)) {
+      if (k.startsWith(RESERVED_PREFIX) && !(field === 'annotations' && k === ANNOTATIONS.sidecars)) removed.push(`${field === 'annotations' ? 'annotation' : 'label'} ${k}`);
+      else kept[k] = v;
+    }
+    m[field] = kept;
+  }
+  return { metadata: m, removed };
+}
+
 export function admitPipelineRun(input: AdmissionInput): AdmissionDecision {
-  const run = input.run;
+  // Whatever the run asks for, it never keeps bookkeeping a user wrote.
+  const cleaned = withoutReservedKeys(input.run.metadata);
+  const run: Record<string, any> = { ...input.run, metadata: cleaned.metadata };
+  const stripWarnings = cleaned.removed.length
+    ? [`pipeline-sidecars: removed ${cleaned.removed.join(', ')}: ${RESERVED_PREFIX} keys on a PipelineRun are set by pipeline-sidecars only`]
+    : [];
   const spec: Record<string, any> = run.spec ?? {};
   const byName = new Map(input.sidecars.map((s) => [s.metadata.name, s]));
 
@@ -93,7 +120,11 @@ export function admitPipelineRun(input: AdmissionInput): AdmissionDecision {
         `; create ${list.length > 1 ? 'them' : 'it'} first or fix annotation ${ANNOTATIONS.sidecars}`,
     };
   }
-  if (names.size === 0) return { allowed: true, sidecars: [], warnings: [] };
+  if (names.size === 0) {
+    return cleaned.removed.length
+      ? { allowed: true, sidecars: [], warnings: stripWarnings, mutated: run }
+      : { allowed: true, sidecars: [], warnings: [] };
+  }
 
   const runId = input.runId ?? mintRunId();
   const identity: RunIdentity = { name: run.metadata?.name || `${run.metadata?.generateName ?? 'run'}pending`, namespace: input.namespace, uid: 'pending', runId, naming: 'runId' };
@@ -114,7 +145,7 @@ export function admitPipelineRun(input: AdmissionInput): AdmissionDecision {
     return { allowed: false, message: `PipelineRun asks for sidecars that are not valid: ${problems.join('; ')} (see the PipelineSidecar status conditions)` };
   }
 
-  const warnings: string[] = [];
+  const warnings: string[] = [...stripWarnings];
   const newSpec: Record<string, any> = substituteSidecars(spec, coords);
   const pipelineSpec: Record<string, any> | undefined = newSpec.pipelineSpec ?? input.pipeline?.spec;
   const decl = declared(pipelineSpec);
@@ -149,16 +180,16 @@ export function admitPipelineRun(input: AdmissionInput): AdmissionDecision {
   if (params.length > 0) newSpec.params = params;
   if (workspaces.length > 0) newSpec.workspaces = workspaces;
 
-  const annotations: Record<string, string> = { ...(run.metadata?.annotations ?? {}) };
+  const annotations: Record<string, string> = { ...(run.metadata.annotations ?? {}) };
   annotations[ANNOTATIONS.runId] = runId;
   annotations[ANNOTATIONS.sidecars] = sorted.join(',');
-  delete annotations[ANNOTATIONS.started];
+  // The marker the reconciler trusts the bookkeeping by: only the webhook sets it (see LABELS.admitted).
+  const labels: Record<string, string> = { ...(run.metadata.labels ?? {}), [LABELS.admitted]: runId };
   if (newSpec.status === undefined || newSpec.status === '' || newSpec.status === PENDING) {
     newSpec.status = PENDING;
     annotations[ANNOTATIONS.gated] = 'true';
   } else {
     // The user asked for Cancelled/StoppedRunFinally at CREATE: nothing to gate, sidecars are pointless.
-    delete annotations[ANNOTATIONS.gated];
     warnings.push(`pipeline-sidecars: spec.status is ${newSpec.status} at creation; the run is not gated`);
   }
   return {
@@ -166,15 +197,19 @@ export function admitPipelineRun(input: AdmissionInput): AdmissionDecision {
     runId,
     sidecars: sorted,
     warnings,
-    mutated: { ...run, metadata: { ...(run.metadata ?? {}), annotations }, spec: newSpec },
+    mutated: { ...run, metadata: { ...run.metadata, annotations, labels }, spec: newSpec },
   };
 }
 
-/** JSON Patch turning `before` into `after` for the two top-level fields the webhook may change. */
+/** JSON Patch turning `before` into `after` for the fields the webhook may change: annotations, labels and spec. */
 export function admissionPatch(before: Record<string, any>, after: Record<string, any>): Array<Record<string, unknown>> {
   const ops: Array<Record<string, unknown>> = [];
-  if (JSON.stringify(before.metadata?.annotations) !== JSON.stringify(after.metadata?.annotations)) {
-    ops.push({ op: 'add', path: '/metadata/annotations', value: after.metadata.annotations });
+  for (const field of ['annotations', 'labels']) {
+    const b = before.metadata?.[field];
+    const a = after.metadata?.[field];
+    if (JSON.stringify(b ?? {}) === JSON.stringify(a ?? {})) continue;
+    // `add` of a member replaces it when present; metadata always exists on a CREATE.
+    ops.push({ op: 'add', path: `/metadata/${field}`, value: a ?? {} });
   }
   if (JSON.stringify(before.spec) !== JSON.stringify(after.spec)) ops.push({ op: before.spec ? 'replace' : 'add', path: '/spec', value: after.spec });
   return ops;

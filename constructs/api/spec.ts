@@ -27,9 +27,19 @@ export const LABELS = {
   runId: `${GROUP}/run-id`,
   pipelineRun: `${GROUP}/pipelinerun`,
   sidecar: `${GROUP}/sidecar`,
+  /**
+   * On a PipelineRun, set only by the webhook at CREATE, to the run id it minted: the run's
+   * bookkeeping is the webhook's. A user cannot forge it: the webhook strips every
+   * pipeline-sidecars.dev/ key a user writes, a run carrying one is refused while the webhook is
+   * down, and the bundle's ValidatingAdmissionPolicy forbids changing them afterwards.
+   */
+  admitted: `${GROUP}/admitted`,
   /** On a Namespace: privileged sidecar kinds (DockerDaemon) may run here. */
   allowPrivileged: `${GROUP}/allow-privileged`,
 } as const;
+
+/** Prefix of every annotation and label key that is ours; on a PipelineRun only the webhook and the operator write them. */
+export const RESERVED_PREFIX = `${GROUP}/`;
 
 export const MANAGED_BY = 'pipeline-sidecars';
 export const FIELD_MANAGER = 'pipeline-sidecars';

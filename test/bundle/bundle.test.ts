@@ -44,6 +44,8 @@ describe('InstallBundle', () => {
       ['Role', 'pipeline-sidecars', '-1'],
       ['RoleBinding', 'pipeline-sidecars', '-1'],
       ['ClusterRole', 'pipeline-sidecars-namespace', '-1'],
+      ['ValidatingAdmissionPolicy', 'pipeline-sidecars', '-1'],
+      ['ValidatingAdmissionPolicyBinding', 'pipeline-sidecars', '-1'],
       ['Deployment', 'pipeline-sidecars', '0'],
       ['Service', 'pipeline-sidecars', '0'],
       ['PodDisruptionBudget', 'pipeline-sidecars', '0'],
