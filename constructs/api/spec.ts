@@ -82,7 +82,10 @@ export interface SidecarExpose {
 export interface SidecarIsolation {
   /** SameRun (default): only pods of this PipelineRun. Namespace: any pod in the run's namespace. */
   readonly from?: 'SameRun' | 'Namespace';
-  /** Also require the tekton.dev/pipelineRunUID label (recent Tekton sets it). Default false. */
+  /**
+   * Deprecated, accepted and ignored: task pods are always matched by the tekton.dev/pipelineRunUID
+   * label Tekton sets from the real run (a run name or user label can be copied by another run).
+   */
   readonly matchRunUid?: boolean;
   /** Egress rules for the sidecar pod (NetworkPolicy egress); absent means egress is not restricted. */
   readonly egress?: Array<Record<string, unknown>>;
