@@ -61,7 +61,7 @@ test('TEP-0130 example: gated at CREATE, sidecar Ready, run started, objects gon
   expect(np.spec.ingress).toHaveLength(1);
   // Peers: this run's task pods, and this run's other sidecars; nothing namespace- or cluster-wide.
   expect(np.spec.ingress[0].from).toEqual([
-    { podSelector: { matchLabels: expect.objectContaining({ 'tekton.dev/pipelineRun': name }) } },
+    { podSelector: { matchLabels: { 'tekton.dev/pipelineRunUID': created.metadata.uid } } },
     { podSelector: { matchLabels: { [LABELS.managedBy]: 'pipeline-sidecars', [LABELS.runId]: runId } } },
   ]);
 
