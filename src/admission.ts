@@ -5,7 +5,7 @@ import { sidecarEndpoints } from '../constructs/names';
 import { validateSidecarSpec } from '../constructs/synthesize';
 import { mintRunId } from './runid';
 import { selectSidecars } from './selection';
-import { expandExposeValue, referencedSidecars, SidecarCoordinates, substituteSidecars } from './substitute';
+import { expandExposeValue, invalidSidecarReferences, referencedSidecars, SidecarCoordinates, substituteSidecars } from './substitute';
 
 /**
  * What the mutating webhook decides for one PipelineRun CREATE. Pure (no I/O): the server fetches
@@ -102,6 +102,20 @@ export function admitPipelineRun(input: AdmissionInput): AdmissionDecision {
     : [];
   const spec: Record<string, any> = run.spec ?? {};
   const byName = new Map(input.sidecars.map((s) => [s.metadata.name, s]));
+
+  // A reference Tekton would leave in the run as literal text is refused now, where it can be fixed.
+  const badRefs = [
+    ...invalidSidecarReferences(spec.params ?? [], 'spec.params'),
+    ...invalidSidecarReferences(spec.pipelineSpec ?? {}, 'spec.pipelineSpec'),
+    ...(spec.pipelineSpec ? [] : invalidSidecarReferences(input.pipeline?.spec?.params ?? [], `Pipeline ${input.pipeline?.metadata?.name ?? ''} spec.params`)),
+  ];
+  if (badRefs.length > 0) {
+    return {
+      allowed: false,
+      message: `PipelineRun has invalid sidecar reference${badRefs.length > 1 ? 's' : ''}: ` +
+        badRefs.map((b) => `${b.reference} at ${b.path}: ${b.problem}`).join('; '),
+    };
+  }
 
   // What the run asks for: annotation (run or Pipeline), selectors, and any $(sidecars.X.*) reference.
   const selection = selectSidecars(run as any, input.pipeline as any, input.sidecars);
