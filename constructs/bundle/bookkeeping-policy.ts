@@ -1,6 +1,6 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
-import { RESERVED_PREFIX } from '../api/spec';
+import { ANNOTATIONS, RESERVED_PREFIX } from '../api/spec';
 import { SYNC_WAVES, syncWave } from './sync-wave';
 
 /** Label-key prefixes Tekton derives from the real PipelineRun and our NetworkPolicies select task pods by. */
@@ -19,13 +19,20 @@ export interface BookkeepingPolicyProps {
 const P = RESERVED_PREFIX;
 
 /**
- * CEL: the pipeline-sidecars.dev/ entries of `field` (annotations or labels) are the same in
- * oldObject and object, as a list of the keys that differ.
+ * CEL: the pipeline-sidecars.dev/ keys of `field` (annotations or labels) whose entry differs
+ * between oldObject and object. One exemption: the `sidecars` annotation of a run without a run id
+ * (the webhook never took it on, so it has no bookkeeping to protect). Tekton's controller copies a
+ * Pipeline's annotations onto its runs after CREATE (pipelinerun.go storePipelineSpecAndMergeMeta),
+ * and the Pipeline's `sidecars` annotation is a documented way to ask; a run the webhook admitted
+ * already carries it, so only such runs see that copy.
  */
 function changedKeys(field: 'annotations' | 'labels'): string {
   const o = `variables.old_${field}`;
   const n = `variables.new_${field}`;
-  return `${o}.filter(k, k.startsWith('${P}') && (!(k in ${n}) || ${n}[k] != ${o}[k])) + ${n}.filter(k, k.startsWith('${P}') && !(k in ${o}))`;
+  const ours = field === 'annotations'
+    ? `k.startsWith('${P}') && !(k == '${ANNOTATIONS.sidecars}' && !('${ANNOTATIONS.runId}' in ${o}))`
+    : `k.startsWith('${P}')`;
+  return `${o}.filter(k, ${ours} && (!(k in ${n}) || ${n}[k] != ${o}[k])) + ${n}.filter(k, ${ours} && !(k in ${o}))`;
 }
 
 /**

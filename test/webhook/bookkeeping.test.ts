@@ -136,6 +136,14 @@ describe('the ValidatingAdmissionPolicy keeps the bookkeeping the operator\'s af
     expect(await statusOf(clients.user.mergePatch(runPath(ns, name), { metadata: { annotations: { team: null } } }))).toBe(200);
   });
 
+  test('#11.3 a run the webhook never took on (no run id) may get the sidecars annotation later, as Tekton copies it from the Pipeline', async () => {
+    const plain = await createRun(ns, { metadata: { generateName: 'plain-' }, spec: { pipelineSpec: inline } });
+    expect(await statusOf(clients.user.mergePatch(runPath(ns, plain.metadata.name), { metadata: { annotations: { [ANNOTATIONS.sidecars]: 'cache' } } }))).toBe(200);
+    // ...but nothing else of ours, and not on a run with a run id (negative controls).
+    expect(await statusOf(clients.user.mergePatch(runPath(ns, plain.metadata.name), { metadata: { annotations: { [ANNOTATIONS.runId]: 'victim01' } } }))).toBe(403);
+    expect(await statusOf(clients.user.mergePatch(runPath(ns, name), { metadata: { annotations: { [ANNOTATIONS.sidecars]: 'cache,other' } } }))).toBe(403);
+  });
+
   test('#11.3 the operator\'s ServiceAccount may add, change and remove them', async () => {
     const op = clients.operator;
     expect(await statusOf(op.jsonPatch(runPath(ns, name), [
