@@ -63,9 +63,13 @@ export function parseAdmissionReview(body: Buffer): { request: AdmissionRequest 
   return { request: request as AdmissionRequest };
 }
 
-/** Whether the request is a CREATE of a tekton.dev PipelineRun, by both kind and resource. */
+/**
+ * Whether the request is a CREATE of a tekton.dev/v1 PipelineRun, by both kind and resource. The
+ * configuration asks for v1 only (the API server converts other versions, matchPolicy Equivalent),
+ * and the patch is written for v1's shape.
+ */
 export function isPipelineRunCreate(request: AdmissionRequest): boolean {
   return request.operation === 'CREATE'
-    && isObject(request.kind) && request.kind.group === 'tekton.dev' && request.kind.kind === 'PipelineRun'
+    && isObject(request.kind) && request.kind.group === 'tekton.dev' && request.kind.version === 'v1' && request.kind.kind === 'PipelineRun'
     && isObject(request.resource) && request.resource.group === 'tekton.dev' && request.resource.resource === 'pipelineruns';
 }

@@ -69,6 +69,7 @@ const CASE_LIST = (): Array<[string, string | undefined]> => [
   ['PipelineRun kind, wrong resource', review(req({ resource: { group: '', version: 'v1', resource: 'pods' }, object: asking }))],
   ['PipelineRun kind, wrong group', review(req({ kind: { ...PR_KIND, group: 'example.com' }, resource: { ...PR_RESOURCE, group: 'example.com' }, object: asking }))],
   ['kind a string', review(req({ kind: 'PipelineRun', object: asking }))],
+  ['PipelineRun of another version', review(req({ kind: { ...PR_KIND, version: 'v1beta1' }, resource: { ...PR_RESOURCE, version: 'v1beta1' }, object: asking }))],
   ['operation DELETE', review(req({ operation: 'DELETE', oldObject: asking }))],
   ['wrong AdmissionReview apiVersion', JSON.stringify({ apiVersion: 'admission.k8s.io/v1beta1', kind: 'AdmissionReview', request: req({ object: asking }) })],
   ['wrong AdmissionReview kind', JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'ConfigMap', request: req({ object: asking }) })],
