@@ -3,7 +3,13 @@ import { Construct } from 'constructs';
 import { LABELS, MANAGED_BY, RunIdentity, SidecarIsolation, SidecarPort } from './api/spec';
 import { objectName, ownerReference, selectorLabels, sidecarLabels } from './names';
 
-/** Labels Tekton puts on a run's TaskRun pods. */
+/**
+ * Labels Tekton puts on a run's TaskRuns and their pods. Tekton (v1.15.1, pipelinerun.go
+ * createChildResourceLabels; pod.go makeLabels) copies the run's own labels first and then sets
+ * these from the real run, so a label a user copies onto a run cannot fake them. The one way
+ * around that, `spec.taskRunSpecs[].metadata.labels` (which Tekton ranks above its own), is closed
+ * by the bundle's BookkeepingPolicy.
+ */
 export const TEKTON_LABELS = {
   pipelineRun: 'tekton.dev/pipelineRun',
   pipelineRunUid: 'tekton.dev/pipelineRunUID',
@@ -24,8 +30,11 @@ export interface IsolationPolicyProps {
 /**
  * A NetworkPolicy on one sidecar's pods: ingress only from the run's own pods on the sidecar's ports.
  *
- * Besides the run's task pods, the run's other sidecars (our run-id label) are admitted too: a
- * DockerDaemon pushing to the run's Registry sidecar is not a task pod, but it is the same run.
+ * The run's task pods are selected by `tekton.dev/pipelineRunUID`, never by labels a user can copy
+ * onto another run (the run's name, its user labels, our run-id): the uid is the real run's, set by
+ * Tekton. Besides them, the run's other sidecars are admitted: a DockerDaemon pushing to the run's
+ * Registry sidecar is not a task pod, but it is the same run. Those are selected by our managed-by
+ * and run-id labels, which task pods cannot carry: Tekton forces managed-by on every pod it makes.
  * Always sent through the raw client: client-node 1.4 drops `from` (kubernetes-client/javascript#2825),
  * which would turn this into allow-all.
  */
@@ -47,8 +56,9 @@ export class IsolationPolicy extends Construct {
       // An empty podSelector with no namespaceSelector means every pod of the policy's namespace.
       peers = [{ podSelector: {} }];
     } else {
-      const taskPods: Record<string, string> = { [TEKTON_LABELS.pipelineRun]: run.name };
-      if (props.isolation?.matchRunUid) taskPods[TEKTON_LABELS.pipelineRunUid] = run.uid;
+      // Always the uid (isolation.matchRunUid is now the only behaviour): a name is reused by the
+      // next run of that name and is copied by any run that copies labels.
+      const taskPods: Record<string, string> = { [TEKTON_LABELS.pipelineRunUid]: run.uid };
       peers = [
         { podSelector: { matchLabels: taskPods } },
         { podSelector: { matchLabels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.runId]: run.runId } } },

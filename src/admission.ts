@@ -1,11 +1,11 @@
-import { ANNOTATIONS, PipelineSidecarResource, RunIdentity } from '../constructs/api/spec';
+import { ANNOTATIONS, LABELS, PipelineSidecarResource, RESERVED_PREFIX, RunIdentity } from '../constructs/api/spec';
 import { SidecarSpecError } from '../constructs/errors';
 import { KindRegistry } from '../constructs/kinds';
 import { sidecarEndpoints } from '../constructs/endpoints';
 import { validateSidecarSpec } from '../constructs/synthesize';
 import { mintRunId } from './runid';
 import { selectSidecars } from './selection';
-import { expandExposeValue, referencedSidecars, SidecarCoordinates, substituteSidecars } from './substitute';
+import { expandExposeValue, invalidSidecarReferences, referencedSidecars, SidecarCoordinates, substituteSidecars } from './substitute';
 
 /**
  * What the mutating webhook decides for one PipelineRun CREATE. Pure (no I/O): the server fetches
@@ -43,10 +43,79 @@ function declared(pipelineSpec: Record<string, any> | undefined): { params?: Set
   };
 }
 
+const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isStringMap = (v: unknown) => isMap(v) && Object.values(v).every((x) => typeof x === 'string');
+
+/**
+ * Why a PipelineRun is not shaped like one, in the parts the webhook reads (the API server has not
+ * validated a custom resource yet when mutating admission runs), or undefined.
+ */
+export function runShapeProblem(run: Record<string, any>): string | undefined {
+  const m = run.metadata;
+  if (!isMap(m)) return 'metadata is not an object';
+  if (m.annotations !== undefined && !isStringMap(m.annotations)) return 'metadata.annotations is not a map of strings';
+  if (m.labels !== undefined && !isStringMap(m.labels)) return 'metadata.labels is not a map of strings';
+  for (const k of ['name', 'generateName', 'namespace']) if (m[k] !== undefined && typeof m[k] !== 'string') return `metadata.${k} is not a string`;
+  const spec: any = run.spec;
+  if (spec === undefined) return undefined;
+  if (!isMap(spec)) return 'spec is not an object';
+  for (const k of ['params', 'workspaces', 'taskRunSpecs']) {
+    if (spec[k] !== undefined && !(Array.isArray(spec[k]) && spec[k].every(isMap))) return `spec.${k} is not a list of objects`;
+  }
+  for (const k of ['pipelineSpec', 'pipelineRef']) if (spec[k] !== undefined && !isMap(spec[k])) return `spec.${k} is not an object`;
+  const ps: any = spec.pipelineSpec ?? {};
+  for (const k of ['params', 'workspaces']) {
+    if (ps[k] !== undefined && !(Array.isArray(ps[k]) && ps[k].every(isMap))) return `spec.pipelineSpec.${k} is not a list of objects`;
+  }
+  if (spec.status !== undefined && typeof spec.status !== 'string') return 'spec.status is not a string';
+  return undefined;
+}
+
+/**
+ * The run's metadata without the keys a user may not write: every pipeline-sidecars.dev/ annotation
+ * but the one users ask with (`sidecars`), and every pipeline-sidecars.dev/ label. They are the
+ * operator's bookkeeping (run id, gated, started, cancelled, the admitted marker); a copied run id
+ * would hand this run another run's sidecars, Secrets and NetworkPolicy.
+ */
+export function withoutReservedKeys(metadata: Record<string, any> | undefined): { metadata: Record<string, any>; removed: string[] } {
+  const m = { ...(metadata ?? {}) };
+  const removed: string[] = [];
+  for (const field of ['annotations', 'labels'] as const) {
+    const map = m[field] as Record<string, string> | undefined;
+    if (!map) continue;
+    const kept: Record<string, string> = {};
+    for (const [k, v] of Object.entries(map)) {
+      if (k.startsWith(RESERVED_PREFIX) && !(field === 'annotations' && k === ANNOTATIONS.sidecars)) removed.push(`${field === 'annotations' ? 'annotation' : 'label'} ${k}`);
+      else kept[k] = v;
+    }
+    m[field] = kept;
+  }
+  return { metadata: m, removed };
+}
+
 export function admitPipelineRun(input: AdmissionInput): AdmissionDecision {
-  const run = input.run;
+  // Whatever the run asks for, it never keeps bookkeeping a user wrote.
+  const cleaned = withoutReservedKeys(input.run.metadata);
+  const run: Record<string, any> = { ...input.run, metadata: cleaned.metadata };
+  const stripWarnings = cleaned.removed.length
+    ? [`pipeline-sidecars: removed ${cleaned.removed.join(', ')}: ${RESERVED_PREFIX} keys on a PipelineRun are set by pipeline-sidecars only`]
+    : [];
   const spec: Record<string, any> = run.spec ?? {};
   const byName = new Map(input.sidecars.map((s) => [s.metadata.name, s]));
+
+  // A reference Tekton would leave in the run as literal text is refused now, where it can be fixed.
+  const badRefs = [
+    ...invalidSidecarReferences(spec.params ?? [], 'spec.params'),
+    ...invalidSidecarReferences(spec.pipelineSpec ?? {}, 'spec.pipelineSpec'),
+    ...(spec.pipelineSpec ? [] : invalidSidecarReferences(input.pipeline?.spec?.params ?? [], `Pipeline ${input.pipeline?.metadata?.name ?? ''} spec.params`)),
+  ];
+  if (badRefs.length > 0) {
+    return {
+      allowed: false,
+      message: `PipelineRun has invalid sidecar reference${badRefs.length > 1 ? 's' : ''}: ` +
+        badRefs.map((b) => `${b.reference} at ${b.path}: ${b.problem}`).join('; '),
+    };
+  }
 
   // What the run asks for: annotation (run or Pipeline), selectors, and any $(sidecars.X.*) reference.
   const selection = selectSidecars(run as any, input.pipeline as any, input.sidecars);
@@ -65,7 +134,11 @@ export function admitPipelineRun(input: AdmissionInput): AdmissionDecision {
         `; create ${list.length > 1 ? 'them' : 'it'} first or fix annotation ${ANNOTATIONS.sidecars}`,
     };
   }
-  if (names.size === 0) return { allowed: true, sidecars: [], warnings: [] };
+  if (names.size === 0) {
+    return cleaned.removed.length
+      ? { allowed: true, sidecars: [], warnings: stripWarnings, mutated: run }
+      : { allowed: true, sidecars: [], warnings: [] };
+  }
 
   const runId = input.runId ?? mintRunId();
   const identity: RunIdentity = { name: run.metadata?.name || `${run.metadata?.generateName ?? 'run'}pending`, namespace: input.namespace, uid: 'pending', runId, naming: 'runId' };
@@ -86,7 +159,7 @@ export function admitPipelineRun(input: AdmissionInput): AdmissionDecision {
     return { allowed: false, message: `PipelineRun asks for sidecars that are not valid: ${problems.join('; ')} (see the PipelineSidecar status conditions)` };
   }
 
-  const warnings: string[] = [];
+  const warnings: string[] = [...stripWarnings];
   const newSpec: Record<string, any> = substituteSidecars(spec, coords);
   const pipelineSpec: Record<string, any> | undefined = newSpec.pipelineSpec ?? input.pipeline?.spec;
   const decl = declared(pipelineSpec);
@@ -125,21 +198,20 @@ export function admitPipelineRun(input: AdmissionInput): AdmissionDecision {
   if (params.length > 0) newSpec.params = params;
   if (workspaces.length > 0) newSpec.workspaces = workspaces;
 
-  const annotations: Record<string, string> = { ...(run.metadata?.annotations ?? {}) };
+  const annotations: Record<string, string> = { ...(run.metadata.annotations ?? {}) };
   annotations[ANNOTATIONS.runId] = runId;
   annotations[ANNOTATIONS.sidecars] = sorted.join(',');
-  delete annotations[ANNOTATIONS.started];
+  // The marker the reconciler trusts the bookkeeping by: only the webhook sets it (see LABELS.admitted).
+  const labels: Record<string, string> = { ...(run.metadata.labels ?? {}), [LABELS.admitted]: runId };
   if (newSpec.status === undefined || newSpec.status === '') {
     newSpec.status = PENDING;
     annotations[ANNOTATIONS.gated] = 'true';
   } else if (newSpec.status === PENDING) {
     // Pended by someone else (Pipelines-as-Code, a queue, a person): it gets its sidecars, and its
     // owner releases it; the operator never does (it releases only what it pended itself).
-    delete annotations[ANNOTATIONS.gated];
     warnings.push('pipeline-sidecars: the run is already PipelineRunPending at creation; its sidecars are provided, and whoever pended it releases it');
   } else {
     // The user asked for Cancelled/StoppedRunFinally at CREATE: nothing to gate, sidecars are pointless.
-    delete annotations[ANNOTATIONS.gated];
     warnings.push(`pipeline-sidecars: spec.status is ${newSpec.status} at creation; the run is not gated`);
   }
   return {
@@ -147,15 +219,19 @@ export function admitPipelineRun(input: AdmissionInput): AdmissionDecision {
     runId,
     sidecars: sorted,
     warnings,
-    mutated: { ...run, metadata: { ...(run.metadata ?? {}), annotations }, spec: newSpec },
+    mutated: { ...run, metadata: { ...run.metadata, annotations, labels }, spec: newSpec },
   };
 }
 
-/** JSON Patch turning `before` into `after` for the two top-level fields the webhook may change. */
+/** JSON Patch turning `before` into `after` for the fields the webhook may change: annotations, labels and spec. */
 export function admissionPatch(before: Record<string, any>, after: Record<string, any>): Array<Record<string, unknown>> {
   const ops: Array<Record<string, unknown>> = [];
-  if (JSON.stringify(before.metadata?.annotations) !== JSON.stringify(after.metadata?.annotations)) {
-    ops.push({ op: 'add', path: '/metadata/annotations', value: after.metadata.annotations });
+  for (const field of ['annotations', 'labels']) {
+    const b = before.metadata?.[field];
+    const a = after.metadata?.[field];
+    if (JSON.stringify(b ?? {}) === JSON.stringify(a ?? {})) continue;
+    // `add` of a member replaces it when present; metadata always exists on a CREATE.
+    ops.push({ op: 'add', path: `/metadata/${field}`, value: a ?? {} });
   }
   if (JSON.stringify(before.spec) !== JSON.stringify(after.spec)) ops.push({ op: before.spec ? 'replace' : 'add', path: '/spec', value: after.spec });
   return ops;

@@ -1,4 +1,5 @@
 import { ANNOTATIONS, GROUP, RunIdentity } from '../constructs/api/spec';
+import { trustedRunId } from './bookkeeping';
 import { runIdFromUid } from './runid';
 
 /**
@@ -64,13 +65,14 @@ export function hasStarted(run: PipelineRun): boolean {
 }
 
 /** What runIdentity reads: a cached object's metadata will do. */
-interface RunMetadata { readonly metadata: { readonly name?: string; readonly namespace?: string; readonly uid?: string; readonly annotations?: Record<string, string> } }
+interface RunMetadata { readonly metadata: { readonly name?: string; readonly namespace?: string; readonly uid?: string; readonly annotations?: Record<string, string>; readonly labels?: Record<string, string> } }
 
 /** The identity objects are named by: the webhook's run id, or (fallback mode) one derived from the uid. */
 export function runIdentity(run: RunMetadata | Record<string, any>): RunIdentity {
   const m = run.metadata;
   const [name, namespace, uid] = [m.name ?? '', m.namespace ?? '', m.uid ?? ''];
-  const id = m.annotations?.[ANNOTATIONS.runId];
+  // A run id counts only with the webhook's marker: a copied one would name another run's objects.
+  const id = trustedRunId(m);
   return id
     ? { name, namespace, uid, runId: id, naming: 'runId' }
     : { name, namespace, uid, runId: runIdFromUid(uid), naming: 'runName' };
@@ -84,7 +86,7 @@ export function runIdentity(run: RunMetadata | Record<string, any>): RunIdentity
  */
 export function releasableByUs(run: PipelineRun): boolean {
   const a = run.metadata.annotations ?? {};
-  if (a[ANNOTATIONS.runId] && a[ANNOTATIONS.gated] === 'true') return true;
+  if (trustedRunId(run.metadata) && a[ANNOTATIONS.gated] === 'true') return true;
   return a[RELEASE_ANNOTATION] === RELEASE_WHEN_READY;
 }
 

@@ -3,6 +3,7 @@ import { SidecarSpecError } from '../constructs/errors';
 import { KindRegistry } from '../constructs/kinds';
 import { objectName } from '../constructs/names';
 import { validateSidecarSpec } from '../constructs/synthesize';
+import { trustedRunId } from './bookkeeping';
 import { OWNED_KINDS, OWNED_SELECTOR, RunCleaner, ownedByRun } from './cleanup';
 import { parseDuration } from './duration';
 import { EventRecorder, REASONS } from './events';
@@ -94,7 +95,7 @@ export class Reconciler {
 
   /** The sidecar names a run gets: what the webhook recorded, or (fallback mode) a fresh selection. */
   requestedSidecars(run: PipelineRun): { names: string[]; unknown: string[] } {
-    if (run.metadata.annotations?.[ANNOTATIONS.runId]) return { names: annotatedSidecars(run.metadata.annotations), unknown: [] };
+    if (trustedRunId(run.metadata)) return { names: annotatedSidecars(run.metadata.annotations), unknown: [] };
     const ns = run.metadata.namespace;
     const ref = run.spec?.pipelineRef;
     const pipeline = ref?.name && !ref.resolver && !ref.bundle ? this.o.caches.pipelines.get(ns, ref.name) : undefined;

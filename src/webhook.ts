@@ -1,14 +1,16 @@
 import * as https from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ANNOTATIONS, PipelineSidecarResource, API_VERSION, KIND, FIELD_MANAGER } from '../constructs/api/spec';
 import { mutatingWebhookConfiguration, WEBHOOK_PATH } from '../constructs/api/webhook-config';
 import { KindRegistry } from '../constructs/kinds';
-import { admissionPatch, admitPipelineRun } from './admission';
+import { admissionPatch, admitPipelineRun, runShapeProblem } from './admission';
+import { isObject, isPipelineRunCreate, MAX_REVIEW_BYTES, parseAdmissionReview, readBody } from './admission-review';
 import { ApiError, RawClient, isConflict, isNotFound } from './k8s/raw';
 import { collectionPath, objectPath } from './k8s/resources';
 import type { Logger } from './log';
 import type { OperatorMetrics } from './metrics';
-import { certificateNotAfter, mintWebhookTls } from './webhook-tls';
+import { mintServingCert, mintWebhookCa, validFor, WebhookCa } from './webhook-tls';
 
 export interface WebhookOptions {
   /** Port to serve HTTPS on (0: any free port; read `port` after start). */
@@ -36,11 +38,31 @@ export interface WebhookOptions {
   readonly externalCa?: boolean;
   /** How often to re-read the shared certificate Secret and renew it when due (default 1 h). */
   readonly refreshIntervalMs?: number;
+  /** Lifetime of a serving certificate (default 365 days). */
+  readonly leafValidityMs?: number;
+  /** Renew the serving certificate when less than this is left (default 30 days). */
+  readonly renewBeforeMs?: number;
+  /** Lifetime of a CA (default 10 years): it outlives many serving certificates, so renewals keep the caBundle. */
+  readonly caValidityMs?: number;
 }
 
-interface StoredTls { caCert: string; cert: string; key: string }
+/**
+ * The shared serving material. `bundle` is what the configuration's caBundle carries: the current CA,
+ * and during a CA rotation the previous one too, so a replica still serving a certificate of the
+ * previous CA stays trusted until it reloads.
+ */
+interface StoredTls { caCert: string; caKey?: string; previousCa?: string; cert: string; key: string; bundle: string }
 
-const RENEW_BEFORE_MS = 30 * 86_400_000;
+const DAY_MS = 86_400_000;
+const DEFAULT_LEAF_VALIDITY_MS = 365 * DAY_MS;
+const DEFAULT_RENEW_BEFORE_MS = 30 * DAY_MS;
+const DEFAULT_CA_VALIDITY_MS = 3650 * DAY_MS;
+
+/** The caBundle for a CA and, while it is still valid, the one before it. */
+function caBundleOf(caCert: string, previousCa?: string): string {
+  return previousCa && previousCa !== caCert && validFor(previousCa) ? caCert + previousCa : caCert;
+}
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 /**
  * The mutating admission webhook for PipelineRun CREATE. Every replica serves it (leadership is only
@@ -67,7 +89,10 @@ export class WebhookServer {
 
   get port(): number { return this.boundPort ?? this.opts.port; }
   get configName(): string { return this.opts.configName ?? 'pipeline-sidecars'; }
+  /** The CA of the serving certificate. */
   get caCert(): string | undefined { return this.tls?.caCert; }
+  /** The PEM bundle published as caBundle (the CA, plus the previous CA during a rotation). */
+  get caBundle(): string | undefined { return this.tls?.bundle; }
 
   private certHosts(): string[] {
     if (this.opts.certHosts?.length) return this.opts.certHosts;
@@ -79,23 +104,41 @@ export class WebhookServer {
     return ['127.0.0.1', 'localhost'];
   }
 
-  /** Reads the shared serving certificate, or mints and stores it (the first replica to create the Secret wins). */
+  /**
+   * Reads the shared serving certificate, or renews and stores it (the first replica to write the
+   * Secret wins; the others use theirs). Renewal never strands a replica that has not reloaded yet:
+   * while the CA has life left it only re-issues the serving certificate under the same CA, so the
+   * caBundle does not change; when the CA itself must go, the outgoing CA stays in the Secret and in
+   * the caBundle (ca-previous.crt) until it expires.
+   */
   private async ensureTls(): Promise<StoredTls> {
     const secretName = this.opts.secretName ?? `${this.configName}-webhook-tls`;
     const path = objectPath({ apiVersion: 'v1', kind: 'Secret', metadata: { name: secretName, namespace: this.namespace } });
     const hosts = this.certHosts();
     if (this.opts.externalCa) return this.readExternalTls(path, secretName);
+    const leafValidity = this.opts.leafValidityMs ?? DEFAULT_LEAF_VALIDITY_MS;
+    const renewBefore = this.opts.renewBeforeMs ?? DEFAULT_RENEW_BEFORE_MS;
     for (let attempt = 0; attempt < 5; attempt++) {
       const existing = await this.client.getOrUndefined(path);
-      const decode = (k: string) => Buffer.from(existing?.data?.[k] ?? '', 'base64').toString('utf8');
-      if (existing) {
-        const stored = { caCert: decode('ca.crt'), cert: decode('tls.crt'), key: decode('tls.key') };
-        const storedHosts = (existing.metadata?.annotations?.['pipeline-sidecars.dev/hosts'] ?? '').split(',');
-        let fresh = false;
-        try { fresh = certificateNotAfter(stored.cert).getTime() - Date.now() > RENEW_BEFORE_MS; } catch { fresh = false; }
-        if (fresh && hosts.every((h) => storedHosts.includes(h))) return stored;
+      const decode = (k: string) => (existing?.data?.[k] ? Buffer.from(existing.data[k], 'base64').toString('utf8') : undefined);
+      const stored = { caCert: decode('ca.crt'), caKey: decode('ca.key'), previousCa: decode('ca-previous.crt'), cert: decode('tls.crt'), key: decode('tls.key') };
+      const storedHosts = (existing?.metadata?.annotations?.['pipeline-sidecars.dev/hosts'] ?? '').split(',');
+      if (stored.caCert && stored.cert && stored.key && validFor(stored.cert, renewBefore) && hosts.every((h) => storedHosts.includes(h))) {
+        return { ...stored, caCert: stored.caCert, cert: stored.cert, key: stored.key, bundle: caBundleOf(stored.caCert, stored.previousCa) };
       }
-      const minted = await mintWebhookTls(hosts);
+
+      // Keep the CA while a full-length serving certificate fits in its life; otherwise rotate it.
+      let ca: WebhookCa;
+      let previousCa: string | undefined;
+      if (stored.caCert && stored.caKey && validFor(stored.caCert, leafValidity)) {
+        ca = { caCert: stored.caCert, caKey: stored.caKey };
+        previousCa = stored.previousCa && validFor(stored.previousCa) ? stored.previousCa : undefined;
+      } else {
+        ca = await mintWebhookCa(this.opts.caValidityMs ?? DEFAULT_CA_VALIDITY_MS);
+        // The outgoing CA: the stored one, or (the Secret was lost) the one this replica still serves under.
+        previousCa = [stored.caCert, this.tls?.caCert].find((c) => validFor(c));
+      }
+      const minted = await mintServingCert(ca, hosts, leafValidity);
       const body = {
         apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls',
         metadata: {
@@ -105,7 +148,9 @@ export class WebhookServer {
           ...(existing ? { resourceVersion: existing.metadata.resourceVersion } : {}),
         },
         data: {
-          'ca.crt': Buffer.from(minted.caCert).toString('base64'),
+          'ca.crt': Buffer.from(ca.caCert).toString('base64'),
+          'ca.key': Buffer.from(ca.caKey).toString('base64'),
+          ...(previousCa ? { 'ca-previous.crt': Buffer.from(previousCa).toString('base64') } : {}),
           'tls.crt': Buffer.from(minted.cert).toString('base64'),
           'tls.key': Buffer.from(minted.key).toString('base64'),
         },
@@ -113,8 +158,11 @@ export class WebhookServer {
       try {
         if (existing) await this.client.request('PUT', path, { body });
         else await this.client.create(collectionPath('v1', 'Secret', this.namespace), body);
-        this.log.info('minted the webhook serving certificate', { secret: secretName, hosts: minted.hosts, notAfter: minted.notAfter.toISOString() });
-        return { caCert: minted.caCert, cert: minted.cert, key: minted.key };
+        this.log.info('minted the webhook serving certificate', {
+          secret: secretName, hosts: minted.hosts, notAfter: minted.notAfter.toISOString(),
+          ca: ca.caCert === stored.caCert ? 'kept' : 'rotated', previousCaKept: !!previousCa,
+        });
+        return { caCert: ca.caCert, caKey: ca.caKey, previousCa, cert: minted.cert, key: minted.key, bundle: caBundleOf(ca.caCert, previousCa) };
       } catch (e) {
         // Another replica wrote it first: use theirs, so all replicas serve under one caBundle.
         if (isConflict(e) || (e instanceof ApiError && e.reason === 'AlreadyExists')) continue;
@@ -132,7 +180,7 @@ export class WebhookServer {
       const get = (k: string) => (s?.data?.[k] ? Buffer.from(s.data[k], 'base64').toString('utf8') : undefined);
       const cert = get('tls.crt');
       const key = get('tls.key');
-      if (cert && key) return { caCert: get('ca.crt') ?? '', cert, key };
+      if (cert && key) return { caCert: get('ca.crt') ?? '', cert, key, bundle: get('ca.crt') ?? '' };
       if (Date.now() > deadline) {
         throw new Error(`--webhook-external-ca: Secret ${this.namespace}/${secretName} with tls.crt and tls.key did not appear in 2 minutes; is cert-manager installed and the Certificate Ready?`);
       }
@@ -143,7 +191,13 @@ export class WebhookServer {
 
   async start(): Promise<void> {
     this.tls = await this.ensureTls();
-    this.server = https.createServer({ key: this.tls.key, cert: this.tls.cert }, (req, res) => { void this.handle(req, res); });
+    this.server = https.createServer({ key: this.tls.key, cert: this.tls.cert, requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => {
+      // A bug in handle() must cost one request (a 400), not the process (an unhandled rejection).
+      this.handle(req, res).catch((e) => {
+        this.log.warn('webhook request failed', { error: e });
+        if (!res.headersSent && !res.destroyed) { res.writeHead(400, { 'Content-Type': 'application/json' }); res.end(JSON.stringify({ message: 'malformed request' })); }
+      });
+    });
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(this.opts.port, this.opts.bindAddress ?? '0.0.0.0', () => { this.server!.off('error', reject); resolve(); });
@@ -161,7 +215,7 @@ export class WebhookServer {
   private async publishCa(): Promise<void> {
     if (this.opts.externalCa) return;
     const url = this.opts.url?.replace('{port}', String(this.boundPort));
-    const desired = mutatingWebhookConfiguration({ name: this.configName, url, service: url ? undefined : this.opts.service, caBundle: this.tls!.caCert, namespaceSelector: this.opts.namespaceSelector });
+    const desired = mutatingWebhookConfiguration({ name: this.configName, url, service: url ? undefined : this.opts.service, caBundle: this.tls!.bundle, namespaceSelector: this.opts.namespaceSelector });
     const path = objectPath(desired as any);
     if (this.opts.register) {
       await this.client.apply(path, desired, FIELD_MANAGER, { force: true });
@@ -172,7 +226,7 @@ export class WebhookServer {
       this.log.warn('webhook configuration not found: runs are not gated until it exists (install the bundle)', { config: this.configName });
       return;
     }
-    const bundle = Buffer.from(this.tls!.caCert).toString('base64');
+    const bundle = Buffer.from(this.tls!.bundle).toString('base64');
     const ops: unknown[] = [];
     (current.webhooks ?? []).forEach((w: any, i: number) => {
       if (w.clientConfig?.caBundle === bundle) return;
@@ -185,9 +239,10 @@ export class WebhookServer {
   async refreshTls(): Promise<boolean> {
     try {
       const next = await this.ensureTls();
-      if (!this.server || (next.cert === this.tls?.cert && next.key === this.tls?.key)) return false;
+      if (!this.server || (next.cert === this.tls?.cert && next.key === this.tls?.key && next.bundle === this.tls?.bundle)) return false;
+      const reload = next.cert !== this.tls?.cert || next.key !== this.tls?.key;
       this.tls = next;
-      this.server.setSecureContext({ key: next.key, cert: next.cert });
+      if (reload) this.server.setSecureContext({ key: next.key, cert: next.cert });
       await this.publishCa();
       this.log.info('webhook certificate reloaded');
       return true;
@@ -206,23 +261,37 @@ export class WebhookServer {
     await new Promise<void>((resolve) => { s.close(() => resolve()); s.closeAllConnections?.(); });
   }
 
-  private async handle(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): Promise<void> {
-    const reply = (code: number, body: unknown) => { res.writeHead(code, { 'Content-Type': 'application/json' }); res.end(JSON.stringify(body)); };
-    if (req.method !== 'POST' || (req.url ?? '').split('?')[0] !== WEBHOOK_PATH) return reply(404, { message: `POST ${WEBHOOK_PATH} only` });
-    let review: any;
-    try {
-      const chunks: Buffer[] = [];
-      for await (const c of req) chunks.push(c as Buffer);
-      review = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-    } catch {
-      return reply(400, { message: 'body is not an AdmissionReview' });
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const reply = (code: number, body: unknown, headers: Record<string, string> = {}) => {
+      if (res.headersSent || res.destroyed) return;
+      res.writeHead(code, { 'Content-Type': 'application/json', ...headers });
+      res.end(JSON.stringify(body));
+    };
+    if (req.method !== 'POST' || (req.url ?? '').split('?')[0] !== WEBHOOK_PATH) {
+      req.resume();
+      return reply(404, { message: `POST ${WEBHOOK_PATH} only` });
     }
-    const request = review?.request;
-    if (!request?.uid) return reply(400, { message: 'AdmissionReview without request.uid' });
+    const body = await readBody(req, MAX_REVIEW_BYTES);
+    if (body === 'too-large') {
+      // Connection: close, so a client streaming more is cut off once the answer is out.
+      return reply(413, { message: `AdmissionReview larger than ${MAX_REVIEW_BYTES} bytes (the API server's own request limit)` }, { Connection: 'close' });
+    }
+    if (body === 'aborted') return;
+    const parsed = parseAdmissionReview(body);
+    if ('problem' in parsed) return reply(400, { message: parsed.problem });
+    const request = parsed.request;
     const respond = (response: Record<string, unknown>) => reply(200, { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: request.uid, ...response } });
-    if (request.operation !== 'CREATE' || request.kind?.kind !== 'PipelineRun') return respond({ allowed: true });
-    const run = request.object ?? {};
-    const namespace: string = request.namespace ?? run.metadata?.namespace;
+    // Only PipelineRun CREATE is ours; anything else the API server (or a stray client) sends is let through untouched.
+    if (!isPipelineRunCreate(request)) return respond({ allowed: true });
+    const run = request.object;
+    if (!isObject(run)) return reply(400, { message: 'AdmissionReview for a PipelineRun CREATE without request.object' });
+    const shape = runShapeProblem(run);
+    if (shape) {
+      this.metrics?.admissions.inc({ result: 'rejected' });
+      return respond({ allowed: false, status: { code: 400, reason: 'BadRequest', message: `pipeline-sidecars cannot read this PipelineRun: ${shape}` } });
+    }
+    const namespace = typeof request.namespace === 'string' && request.namespace ? request.namespace : run.metadata?.namespace;
+    if (typeof namespace !== 'string' || !namespace) return reply(400, { message: 'AdmissionReview for a PipelineRun CREATE without request.namespace' });
     const log = this.log.child({ namespace, run: run.metadata?.name ?? `${run.metadata?.generateName ?? ''}*` });
     if (this.servedNamespaces?.length && !this.servedNamespaces.includes(namespace)) {
       this.metrics?.admissions.inc({ result: 'untouched' });
@@ -239,24 +308,30 @@ export class WebhookServer {
       }
       if (!decision.mutated) { this.metrics?.admissions.inc({ result: 'untouched' }); return respond({ allowed: true }); }
       const patch = admissionPatch(run, decision.mutated);
+      if (patch.length === 0) { this.metrics?.admissions.inc({ result: 'untouched' }); return respond({ allowed: true }); }
       this.metrics?.admissions.inc({ result: 'mutated' });
-      log.info('gated PipelineRun', { runId: decision.runId, sidecars: decision.sidecars, warnings: decision.warnings });
+      log.info('admitted PipelineRun', { runId: decision.runId, sidecars: decision.sidecars, warnings: decision.warnings });
       return respond({
         allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
         ...(decision.warnings.length ? { warnings: decision.warnings } : {}),
       });
     } catch (e) {
-      // A 500 lets failurePolicy decide: Fail for runs that ask by annotation, Ignore for the rest.
       this.metrics?.admissions.inc({ result: 'error' });
+      if (e instanceof RangeError) {
+        // Input so deeply nested that walking it overflows the stack: the run's fault, not ours.
+        return respond({ allowed: false, status: { code: 400, reason: 'BadRequest', message: 'pipeline-sidecars cannot read this PipelineRun: it is nested too deeply' } });
+      }
+      // The API server could not be read: 503 lets failurePolicy decide (Fail for runs that ask by annotation, Ignore for the rest).
       this.metrics?.errors.inc({ reason: 'admission' });
-      log.error('admission failed', { error: e });
-      return reply(500, { message: `pipeline-sidecars webhook could not decide: ${(e as Error).message}` });
+      log.warn('admission could not decide', { error: e });
+      return reply(503, { message: `pipeline-sidecars webhook could not decide: ${(e as Error).message}` });
     }
   }
 
   private async readPipeline(run: any, namespace: string): Promise<{ pipeline?: Record<string, any>; problem?: string }> {
     const ref = run.spec?.pipelineRef;
     if (!ref?.name || ref.resolver || ref.bundle) return {};
+    if (typeof ref.name !== 'string' || !DNS_SUBDOMAIN.test(ref.name)) return { problem: `spec.pipelineRef.name ${JSON.stringify(ref.name)} is not a Pipeline name` };
     const p = await this.client.getOrUndefined(objectPath({ apiVersion: 'tekton.dev/v1', kind: 'Pipeline', metadata: { name: ref.name, namespace } }));
     return p ? { pipeline: p } : { problem: `Pipeline "${ref.name}" does not exist in namespace "${namespace}"` };
   }

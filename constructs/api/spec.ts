@@ -33,9 +33,19 @@ export const LABELS = {
   runUid: `${GROUP}/run-uid`,
   pipelineRun: `${GROUP}/pipelinerun`,
   sidecar: `${GROUP}/sidecar`,
+  /**
+   * On a PipelineRun, set only by the webhook at CREATE, to the run id it minted: the run's
+   * bookkeeping is the webhook's. A user cannot forge it: the webhook strips every
+   * pipeline-sidecars.dev/ key a user writes, a run carrying one is refused while the webhook is
+   * down, and the bundle's ValidatingAdmissionPolicy forbids changing them afterwards.
+   */
+  admitted: `${GROUP}/admitted`,
   /** On a Namespace: privileged sidecar kinds (DockerDaemon) may run here. */
   allowPrivileged: `${GROUP}/allow-privileged`,
 } as const;
+
+/** Prefix of every annotation and label key that is ours; on a PipelineRun only the webhook and the operator write them. */
+export const RESERVED_PREFIX = `${GROUP}/`;
 
 export const MANAGED_BY = 'pipeline-sidecars';
 export const FIELD_MANAGER = 'pipeline-sidecars';
@@ -78,7 +88,10 @@ export interface SidecarExpose {
 export interface SidecarIsolation {
   /** SameRun (default): only pods of this PipelineRun. Namespace: any pod in the run's namespace. */
   readonly from?: 'SameRun' | 'Namespace';
-  /** Also require the tekton.dev/pipelineRunUID label (recent Tekton sets it). Default false. */
+  /**
+   * Deprecated, accepted and ignored: task pods are always matched by the tekton.dev/pipelineRunUID
+   * label Tekton sets from the real run (a run name or user label can be copied by another run).
+   */
   readonly matchRunUid?: boolean;
   /** Egress rules for the sidecar pod (NetworkPolicy egress); absent means egress is not restricted. */
   readonly egress?: Array<Record<string, unknown>>;

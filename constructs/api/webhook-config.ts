@@ -1,6 +1,6 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
-import { ANNOTATIONS } from './spec';
+import { RESERVED_PREFIX } from './spec';
 
 /** Path the operator serves PipelineRun admission on. */
 export const WEBHOOK_PATH = '/mutate-pipelinerun';
@@ -21,17 +21,29 @@ export interface WebhookConfigProps {
   readonly timeoutSeconds?: number;
 }
 
-const hasSidecarsAnnotation = `has(object.metadata.annotations) && '${ANNOTATIONS.sidecars}' in object.metadata.annotations && object.metadata.annotations['${ANNOTATIONS.sidecars}'] != ''`;
+/**
+ * CEL: the run carries any pipeline-sidecars.dev/ annotation or label, the `sidecars` annotation a
+ * user asks with included. Such a run either asks for sidecars or carries keys that are the
+ * operator's bookkeeping and must be stripped; neither may be admitted without the webhook.
+ */
+export const CARRIES_RESERVED_KEYS = ['annotations', 'labels']
+  .map((f) => `(has(object.metadata.${f}) && object.metadata.${f}.exists(k, k.startsWith('${RESERVED_PREFIX}')))`)
+  .join(' || ');
 
 /**
- * The MutatingWebhookConfiguration for PipelineRun CREATE, as two webhooks that share one endpoint:
+ * The MutatingWebhookConfiguration for PipelineRun CREATE, as two webhooks that share one endpoint
+ * and together see every PipelineRun CREATE in the selected namespaces:
  *
- * - `explicit`: runs that carry the sidecars annotation. The API server can see they ask, so
- *   failurePolicy Fail: such a run never starts without its sidecars (or a clear rejection).
+ * - `explicit`: runs that carry any pipeline-sidecars.dev/ annotation or label: the sidecars
+ *   annotation a user asks with, or bookkeeping keys (run id, gated, started, ...) a user may not
+ *   write and the webhook strips. The API server can see them, so failurePolicy Fail: such a run
+ *   never starts without its sidecars, and a run with forged bookkeeping is never admitted while the
+ *   webhook is down.
  * - `selected`: every other run. Whether it asks depends on its Pipeline's annotation or on
  *   PipelineSidecar selectors, which CEL matchConditions cannot read, so the webhook looks them
  *   up. failurePolicy Ignore: an operator outage must not block the cluster's unrelated runs. A
- *   selector-matched run admitted during an outage is not gated; the operator reports it with an Event.
+ *   selector-matched run admitted during an outage is not gated; the operator reports it with an
+ *   Event. It carries no key of ours, so it has no bookkeeping to forge.
  */
 export function mutatingWebhookConfiguration(props: WebhookConfigProps): Record<string, any> {
   if (!props.service === !props.url) throw new Error('mutatingWebhookConfiguration: give exactly one of service or url');
@@ -53,8 +65,8 @@ export function mutatingWebhookConfiguration(props: WebhookConfigProps): Record<
     kind: 'MutatingWebhookConfiguration',
     metadata: { name: props.name, labels: { 'app.kubernetes.io/part-of': 'pipeline-sidecars' }, ...(props.annotations ? { annotations: props.annotations } : {}) },
     webhooks: [
-      { name: 'explicit.pipelineruns.pipeline-sidecars.dev', ...common, failurePolicy: 'Fail', matchConditions: [{ name: 'asks-by-annotation', expression: hasSidecarsAnnotation }] },
-      { name: 'selected.pipelineruns.pipeline-sidecars.dev', ...common, failurePolicy: 'Ignore', matchConditions: [{ name: 'no-annotation', expression: `!(${hasSidecarsAnnotation})` }] },
+      { name: 'explicit.pipelineruns.pipeline-sidecars.dev', ...common, failurePolicy: 'Fail', matchConditions: [{ name: 'carries-pipeline-sidecars-keys', expression: CARRIES_RESERVED_KEYS }] },
+      { name: 'selected.pipelineruns.pipeline-sidecars.dev', ...common, failurePolicy: 'Ignore', matchConditions: [{ name: 'no-pipeline-sidecars-keys', expression: `!(${CARRIES_RESERVED_KEYS})` }] },
     ],
   };
 }

@@ -6,4 +6,5 @@ export * from './operator-deployment';
 export * from './operator-service';
 export * from './operator-disruption-budget';
 export * from './webhook-certificate';
+export * from './bookkeeping-policy';
 export * from './install-bundle';

@@ -3,6 +3,7 @@ import { Construct } from 'constructs';
 import { k8s } from 'cdk8s-plus-27';
 import { PipelineSidecarCrd } from '../api/crd';
 import { PipelineRunWebhookConfiguration } from '../api/webhook-config';
+import { BookkeepingPolicy } from './bookkeeping-policy';
 import { BUNDLE_DEFAULTS, BUNDLE_LABELS, leaseName, webhookTlsSecretName } from './defaults';
 import { OperatorDeployment, ResourceQuantities } from './operator-deployment';
 import { OperatorDisruptionBudget } from './operator-disruption-budget';
@@ -57,7 +58,8 @@ export function servedSelector(served: string[]): Record<string, unknown> {
 /**
  * Everything `kubectl apply -f dist/` or an Argo CD Application installs: the PipelineSidecar CRD,
  * the operator's Namespace, ServiceAccount and least-privilege RBAC, the operator Deployment with
- * its Service and PodDisruptionBudget, and the MutatingWebhookConfiguration, in Argo CD sync
+ * its Service and PodDisruptionBudget, the ValidatingAdmissionPolicy that keeps runs' bookkeeping
+ * the operator's, and the MutatingWebhookConfiguration, in Argo CD sync
  * waves (CRDs and Namespace, RBAC, workloads, webhook). Objects are emitted in that order too, so
  * a plain `kubectl apply` of the single file works in one pass. Deterministic: no generated names.
  */
@@ -90,6 +92,10 @@ export class InstallBundle extends Chart {
         serviceAccount: { name: rbac.serviceAccountName, namespace: c.namespace },
       });
     }
+    // The runs' bookkeeping stays the operator's after CREATE, even while the operator is down.
+    new BookkeepingPolicy(this, 'BookkeepingPolicy', {
+      name, serviceAccount: { namespace: c.namespace, name: rbac.serviceAccountName }, namespaceSelector: servedSelector(c.servedNamespaces),
+    });
     const certificate = c.certManager
       ? new WebhookCertificate(this, 'WebhookCertificate', { name: `${name}-webhook`, namespace: c.namespace, secretName: webhookTlsSecretName(name), serviceName: name })
       : undefined;

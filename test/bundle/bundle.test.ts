@@ -44,6 +44,8 @@ describe('InstallBundle', () => {
       ['Role', 'pipeline-sidecars', '-1'],
       ['RoleBinding', 'pipeline-sidecars', '-1'],
       ['ClusterRole', 'pipeline-sidecars-namespace', '-1'],
+      ['ValidatingAdmissionPolicy', 'pipeline-sidecars', '-1'],
+      ['ValidatingAdmissionPolicyBinding', 'pipeline-sidecars', '-1'],
       ['Deployment', 'pipeline-sidecars', '0'],
       ['Service', 'pipeline-sidecars', '0'],
       ['PodDisruptionBudget', 'pipeline-sidecars', '0'],
@@ -122,10 +124,10 @@ describe('InstallBundle', () => {
 
   test('certManager: a Certificate for the Service, CA injection annotation, operator leaves the CA alone', () => {
     const cm = installBundleObjects({ certManager: true });
-    const cert = one(cm, 'Certificate');
+    const cert = byKind(cm, 'Certificate').find((c) => c.metadata.name === 'pipeline-sidecars-webhook')!;
     expect(cert.spec.secretName).toBe('pipeline-sidecars-webhook-tls');
     expect(cert.spec.dnsNames).toEqual(['pipeline-sidecars.pipeline-sidecars.svc', 'pipeline-sidecars.pipeline-sidecars.svc.cluster.local']);
-    expect(one(cm, 'Issuer').spec).toEqual({ selfSigned: {} });
+    expect(byKind(cm, 'Issuer').find((i) => i.metadata.name === 'pipeline-sidecars-webhook-selfsigned')!.spec).toEqual({ selfSigned: {} });
     expect(one(cm, 'MutatingWebhookConfiguration').metadata.annotations['cert-manager.io/inject-ca-from']).toBe('pipeline-sidecars/pipeline-sidecars-webhook');
     expect(container(cm).args).toContain('--webhook-external-ca');
   });

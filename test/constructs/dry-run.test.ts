@@ -58,7 +58,7 @@ describe('the API server accepts what the constructs synthesize', () => {
     await rawClient().apply(objectPath(np), np, FIELD_MANAGER);
     const back = await rawClient().get(objectPath(np));
     expect(back.spec.ingress[0].from).toEqual([
-      { podSelector: { matchLabels: { 'tekton.dev/pipelineRun': 'build-42', 'tekton.dev/pipelineRunUID': run.uid } } },
+      { podSelector: { matchLabels: { 'tekton.dev/pipelineRunUID': run.uid } } },
       { podSelector: { matchLabels: { 'app.kubernetes.io/managed-by': 'pipeline-sidecars', 'pipeline-sidecars.dev/run-id': 'k3x9q2ab' } } },
     ]);
     expect(back.spec.ingress[0].ports).toEqual([{ port: 5000, protocol: 'TCP' }]);

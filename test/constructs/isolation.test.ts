@@ -29,7 +29,7 @@ describe('IsolationPolicy', () => {
     expect(np.spec.ingress).toHaveLength(1);
     expect(np.spec.ingress[0].ports).toEqual([{ port: 2376, protocol: 'TCP' }, { port: 53, protocol: 'UDP' }]);
     expect(admits(np, TASK_POD)).toBe(true);
-    expect(admits(np, { ...TASK_POD, [TEKTON_LABELS.pipelineRun]: 'someone-else' })).toBe(false);
+    expect(admits(np, { ...TASK_POD, [TEKTON_LABELS.pipelineRunUid]: 'another-runs-uid' })).toBe(false);
     expect(admits(np, { app: 'random' })).toBe(false);
     // Peers are same-namespace pod selectors only: no namespaceSelector, no ipBlock.
     for (const peer of np.spec.ingress[0].from) expect(Object.keys(peer)).toEqual(['podSelector']);
@@ -42,12 +42,12 @@ describe('IsolationPolicy', () => {
     expect(admits(np, { ...sibling, [LABELS.runId]: 'zzzzzzzz' })).toBe(false);
   });
 
-  test('matchRunUid also requires tekton.dev/pipelineRunUID: a same-named older run is shut out', () => {
-    const np = policy({ matchRunUid: true });
-    expect(np.spec.ingress[0].from[0].podSelector.matchLabels).toEqual({ [TEKTON_LABELS.pipelineRun]: RUN.name, [TEKTON_LABELS.pipelineRunUid]: RUN.uid });
-    expect(admits(np, TASK_POD)).toBe(true);
-    expect(admits(np, { ...TASK_POD, [TEKTON_LABELS.pipelineRunUid]: 'old-uid' })).toBe(false);
-    expect(policy().spec.ingress[0].from[0].podSelector.matchLabels).toEqual({ [TEKTON_LABELS.pipelineRun]: RUN.name });
+  test('task pods are matched by tekton.dev/pipelineRunUID alone, with or without matchRunUid: a same-named older run is shut out', () => {
+    for (const np of [policy({ matchRunUid: true }), policy()]) {
+      expect(np.spec.ingress[0].from[0].podSelector.matchLabels).toEqual({ [TEKTON_LABELS.pipelineRunUid]: RUN.uid });
+      expect(admits(np, TASK_POD)).toBe(true);
+      expect(admits(np, { ...TASK_POD, [TEKTON_LABELS.pipelineRunUid]: 'old-uid' })).toBe(false);
+    }
   });
 
   test('from: Namespace widens to every pod of the namespace, still only on the sidecar ports', () => {

@@ -1,6 +1,6 @@
-import { ANNOTATIONS, PipelineSidecarResource } from '../../constructs/api/spec';
+import { ANNOTATIONS, LABELS, PipelineSidecarResource } from '../../constructs/api/spec';
 import { defaultKinds } from '../../constructs/kinds';
-import { admissionPatch, admitPipelineRun } from '../../src/admission';
+import { admissionPatch, admitPipelineRun, withoutReservedKeys } from '../../src/admission';
 import { tepPipeline } from './helpers';
 
 const kinds = defaultKinds();
@@ -53,4 +53,31 @@ test('the patch only replaces annotations and spec', () => {
     { op: 'add', path: '/metadata/annotations', value: { x: 'y' } },
     { op: 'replace', path: '/spec', value: after.spec },
   ]);
+});
+
+test.each([
+  ['nothing of ours', { a: 'b' }, { app: 'x' }, [], { a: 'b' }, { app: 'x' }],
+  ['the sidecars annotation is the user\'s', { [ANNOTATIONS.sidecars]: 'x' }, undefined, [], { [ANNOTATIONS.sidecars]: 'x' }, undefined],
+  ['bookkeeping annotations go', { [ANNOTATIONS.runId]: 'v', [ANNOTATIONS.started]: 't', [ANNOTATIONS.gated]: 'true', 'pipeline-sidecars.dev/cancelled': 't', keep: '1' }, undefined,
+    ['annotation pipeline-sidecars.dev/run-id', 'annotation pipeline-sidecars.dev/started', 'annotation pipeline-sidecars.dev/gated', 'annotation pipeline-sidecars.dev/cancelled'], { keep: '1' }, undefined],
+  ['every label of ours goes, sidecars included', undefined, { [LABELS.admitted]: 'v', [LABELS.runId]: 'v', 'pipeline-sidecars.dev/sidecars': 'x', app: 'x' },
+    ['label pipeline-sidecars.dev/admitted', 'label pipeline-sidecars.dev/run-id', 'label pipeline-sidecars.dev/sidecars'], undefined, { app: 'x' }],
+  ['a look-alike prefix stays', { 'pipeline-sidecars.dev.evil/run-id': 'v', 'x.pipeline-sidecars.dev/run-id': 'v' }, undefined, [], { 'pipeline-sidecars.dev.evil/run-id': 'v', 'x.pipeline-sidecars.dev/run-id': 'v' }, undefined],
+])('#11.3 withoutReservedKeys: %s', (_name, annotations, labels, removed, keptAnnotations, keptLabels) => {
+  const r = withoutReservedKeys({ name: 'r', ...(annotations ? { annotations } : {}), ...(labels ? { labels } : {}) });
+  expect(r.removed).toEqual(removed);
+  expect(r.metadata.annotations).toEqual(keptAnnotations);
+  expect(r.metadata.labels).toEqual(keptLabels);
+  expect(r.metadata.name).toBe('r');
+});
+
+test('#11.3 the patch replaces labels too, and empties a map that lost every key', () => {
+  const before = { metadata: { name: 'r', labels: { [LABELS.runId]: 'v' }, annotations: { [ANNOTATIONS.runId]: 'v' } }, spec: {} };
+  const after = { metadata: { name: 'r', labels: {}, annotations: {} }, spec: {} };
+  expect(admissionPatch(before, after)).toEqual([
+    { op: 'add', path: '/metadata/annotations', value: {} },
+    { op: 'add', path: '/metadata/labels', value: {} },
+  ]);
+  // Negative control: nothing changed, nothing patched (absent and empty are the same).
+  expect(admissionPatch({ metadata: { name: 'r' }, spec: {} }, { metadata: { name: 'r', labels: {} }, spec: {} })).toEqual([]);
 });

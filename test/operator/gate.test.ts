@@ -26,8 +26,8 @@ describe('decide(run, observed) → start | cancel | wait(until)', () => {
   test.each(rows)('%s', (_why, i, want) => expect(decide(i)).toEqual(want));
 });
 
-const run = (o: { status?: string; startTime?: string; done?: 'True' | 'False'; deleting?: boolean; annotations?: Record<string, string> } = {}): PipelineRun => ({
-  metadata: { name: 'r', namespace: 'ns', uid: 'u', annotations: o.annotations, ...(o.deleting ? { deletionTimestamp: 'x' } : {}) },
+const run = (o: { status?: string; startTime?: string; done?: 'True' | 'False'; deleting?: boolean; annotations?: Record<string, string>; labels?: Record<string, string> } = {}): PipelineRun => ({
+  metadata: { name: 'r', namespace: 'ns', uid: 'u', annotations: o.annotations, labels: o.labels, ...(o.deleting ? { deletionTimestamp: 'x' } : {}) },
   spec: o.status ? { status: o.status } : {},
   status: { ...(o.startTime ? { startTime: o.startTime } : {}), ...(o.done ? { conditions: [{ type: 'Succeeded', status: o.done }] } : {}) },
 });
@@ -48,12 +48,15 @@ describe('lifecycle(run): when the sidecars go', () => {
 });
 
 describe('releasableByUs(run): only what our webhook pended, or what its author allowed', () => {
-  const rows: Array<[string, Record<string, string> | undefined, boolean]> = [
-    ['gated by our webhook', { 'pipeline-sidecars.dev/run-id': 'abc', 'pipeline-sidecars.dev/gated': 'true' }, true],
+  const admitted = { 'pipeline-sidecars.dev/admitted': 'abc' };
+  const rows: Array<[string, Record<string, string> | undefined, boolean, Record<string, string>?]> = [
+    ['gated by our webhook (run id with its admitted marker)', { 'pipeline-sidecars.dev/run-id': 'abc', 'pipeline-sidecars.dev/gated': 'true' }, true, admitted],
+    ['gated and a run id, but no webhook marker (forged)', { 'pipeline-sidecars.dev/run-id': 'abc', 'pipeline-sidecars.dev/gated': 'true' }, false],
+    ['a marker for another run id (copied labels)', { 'pipeline-sidecars.dev/run-id': 'abc', 'pipeline-sidecars.dev/gated': 'true' }, false, { 'pipeline-sidecars.dev/admitted': 'xyz' }],
     ['a run id but pended by someone else', { 'pipeline-sidecars.dev/run-id': 'abc' }, false],
     ['no webhook, no word from the author', undefined, false],
     ['no webhook, the author allowed it', { 'pipeline-sidecars.dev/release': 'when-ready' }, true],
     ['gated without a run id (not written by our webhook)', { 'pipeline-sidecars.dev/gated': 'true' }, false],
   ];
-  test.each(rows)('%s', (_why, annotations, want) => expect(releasableByUs(run({ status: 'PipelineRunPending', annotations }))).toBe(want));
+  test.each(rows)('%s', (_why, annotations, want, labels) => expect(releasableByUs(run({ status: 'PipelineRunPending', annotations, labels }))).toBe(want));
 });

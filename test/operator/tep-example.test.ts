@@ -60,6 +60,12 @@ test('#9.1 TEP-0130 example on the real Tekton: gated at CREATE, Ready before an
     `ServiceAccount/docker-daemon-${runId}`,
   ]);
   const np = await rawClient().get(`${collectionPath('networking.k8s.io/v1', 'NetworkPolicy', ns)}/docker-daemon-${runId}-isolation`);
+  expect(np.spec.ingress).toHaveLength(1);
+  // Peers: this run's task pods, and this run's other sidecars; nothing namespace- or cluster-wide.
+  expect(np.spec.ingress[0].from).toEqual([
+    { podSelector: { matchLabels: { 'tekton.dev/pipelineRunUID': created.metadata.uid } } },
+    { podSelector: { matchLabels: { [LABELS.managedBy]: 'pipeline-sidecars', [LABELS.runId]: runId } } },
+  ]);
 
   // Sample until the run is unpended: no TaskRun may exist before the Deployment is Ready.
   let readyAt: number | undefined;
