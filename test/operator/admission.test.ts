@@ -23,7 +23,7 @@ test('TEP-0130 as written: a Pipeline param default using $(sidecars.docker-daem
 test('expose: only declared params, never over a value the user set; workspace bound only if declared and unbound', () => {
   const run = {
     metadata: { name: 'r', annotations: { [ANNOTATIONS.sidecars]: 'docker-daemon' } },
-    spec: { pipelineSpec: { params: [{ name: 'docker-host' }], workspaces: [{ name: 'docker-tls-certs' }], tasks: [] }, status: 'PipelineRunPending' },
+    spec: { pipelineSpec: { params: [{ name: 'docker-host' }], workspaces: [{ name: 'docker-tls-certs' }], tasks: [] } },
   };
   const d = admitPipelineRun({ run, namespace: 'ci', sidecars: [docker], kinds, runId: 'abcd1234' });
   if (!d.allowed) throw new Error(d.message);
@@ -80,4 +80,17 @@ test('#11.3 the patch replaces labels too, and empties a map that lost every key
   ]);
   // Negative control: nothing changed, nothing patched (absent and empty are the same).
   expect(admissionPatch({ metadata: { name: 'r' }, spec: {} }, { metadata: { name: 'r', labels: {} }, spec: {} })).toEqual([]);
+});
+
+test('#9 a run that arrives already pending is not marked gated: its owner releases it', () => {
+  const run = {
+    metadata: { name: 'r', annotations: { [ANNOTATIONS.sidecars]: 'docker-daemon' } },
+    spec: { pipelineSpec: { tasks: [] }, status: 'PipelineRunPending' },
+  };
+  const d = admitPipelineRun({ run, namespace: 'ci', sidecars: [docker], kinds, runId: 'abcd1234' });
+  if (!d.allowed) throw new Error(d.message);
+  expect(d.mutated!.spec.status).toBe('PipelineRunPending');
+  expect(d.mutated!.metadata.annotations[ANNOTATIONS.gated]).toBeUndefined();
+  expect(d.mutated!.metadata.annotations[ANNOTATIONS.runId]).toBe('abcd1234');
+  expect(d.warnings.join(' ')).toContain('whoever pended it releases it');
 });

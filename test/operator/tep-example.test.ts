@@ -94,7 +94,14 @@ test('#9.1 TEP-0130 example on the real Tekton: gated at CREATE, Ready before an
   const done = await waitRunDone(ns, name, 60_000);
   const tDone = Date.now();
   expect(succeeded(done)).toMatchObject({ status: 'True', reason: 'Succeeded' });
-  expect((await taskRunsOf(ns, name)).map((t) => t.metadata.labels['tekton.dev/pipelineTask'])).toEqual(['git-clone', 'docker-build', 'pytest', 'docker-push']);
+  // In runAfter order: each TaskRun started only after the one before it completed.
+  const trs = await taskRunsOf(ns, name);
+  const byTask = new Map(trs.map((t) => [t.metadata.labels['tekton.dev/pipelineTask'], t]));
+  expect([...byTask.keys()].sort()).toEqual(['docker-build', 'docker-push', 'git-clone', 'pytest']);
+  const order = ['git-clone', 'docker-build', 'pytest', 'docker-push'];
+  for (let i = 1; i < order.length; i++) {
+    expect(Date.parse(byTask.get(order[i])!.metadata.creationTimestamp)).toBeGreaterThanOrEqual(Date.parse(byTask.get(order[i - 1])!.status.completionTime));
+  }
   await eventually('the sidecar objects to be deleted', async () => (await objectsOfRun(ns, runId)).length === 0, 5_000, 20);
   const cleanupMs = Date.now() - tDone;
   process.stderr.write(`[tep-example] done observed → sidecar objects gone: ${cleanupMs} ms\n`);

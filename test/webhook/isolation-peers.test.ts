@@ -80,9 +80,11 @@ describe('against the API server', () => {
   });
 
   test('#11.4 the applied policy, read back, selects the run\'s task pod and not the pod of a run that copied its labels', async () => {
-    const a = await createRun(ns, { metadata: { generateName: 'a-', labels: { team: 'x' } }, spec: { pipelineSpec: inline } });
+    // Pending runs: Tekton makes no pods for them, so the only pods are the ones this test labels
+    // exactly as Tekton would (tektonTaskPodLabels).
+    const a = await createRun(ns, { metadata: { generateName: 'a-', labels: { team: 'x' } }, spec: { pipelineSpec: inline, status: 'PipelineRunPending' } });
     const aPodLabels = tektonTaskPodLabels(a as RunLike, 'build');
-    const b = await createRun(ns, { metadata: { generateName: 'b-', labels: aPodLabels }, spec: { pipelineSpec: inline } });
+    const b = await createRun(ns, { metadata: { generateName: 'b-', labels: aPodLabels }, spec: { pipelineSpec: inline, status: 'PipelineRunPending' } });
     const bPodLabels = tektonTaskPodLabels(b as RunLike, 'build');
     const np = isolationPolicy({ name: a.metadata.name, namespace: ns, uid: a.metadata.uid, runId: 'runaaaa1', naming: 'runId' });
     np.metadata.namespace = ns;
@@ -100,7 +102,7 @@ describe('against the API server', () => {
     const runPath = objectPath({ apiVersion: 'tekton.dev/v1', kind: 'PipelineRun', metadata: { name: a.metadata.name, namespace: ns } });
     await rawClient().delete(runPath);
     await eventually('run A to be gone', async () => !(await rawClient().getOrUndefined(runPath)), 10_000, 100);
-    const again = await createRun(ns, { metadata: { name: a.metadata.name, labels: aPodLabels }, spec: { pipelineSpec: inline } });
+    const again = await createRun(ns, { metadata: { name: a.metadata.name, labels: aPodLabels }, spec: { pipelineSpec: inline, status: 'PipelineRunPending' } });
     expect(again.metadata.uid).not.toBe(a.metadata.uid);
     await pod('a-again-build-pod', tektonTaskPodLabels(again as RunLike, 'build'));
     const selected = new Set<string>();
