@@ -9,6 +9,7 @@ import { collectionPath, objectPath } from './k8s/resources';
 import type { Logger } from './log';
 import type { OperatorMetrics } from './metrics';
 import { WorkQueue } from './queue';
+import { timerDelay } from './timers';
 import { Caches, isDone, OWNED_KINDS, OWNED_SELECTOR, Reconciler, runIdentity } from './reconcile';
 
 export interface ControllerOptions {
@@ -131,7 +132,7 @@ export class Controller {
     const every = this.o.sweepIntervalMs ?? 60_000;
     const tick = () => {
       this.sweep().catch((e) => this.o.log.error('sweep failed', { error: e })).finally(() => {
-        if (this.running) { this.sweepTimer = setTimeout(tick, every); this.sweepTimer.unref?.(); }
+        if (this.running) { this.sweepTimer = setTimeout(tick, timerDelay(every)); this.sweepTimer.unref?.(); }
       });
     };
     // The first sweep runs right after the caches synced: it catches what changed while no leader ran.

@@ -1,6 +1,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../log';
 import { silentLogger } from '../log';
+import { timerDelay } from '../timers';
 import { ApiError, RawClient } from './raw';
 import { startWatch, WatchHandle, WatchStalledError } from './watch';
 
@@ -230,7 +231,7 @@ export class Informer implements ObjectCache {
   }
 
   private sleep(ms: number): Promise<void> {
-    return new Promise((r) => { const t = setTimeout(r, ms); t.unref?.(); this.wake = () => { clearTimeout(t); r(); }; });
+    return new Promise((r) => { const t = setTimeout(r, timerDelay(ms)); t.unref?.(); this.wake = () => { clearTimeout(t); r(); }; });
   }
 
   private async run(firstSync: () => void, firstFail: (e: unknown) => void): Promise<void> {
