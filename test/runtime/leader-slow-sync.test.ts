@@ -50,12 +50,8 @@ function fileLogger(name: string) {
   return createLogger({ level: 'debug', write: (line) => fs.appendFileSync(file, line + '\n'), fields: { op: name } });
 }
 
-test('#11.13 a leader keeps its Lease while its caches take several lease durations to sync (slow link), and a rival never takes over', async () => {
-  await ensureCrd();
-  const ns = await createTestNamespace('slowsync');
-  const leaseName = `ps-${ns}`;
-  // What makes the sync slow, for real: 4 MiB of Secrets the controller's cache lists (owned-object
-  // labels), through a link that carries 400 KB/s per connection. A Lease request is ~1 KB each way.
+/** 4 MiB of Secrets with owned-object labels (the controller's Secret cache lists them); no run owns them, so a sweep deletes them. */
+async function createBulk(ns: string): Promise<void> {
   const blob = Buffer.alloc(750 * 1024, 7).toString('base64');
   for (let i = 0; i < 4; i++) {
     await rawClient().create(collectionPath('v1', 'Secret', ns), {
@@ -63,6 +59,15 @@ test('#11.13 a leader keeps its Lease while its caches take several lease durati
       data: { blob },
     });
   }
+}
+
+test('#11.13 a leader keeps its Lease while its caches take several lease durations to sync (slow link), and a rival never takes over', async () => {
+  await ensureCrd();
+  const ns = await createTestNamespace('slowsync');
+  const leaseName = `ps-${ns}`;
+  // What makes the sync slow, for real: 4 MiB of Secrets the controller's cache lists (owned-object
+  // labels), through a link that carries 400 KB/s per connection. A Lease request is ~1 KB each way.
+  await createBulk(ns);
   const proxy = new TcpProxy(undefined, { bytesPerSecond: 400 * 1024 });
   const kc = kubeConfigVia(await proxy.start());
   const op = new Operator({
@@ -146,6 +151,46 @@ test('#11.13 negative control: a leader whose Lease requests hang steps down wit
   } finally {
     await rival.stop();
     await leader.stop({ release: false });
+    await proxy.close();
+  }
+});
+
+test('#11.13 a leader that loses its Lease while its caches sync stops at once and never starts reconciling', async () => {
+  await ensureCrd();
+  const ns = await createTestNamespace('lostsync');
+  const leaseName = `ps-${ns}`;
+  await createBulk(ns);
+  const proxy = new TcpProxy(undefined, { bytesPerSecond: 400 * 1024 });
+  const kc = kubeConfigVia(await proxy.start());
+  const op = new Operator({
+    kubeConfig: kc, namespace: ns, webhook: false, watchNamespaces: [ns], sweepIntervalMs: 3600_000,
+    leaderElection: { leaseName, identity: 'leader', ...timings }, identity: 'leader', log: fileLogger(`lost-sync-${ns}`),
+  });
+  const secrets = async () => ((await rawClient().get(collectionPath('v1', 'Secret', ns), { labelSelector: `${LABELS.runId}=slow-sync-bulk` })).items ?? []).length;
+  try {
+    await op.start();
+    const ctrl = await eventually('a controller to start syncing', async () => op.controller, 10_000, 10);
+    let everReconciling = false;
+    const probe = setInterval(() => { everReconciling ||= ctrl.synced; }, 20);
+    // Another replica takes the Lease (it believed it expired: a partition, a paused VM).
+    const leasePath = `${collectionPath('coordination.k8s.io/v1', 'Lease', ns)}/${leaseName}`;
+    const lease = await rawClient().get(leasePath);
+    const now = new Date().toISOString().replace(/Z$/, '000Z');
+    await rawClient().request('PUT', leasePath, { body: { ...lease, spec: { ...lease.spec, holderIdentity: 'thief', renewTime: now, acquireTime: now } } });
+    const tSteal = Date.now();
+    await eventually('the operator to step down', async () => !op.isLeader, 15_000, 10);
+    const stepDownMs = Date.now() - tSteal;
+    // Long enough for the caches to have synced had the controller gone on (about 9 s on this link).
+    await sleep(12_000);
+    clearInterval(probe);
+    const left = await secrets();
+    process.stderr.write(`[leader-lost-sync] stepped down ${stepDownMs} ms after the Lease was taken, mid-sync; reconciling ever: ${everReconciling}; bulk Secrets left (a sweep would delete them): ${left}/4\n`);
+    expect(stepDownMs).toBeLessThanOrEqual(RETRY_MS + 1000);
+    expect(everReconciling).toBe(false);
+    expect(ctrl.reconciles).toBe(0);
+    expect(left).toBe(4);
+  } finally {
+    await op.stop({ release: false });
     await proxy.close();
   }
 });
