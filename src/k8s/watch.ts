@@ -56,8 +56,8 @@ export async function startWatch(kc: KubeConfig, path: string, query: Record<str
   const timers: NodeJS.Timeout[] = [];
   let idle: NodeJS.Timeout | undefined;
   let lastByte = Date.now();
+  let settled = false;
   const done = new Promise<Error | undefined>((resolve) => {
-    let settled = false;
     finish = (e) => {
       if (settled) return;
       settled = true;
@@ -70,7 +70,7 @@ export async function startWatch(kc: KubeConfig, path: string, query: Record<str
   // Re-armed on every chunk: bookmarks (allowWatchBookmarks) keep a healthy but quiet stream alive.
   const touch = () => {
     lastByte = Date.now();
-    if (wopts.idleTimeoutMs === undefined) return;
+    if (settled || wopts.idleTimeoutMs === undefined) return;
     if (idle) idle.refresh();
     else { idle = setTimeout(() => giveUp(`nothing received for ${wopts.idleTimeoutMs} ms, not even a bookmark: connection presumed dead`), timerDelay(wopts.idleTimeoutMs)); idle.unref?.(); }
   };
