@@ -9,6 +9,7 @@ import { collectionPath, objectPath } from './k8s/resources';
 import type { Logger } from './log';
 import type { OperatorMetrics } from './metrics';
 import { WorkQueue } from './queue';
+import { timerDelay } from './timers';
 import { Caches, isDone, OWNED_KINDS, OWNED_SELECTOR, Reconciler, runIdentity } from './reconcile';
 
 export interface ControllerOptions {
@@ -43,6 +44,7 @@ export class Controller {
   private readonly queue: WorkQueue;
   private sweepTimer?: NodeJS.Timeout;
   private running = false;
+  private reconciling = false;
   /** Reconciles done (tests and benchmarks read it). */
   reconciles = 0;
 
@@ -113,7 +115,15 @@ export class Controller {
     if (this.running) return;
     this.running = true;
     const all = [this.caches.runs, this.caches.sidecars, this.caches.pipelines, this.caches.namespaces, this.caches.pods, ...this.caches.owned.values()];
-    await Promise.all(all.map((i) => i.start()));
+    try {
+      await Promise.all(all.map((i) => i.start()));
+    } catch (e) {
+      if (!this.running) return; // stopped while the caches synced (leadership lost): not a failure
+      throw e;
+    }
+    // Stopped while the caches synced: never start reconciling.
+    if (!this.running) return;
+    this.reconciling = true;
     this.queue.start((key) => this.handle(key), (key, e, retryIn) => {
       this.o.metrics.errors.inc({ reason: errorReason(e) });
       this.o.log.error('reconcile failed; retrying', { key, retryInMs: retryIn, error: e });
@@ -122,7 +132,7 @@ export class Controller {
     const every = this.o.sweepIntervalMs ?? 60_000;
     const tick = () => {
       this.sweep().catch((e) => this.o.log.error('sweep failed', { error: e })).finally(() => {
-        if (this.running) { this.sweepTimer = setTimeout(tick, every); this.sweepTimer.unref?.(); }
+        if (this.running) { this.sweepTimer = setTimeout(tick, timerDelay(every)); this.sweepTimer.unref?.(); }
       });
     };
     // The first sweep runs right after the caches synced: it catches what changed while no leader ran.
@@ -134,13 +144,15 @@ export class Controller {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    this.reconciling = false;
     if (this.sweepTimer) clearTimeout(this.sweepTimer);
     await this.queue.stop();
     const all = [this.caches.runs, this.caches.sidecars, this.caches.pipelines, this.caches.namespaces, this.caches.pods, ...this.caches.owned.values()];
     await Promise.all(all.map((i) => i.stop()));
   }
 
-  get synced(): boolean { return this.running; }
+  /** Caches synced and reconciling (false while the caches still sync). */
+  get synced(): boolean { return this.reconciling; }
 
   /**
    * A reconcile that fails (quota, RBAC, admission policy, API errors) shows on the run itself, not

@@ -104,7 +104,7 @@ export class Operator {
     await this.webhookServer?.start();
     const le = this.opts.leaderElection;
     if (le) {
-      this.elector = new LeaderElector(this.client, this.opts.namespace, {
+      this.elector = new LeaderElector(this.opts.kubeConfig, this.opts.namespace, {
         leaseName: le.leaseName ?? 'pipeline-sidecars-leader', identity: le.identity ?? this.identity,
         leaseDurationMs: le.leaseDurationMs, renewDeadlineMs: le.renewDeadlineMs, retryPeriodMs: le.retryPeriodMs,
       }, {
@@ -120,7 +120,7 @@ export class Operator {
 
   private lead(): Promise<void> {
     this.transition = this.transition.then(async () => {
-      if (this.current || !this.started) return;
+      if (this.current || !this.started || (this.elector && !this.elector.isLeader)) return;
       const c = new Controller({
         kubeConfig: this.opts.kubeConfig, client: this.client, kinds: this.kinds, log: this.log.child({ part: 'controller' }),
         metrics: this.metrics, events: this.events, concurrency: this.opts.concurrency, sweepIntervalMs: this.opts.sweepIntervalMs,
@@ -144,11 +144,18 @@ export class Operator {
   }
 
   private follow(): Promise<void> {
+    // At once, not after a start in progress (caches can take longer than a lease to sync): a
+    // replica that lost the Lease must not begin reconciling once they have.
+    const c = this.current;
+    this.current = undefined;
+    this.metrics.isLeader.set(0);
+    const stopping = c?.stop();
     this.transition = this.transition.then(async () => {
-      const c = this.current;
+      await stopping;
+      const later = this.current;
       this.current = undefined;
       this.metrics.isLeader.set(0);
-      await c?.stop();
+      await later?.stop();
     });
     return this.transition;
   }

@@ -1,16 +1,32 @@
+import { BucketRateLimiter, ItemExponentialFailureRateLimiter, MaxOfRateLimiter, RateLimiter, requeueDelay } from './rate-limiter';
+import { longTimeout } from './timers';
+
 /**
  * A work queue in the style of client-go's: a key is queued at most once, a key is never processed
  * by two workers at once (an add during processing re-queues it after), failures back off per key
- * exponentially, and a bounded number of workers drain it.
+ * exponentially and all keys together through a token bucket, and a bounded number of workers drain it.
+ *
+ * No caller can make it spin (#11.15): a requeue shorter than the floor is rate limited like a
+ * failure, and delays longer than setTimeout can hold (about 24.8 days) are waited in parts.
  */
 
 export interface QueueOptions {
   /** Workers processing keys in parallel (default 4). */
   readonly concurrency?: number;
-  /** First retry delay after a failure (default 200 ms); doubles per consecutive failure. */
+  /** First delay after a failure or an "again soon" requeue; doubles per consecutive one (default 200 ms). */
   readonly baseDelayMs?: number;
-  /** Retry delay cap (default 60 s). */
+  /** Cap of that delay (default 60 s). */
   readonly maxDelayMs?: number;
+  /** Rate-limited retries of all keys together: tokens per second (default 50). */
+  readonly retryQps?: number;
+  /** Rate-limited retries allowed at once (default 300). */
+  readonly retryBurst?: number;
+  /** A handler's requeueAfterMs below this is "again soon" and rate limited (default 50 ms). */
+  readonly minRequeueMs?: number;
+  /** Replaces the limiter built from baseDelayMs, maxDelayMs, retryQps and retryBurst. */
+  readonly rateLimiter?: RateLimiter;
+  /** Random source for the jitter (0 to +25 %) of rate-limited delays (default Math.random). */
+  readonly random?: () => number;
   /** Called whenever the number of waiting keys changes (metrics). */
   readonly onDepth?: (depth: number) => void;
 }
@@ -25,17 +41,27 @@ export class WorkQueue {
   private readonly queued = new Set<string>();
   private readonly processing = new Set<string>();
   private readonly dirty = new Set<string>();
-  private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
-  private readonly failures = new Map<string, number>();
+  private readonly timers = new Map<string, { at: number; cancel: () => void }>();
+  private readonly limiter: RateLimiter;
+  private readonly floorMs: number;
   private running = 0;
   private stopped = true;
   private handler?: Handler;
   private onError?: ErrorHandler;
   private idleWaiters: Array<() => void> = [];
 
-  constructor(private readonly opts: QueueOptions = {}) {}
+  constructor(private readonly opts: QueueOptions = {}) {
+    this.limiter = opts.rateLimiter ?? new MaxOfRateLimiter(
+      new ItemExponentialFailureRateLimiter(opts.baseDelayMs ?? 200, opts.maxDelayMs ?? 60_000),
+      new BucketRateLimiter(opts.retryQps ?? 50, opts.retryBurst ?? 300),
+    );
+    this.floorMs = opts.minRequeueMs ?? 50;
+  }
 
   get depth(): number { return this.queue.length; }
+
+  /** When a delayed add of `key` is due (epoch ms), if one is pending. */
+  scheduledAt(key: string): number | undefined { return this.timers.get(key)?.at; }
 
   start(handler: Handler, onError?: ErrorHandler): void {
     this.handler = handler;
@@ -47,7 +73,7 @@ export class WorkQueue {
   /** Stop taking keys; resolves when in-flight handlers finished. Pending keys and timers are dropped. */
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const t of this.timers.values()) clearTimeout(t.timer);
+    for (const t of this.timers.values()) t.cancel();
     this.timers.clear();
     this.queue.length = 0;
     this.queued.clear();
@@ -59,7 +85,7 @@ export class WorkQueue {
   add(key: string): void {
     if (this.stopped && this.handler) return;
     const t = this.timers.get(key);
-    if (t) { clearTimeout(t.timer); this.timers.delete(key); }
+    if (t) { t.cancel(); this.timers.delete(key); }
     if (this.processing.has(key)) { this.dirty.add(key); return; }
     if (this.queued.has(key)) return;
     this.queued.add(key);
@@ -68,25 +94,28 @@ export class WorkQueue {
     this.pump();
   }
 
-  /** Add after a delay; an earlier pending delay for the same key wins (the sooner look is enough). */
+  /**
+   * Add after a delay; an earlier pending delay for the same key wins (the sooner look is enough).
+   * Any delay is safe: NaN and negatives mean now, Infinity and 30 days are waited (in parts), never spun.
+   */
   addAfter(key: string, ms: number): void {
-    if (ms <= 0) return this.add(key);
+    if (!(ms > 0)) return this.add(key);
+    if (this.stopped && this.handler) return;
     const at = Date.now() + ms;
     const existing = this.timers.get(key);
     if (existing && existing.at <= at) return;
-    if (existing) clearTimeout(existing.timer);
-    const timer = setTimeout(() => { this.timers.delete(key); this.add(key); }, ms);
-    timer.unref?.();
-    this.timers.set(key, { at, timer });
+    existing?.cancel();
+    const cancel = longTimeout(() => { this.timers.delete(key); this.add(key); }, ms);
+    this.timers.set(key, { at, cancel });
   }
 
-  private backoff(key: string): number {
-    const n = (this.failures.get(key) ?? 0) + 1;
-    this.failures.set(key, n);
-    const base = this.opts.baseDelayMs ?? 200;
-    const delay = Math.min(base * 2 ** (n - 1), this.opts.maxDelayMs ?? 60_000);
-    // Jitter, so keys that failed together (API server blip) do not retry in lockstep.
-    return Math.round(delay * (0.8 + Math.random() * 0.4));
+  /**
+   * A rate-limited delay for key, with jitter so keys that failed together do not retry in lockstep.
+   * The jitter only lengthens (up to +25 %): shortening would spend the bucket's future tokens early.
+   */
+  private limited(key: string): number {
+    const d = this.limiter.when(key);
+    return Math.max(this.floorMs, Math.round(d * (1 + (this.opts.random ?? Math.random)() * 0.25)));
   }
 
   private depthChanged(): void { this.opts.onDepth?.(this.queue.length); }
@@ -107,10 +136,12 @@ export class WorkQueue {
     let retryIn: number | undefined;
     try {
       const result = await this.handler!(key);
-      this.failures.delete(key);
-      retryIn = result?.requeueAfterMs;
+      let soon = false;
+      retryIn = requeueDelay(result?.requeueAfterMs, this.floorMs, () => { soon = true; return this.limited(key); });
+      // Done, or waiting for a time it named: its next failure starts from the base delay again.
+      if (!soon) this.limiter.forget(key);
     } catch (e) {
-      retryIn = this.backoff(key);
+      retryIn = this.limited(key);
       try { this.onError?.(key, e, retryIn); } catch { /* an error reporter must not stop the queue */ }
     } finally {
       this.processing.delete(key);

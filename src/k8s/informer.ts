@@ -1,8 +1,9 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../log';
 import { silentLogger } from '../log';
+import { timerDelay } from '../timers';
 import { ApiError, RawClient } from './raw';
-import { startWatch, WatchHandle } from './watch';
+import { startWatch, WatchHandle, WatchStalledError } from './watch';
 
 export type KubeObject = Record<string, any> & { metadata: { name: string; namespace?: string; resourceVersion?: string; uid?: string; labels?: Record<string, string>; annotations?: Record<string, string>; [field: string]: any } };
 
@@ -22,7 +23,80 @@ export interface InformerOptions {
   /** Reconnect backoff bounds (default 250 ms .. 15 s). */
   readonly minBackoffMs?: number;
   readonly maxBackoffMs?: number;
+  /** Objects per list page (limit/continue); 0 lists in one request (default 500). */
+  readonly pageSize?: number;
+  /**
+   * Re-watch when a watch delivers nothing, not even a bookmark, for this long (default 150 s: the
+   * API server sends a bookmark about every minute on a watch that asks for them).
+   */
+  readonly watchIdleTimeoutMs?: number;
+  /** Server-side watch timeout (default: random in 240..360 s); the client gives up 30 s after it. */
+  readonly watchTimeoutSeconds?: number;
 }
+
+/** What to do after a watch ended with an error Status (an ERROR event, or the watch request's answer). */
+export type WatchRecovery = 'relist' | 'retry';
+
+/**
+ * The resourceVersion we watch from is unusable: compacted away (410 Gone / Expired, "too old
+ * resource version") or ahead of this API server's cache (ResourceVersionTooLarge, e.g. after a
+ * failover to a lagging replica). Only a fresh list helps; anything else is retried from where we were.
+ */
+export function watchRecovery(status: Record<string, any> | undefined): WatchRecovery {
+  if (!status) return 'retry';
+  if (status.code === 410 || status.reason === 'Expired' || status.reason === 'Gone') return 'relist';
+  if ((status.details?.causes ?? []).some((c: any) => c?.reason === 'ResourceVersionTooLarge')) return 'relist';
+  if (/too (old|large) resource version/i.test(String(status.message ?? ''))) return 'relist';
+  return 'retry';
+}
+
+/** A watch this short that delivered nothing is not a sign of health: the next one waits (no reconnect loop). */
+const HEALTHY_WATCH_MS = 1000;
+
+/** How one watch ended. */
+export interface WatchEnd {
+  /** The Status of an ERROR event, if one ended it. */
+  readonly errorStatus?: Record<string, any>;
+  /** What the stream ended with (WatchStalledError, ApiError for a refused request, a transport error), if not cleanly. */
+  readonly error?: unknown;
+  /** Whether anything (an event, a bookmark) arrived. */
+  readonly delivered: boolean;
+  readonly lastedMs: number;
+  /** Stalls in a row, before this one, of watches that delivered nothing at all. */
+  readonly emptyStallsBefore: number;
+}
+
+/** What to do next: list afresh or resume from our resourceVersion, wait first or not, and whether the backoff starts over. */
+export interface WatchNext {
+  readonly action: 'relist' | 'rewatch' | 'fail';
+  readonly wait: boolean;
+  readonly resetBackoff: boolean;
+  readonly why: string;
+}
+
+/**
+ * The informer's decision after a watch ends (#11.14). Only a clean end of a healthy watch (the
+ * server's own timeout) re-watches at once; every failure waits a backoff, so no server answer can
+ * make the informer reconnect in a loop. A stalled watch that delivered nothing at all, twice in a
+ * row, relists: the API server answers a watch from a resourceVersion it has not reached with
+ * silence, not an error (checked on kube-apiserver 1.36), so re-watching would never end it.
+ */
+export function afterWatch(end: WatchEnd): WatchNext {
+  const resetBackoff = end.delivered || end.lastedMs >= HEALTHY_WATCH_MS;
+  const status = end.errorStatus ?? (end.error instanceof ApiError ? end.error.status : undefined);
+  if ((end.errorStatus || end.error instanceof ApiError) && watchRecovery(status) === 'relist') {
+    return { action: 'relist', wait: true, resetBackoff, why: `cannot resume from our resourceVersion: ${status?.message ?? status?.reason ?? status?.code}` };
+  }
+  if (end.errorStatus) return { action: 'rewatch', wait: true, resetBackoff, why: `ERROR event: ${end.errorStatus.message ?? end.errorStatus.reason ?? end.errorStatus.code}` };
+  if (end.error instanceof WatchStalledError) {
+    if (!end.delivered && end.emptyStallsBefore >= 1) return { action: 'relist', wait: true, resetBackoff, why: `stalled again without a single event or bookmark: ${end.error.message}` };
+    return { action: 'rewatch', wait: true, resetBackoff, why: `stalled: ${end.error.message}` };
+  }
+  if (end.error) return { action: 'fail', wait: true, resetBackoff, why: String((end.error as Error)?.message ?? end.error) };
+  return { action: 'rewatch', wait: !resetBackoff, resetBackoff, why: resetBackoff ? 'ended by the server' : 'ended at once without a single event' };
+}
+/** How long after the server's own watch timeout the client gives up on the stream. */
+const WATCH_DEADLINE_GRACE_MS = 30_000;
 
 /**
  * Cached objects drop metadata.managedFields, which nothing reads from a cache and which is a large
@@ -41,10 +115,12 @@ export function keyOf(obj: { metadata?: { name?: string; namespace?: string } })
 }
 
 /**
- * A minimal shared informer: list, then watch from the list's resourceVersion; a 410 Gone (the
- * server compacted past our version) relists and diffs against the cache so no delete is missed;
+ * A minimal shared informer: list (in pages), then watch from the list's resourceVersion; a 410
+ * Gone or a ResourceVersionTooLarge relists and diffs against the cache so no delete is missed;
  * any other drop reconnects with backoff from the last seen version. It never gives up while
- * started: a watch drop must not silently stop the operator.
+ * started, and never stalls silently (#11.14): TCP keepalive on the watch socket, a watch silent
+ * for longer than the idle timeout (no event, no bookmark) is abandoned and re-watched, ERROR
+ * events back off like any failure.
  */
 export class Informer implements ObjectCache {
   private readonly cache = new Map<string, KubeObject>();
@@ -57,9 +133,12 @@ export class Informer implements ObjectCache {
   private wake?: () => void;
   private abortStart?: () => void;
   private readonly log: Logger;
-  /** Number of (re)lists and watch restarts; tests and metrics read them. */
+  /** Number of (re)lists, list pages, watch (re)starts, stalled watches given up, ERROR events; tests and metrics read them. */
   lists = 0;
+  pages = 0;
   watches = 0;
+  stalls = 0;
+  errorEvents = 0;
 
   constructor(private readonly kc: KubeConfig, private readonly client: RawClient, private readonly opts: InformerOptions) {
     this.log = (opts.log ?? silentLogger).child({ informer: opts.name });
@@ -105,14 +184,37 @@ export class Informer implements ObjectCache {
     }
   }
 
+  /** One page-by-page list; a continue token that expired between pages restarts it in one request (as client-go's pager does). */
+  private async listAll(): Promise<{ items: KubeObject[]; resourceVersion?: string }> {
+    const items: KubeObject[] = [];
+    let limit: number | undefined = (this.opts.pageSize ?? 500) > 0 ? this.opts.pageSize ?? 500 : undefined;
+    let cont: string | undefined;
+    let resourceVersion: string | undefined;
+    for (;;) {
+      let page: Record<string, any>;
+      try {
+        page = await this.client.get(this.opts.path, { labelSelector: this.opts.labelSelector, fieldSelector: this.opts.fieldSelector, limit, continue: cont });
+      } catch (e) {
+        if (!(cont && e instanceof ApiError && e.statusCode === 410)) throw e;
+        this.log.info('list continue token expired: listing again in one request');
+        items.length = 0; cont = undefined; limit = undefined;
+        continue;
+      }
+      this.pages++;
+      const itemKind = typeof page.kind === 'string' ? page.kind.replace(/List$/, '') : undefined;
+      // List items come without apiVersion/kind; fill them so cached objects look like watched ones.
+      for (const item of page.items ?? []) items.push(stripManagedFields({ apiVersion: page.apiVersion, kind: itemKind, ...item } as KubeObject));
+      resourceVersion = page.metadata?.resourceVersion;
+      cont = page.metadata?.continue || undefined;
+      if (!cont) return { items, resourceVersion };
+    }
+  }
+
   private async relist(): Promise<void> {
     this.lists++;
-    const list = await this.client.get(this.opts.path, { labelSelector: this.opts.labelSelector, fieldSelector: this.opts.fieldSelector });
+    const list = await this.listAll();
     const fresh = new Map<string, KubeObject>();
-    const itemKind = typeof list.kind === 'string' ? list.kind.replace(/List$/, '') : undefined;
-    for (const item of list.items ?? []) {
-      // List items come without apiVersion/kind; fill them so cached objects look like watched ones.
-      const obj = stripManagedFields({ apiVersion: list.apiVersion, kind: itemKind, ...item } as KubeObject);
+    for (const obj of list.items) {
       if (this.opts.filter && !this.opts.filter(obj)) continue;
       fresh.set(keyOf(obj), obj);
     }
@@ -125,17 +227,20 @@ export class Informer implements ObjectCache {
       else if (prev.metadata.resourceVersion !== v.metadata.resourceVersion) this.emit('update', v, prev);
     }
     for (const [k, v] of old) if (!fresh.has(k)) this.emit('delete', v);
-    this.resourceVersion = list.metadata?.resourceVersion;
+    this.resourceVersion = list.resourceVersion;
   }
 
   private sleep(ms: number): Promise<void> {
-    return new Promise((r) => { const t = setTimeout(r, ms); t.unref?.(); this.wake = () => { clearTimeout(t); r(); }; });
+    return new Promise((r) => { const t = setTimeout(r, timerDelay(ms)); t.unref?.(); this.wake = () => { clearTimeout(t); r(); }; });
   }
 
   private async run(firstSync: () => void, firstFail: (e: unknown) => void): Promise<void> {
-    let backoff = this.opts.minBackoffMs ?? 250;
+    const minBackoff = this.opts.minBackoffMs ?? 250;
+    let backoff = minBackoff;
     let needList = true;
     let first = true;
+    let emptyStalls = 0;
+    const pause = async () => { await this.sleep(backoff); backoff = Math.min(backoff * 2, this.opts.maxBackoffMs ?? 15_000); };
     while (this.running) {
       try {
         if (needList) {
@@ -144,19 +249,22 @@ export class Informer implements ObjectCache {
           if (first) { first = false; this.synced = true; firstSync(); }
         }
         this.watches++;
-        let gone = false;
+        let errorStatus: Record<string, any> | undefined;
+        let delivered = false;
+        const began = Date.now();
+        // Servers end watches themselves too; a random bound spreads reconnects of many informers.
+        const timeoutSeconds = this.opts.watchTimeoutSeconds ?? 240 + Math.floor(Math.random() * 120);
         this.watch = await startWatch(this.kc, this.opts.path, {
           labelSelector: this.opts.labelSelector, fieldSelector: this.opts.fieldSelector,
-          resourceVersion: this.resourceVersion, allowWatchBookmarks: true,
-          // Servers end watches themselves too; a random bound spreads reconnects of many informers.
-          timeoutSeconds: 240 + Math.floor(Math.random() * 120),
+          resourceVersion: this.resourceVersion, allowWatchBookmarks: true, timeoutSeconds,
         }, (ev) => {
           if (ev.type === 'ERROR') {
-            if (ev.object?.code === 410) gone = true;
-            else this.log.warn('watch error event', { status: ev.object });
+            errorStatus = ev.object ?? {};
+            this.errorEvents++;
             this.watch?.abort();
             return;
           }
+          delivered = true;
           const obj = stripManagedFields(ev.object as KubeObject);
           const rv = obj.metadata?.resourceVersion;
           if (rv) this.resourceVersion = rv;
@@ -167,13 +275,19 @@ export class Informer implements ObjectCache {
           if (ev.type === 'DELETED') { this.cache.delete(k); this.emit('delete', obj); return; }
           this.cache.set(k, obj);
           this.emit(prev ? 'update' : 'add', obj, prev);
-        });
+        }, { idleTimeoutMs: this.opts.watchIdleTimeoutMs ?? 150_000, deadlineMs: timeoutSeconds * 1000 + WATCH_DEADLINE_GRACE_MS });
+        // stop() while the watch was being set up found no watch to abort: abort it now.
+        if (!this.running) this.watch.abort();
         const err = await this.watch.done;
         this.watch = undefined;
         if (!this.running) break;
-        if (gone || (err instanceof ApiError && err.statusCode === 410)) { needList = true; this.log.info('watch expired (410 Gone): relisting'); continue; }
-        if (err) throw err;
-        backoff = this.opts.minBackoffMs ?? 250;
+        const next = afterWatch({ errorStatus, error: err, delivered, lastedMs: Date.now() - began, emptyStallsBefore: emptyStalls });
+        if (err instanceof WatchStalledError) { this.stalls++; emptyStalls = delivered ? 0 : emptyStalls + 1; } else emptyStalls = 0;
+        if (next.resetBackoff) backoff = minBackoff;
+        if (next.action === 'fail') throw err;
+        if (next.action === 'relist') { needList = true; emptyStalls = 0; }
+        if (next.wait) this.log.warn(`watch ended: ${next.action === 'relist' ? 'relisting' : 're-watching'} after a backoff`, { why: next.why, backoffMs: backoff });
+        if (next.wait) await pause();
       } catch (e) {
         if (!this.running) break;
         if (first) {
@@ -181,8 +295,7 @@ export class Informer implements ObjectCache {
           if (e instanceof ApiError && (e.statusCode === 404 || e.statusCode === 403)) { this.running = false; firstFail(e); break; }
         }
         this.log.warn('watch dropped: reconnecting', { error: e, backoffMs: backoff });
-        await this.sleep(backoff);
-        backoff = Math.min(backoff * 2, this.opts.maxBackoffMs ?? 15_000);
+        await pause();
       }
     }
   }

@@ -1,6 +1,7 @@
 import * as https from 'node:https';
 import * as http from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { timerDelay } from '../timers';
 
 /**
  * A thin JSON client for the Kubernetes API that sends and receives plain objects.
@@ -41,8 +42,13 @@ export interface RequestOptions {
   readonly body?: unknown;
   /** Content-Type of the body; JSON by default. */
   readonly contentType?: string;
-  /** Abort after this many ms (default 30 s). */
+  /** Abort when the connection is silent for this many ms (default 30 s). */
   readonly timeoutMs?: number;
+  /**
+   * Abort when the whole request (connecting, sending, the answer) takes longer than this many ms
+   * (default: no bound beyond timeoutMs). Leader election bounds each Lease update by its renew deadline.
+   */
+  readonly deadlineMs?: number;
 }
 
 /** A JSON client bound to one KubeConfig. Keeps connections alive (an operator talks to one server all day). */
@@ -97,6 +103,9 @@ export class RawClient {
         });
       });
       req.on('timeout', () => req.destroy(new Error(`${method} ${url.pathname}: timed out`)));
+      const deadline = opts.deadlineMs === undefined ? undefined
+        : setTimeout(() => req.destroy(new Error(`${method} ${url.pathname}: no answer within its deadline of ${opts.deadlineMs} ms`)), timerDelay(opts.deadlineMs));
+      if (deadline) req.on('close', () => clearTimeout(deadline));
       req.on('error', (e) => reject(e instanceof ApiError ? e : new ApiError(0, 'TransportError', `${method} ${url.pathname}: ${e.message}`)));
       if (payload !== undefined) req.write(payload);
       req.end();

@@ -1,0 +1,196 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LABELS } from '../../constructs/api/spec';
+import { collectionPath } from '../../src/k8s/resources';
+import { LeaderElector } from '../../src/leader';
+import { createLogger } from '../../src/log';
+import { Operator } from '../../src/operator';
+import { createTestNamespace, eventually, rawClient, testKubeConfig } from '../harness/cluster';
+import { ensureCrd, LOG_DIR } from '../operator/helpers';
+import { kubeConfigVia, TcpProxy } from './tcp-proxy';
+
+const LEASE_MS = 2000;
+const RENEW_DEADLINE_MS = 1300;
+const RETRY_MS = 300;
+const timings = { leaseDurationMs: LEASE_MS, renewDeadlineMs: RENEW_DEADLINE_MS, retryPeriodMs: RETRY_MS };
+
+interface Sample { readonly at: number; readonly holder?: string; readonly renewTime?: string }
+
+/** Polls the Lease from the test's own (direct) client until stopped: who holds it, and when it was renewed. */
+function watchLease(ns: string, name: string): { samples: Sample[]; stop: () => Promise<void> } {
+  const samples: Sample[] = [];
+  let on = true;
+  const loop = (async () => {
+    while (on) {
+      const l = await rawClient().getOrUndefined(`${collectionPath('coordination.k8s.io/v1', 'Lease', ns)}/${name}`).catch(() => undefined);
+      samples.push({ at: Date.now(), holder: l?.spec?.holderIdentity ?? undefined, renewTime: l?.spec?.renewTime });
+      await sleep(100);
+    }
+  })();
+  return { samples, stop: async () => { on = false; await loop; } };
+}
+
+/** The renewTimes seen, in order, without repeats. */
+function renewals(samples: Sample[], from: number, to: number): number[] {
+  const out: number[] = [];
+  for (const s of samples) {
+    if (s.at < from || s.at > to || !s.renewTime) continue;
+    const t = Date.parse(s.renewTime);
+    if (out[out.length - 1] !== t) out.push(t);
+  }
+  return out;
+}
+
+const maxGap = (ts: number[]) => ts.slice(1).reduce((m, t, i) => Math.max(m, t - ts[i]), 0);
+
+function fileLogger(name: string) {
+  fs.mkdirSync(LOG_DIR, { recursive: true });
+  const file = path.join(LOG_DIR, `${name}.log`);
+  return createLogger({ level: 'debug', write: (line) => fs.appendFileSync(file, line + '\n'), fields: { op: name } });
+}
+
+/** 4 MiB of Secrets with owned-object labels (the controller's Secret cache lists them); no run owns them, so a sweep deletes them. */
+async function createBulk(ns: string): Promise<void> {
+  const blob = Buffer.alloc(750 * 1024, 7).toString('base64');
+  for (let i = 0; i < 4; i++) {
+    await rawClient().create(collectionPath('v1', 'Secret', ns), {
+      metadata: { name: `bulk-${i}`, labels: { [LABELS.managedBy]: 'pipeline-sidecars', [LABELS.runId]: 'slow-sync-bulk' } },
+      data: { blob },
+    });
+  }
+}
+
+test('#11.13 a leader keeps its Lease while its caches take several lease durations to sync (slow link), and a rival never takes over', async () => {
+  await ensureCrd();
+  const ns = await createTestNamespace('slowsync');
+  const leaseName = `ps-${ns}`;
+  // What makes the sync slow, for real: 4 MiB of Secrets the controller's cache lists (owned-object
+  // labels), through a link that carries 400 KB/s per connection. A Lease request is ~1 KB each way.
+  await createBulk(ns);
+  const proxy = new TcpProxy(undefined, { bytesPerSecond: 400 * 1024 });
+  const kc = kubeConfigVia(await proxy.start());
+  const op = new Operator({
+    kubeConfig: kc, namespace: ns, webhook: false, watchNamespaces: [ns], sweepIntervalMs: 3600_000,
+    leaderElection: { leaseName, identity: 'leader', ...timings }, identity: 'leader', log: fileLogger(`slow-sync-${ns}`),
+  });
+  let rivalLedAt: number | undefined;
+  const rival = new LeaderElector(testKubeConfig(), ns, { leaseName, identity: 'rival', ...timings }, {
+    onStartedLeading: () => { rivalLedAt = Date.now(); },
+    onStoppedLeading: () => undefined,
+  });
+  const lease = watchLease(ns, leaseName);
+  try {
+    await op.start();
+    await eventually('the operator to take the Lease', async () => lease.samples.some((s) => s.holder === 'leader'), 10_000, 20);
+    const tLead = Date.now();
+    rival.start();
+    await eventually('the controller\'s caches to sync', async () => {
+      const c = op.controller?.caches;
+      return c && [c.runs, c.sidecars, c.pipelines, c.namespaces, c.pods, ...c.owned.values()].every((i) => i.hasSynced);
+    }, 60_000, 50);
+    const tSync = Date.now();
+    await eventually('the controller to reconcile', async () => op.controller?.synced, 5_000, 20);
+    await sleep(LEASE_MS); // and a lease beyond
+    await lease.stop();
+
+    const syncMs = tSync - tLead;
+    const seen = renewals(lease.samples, tLead, tSync);
+    const gap = maxGap(seen);
+    process.stderr.write(`[leader-slow-sync] caches synced ${syncMs} ms after leading (lease ${LEASE_MS} ms); ${seen.length} renewals seen meanwhile, largest gap ${gap} ms; rival led: ${rivalLedAt !== undefined}\n`);
+    // The setup really is slow: otherwise the rest proves nothing.
+    expect(syncMs).toBeGreaterThan(2 * LEASE_MS);
+    expect(rivalLedAt).toBeUndefined();
+    expect(lease.samples.filter((s) => s.at >= tLead).every((s) => s.holder === 'leader')).toBe(true);
+    expect(seen.length).toBeGreaterThanOrEqual(Math.floor(syncMs / LEASE_MS));
+    expect(gap).toBeLessThan(LEASE_MS);
+    expect(op.isLeader).toBe(true);
+  } finally {
+    await lease.stop();
+    await rival.stop({ release: false });
+    await op.stop();
+    await proxy.close();
+  }
+});
+
+test('#11.13 negative control: a leader whose Lease requests hang steps down within its renew deadline, before a rival can take over', async () => {
+  const ns = await createTestNamespace('leasehang');
+  const leaseName = `ps-${ns}`;
+  const proxy = new TcpProxy();
+  const kc = kubeConfigVia(await proxy.start());
+  const events: Array<[string, number]> = [];
+  const leader = new LeaderElector(kc, ns, { leaseName, identity: 'leader', ...timings }, {
+    onStartedLeading: () => { events.push(['leader-started', Date.now()]); },
+    onStoppedLeading: () => { events.push(['leader-stopped', Date.now()]); },
+  });
+  const rival = new LeaderElector(testKubeConfig(), ns, { leaseName, identity: 'rival', ...timings }, {
+    onStartedLeading: () => { events.push(['rival-started', Date.now()]); },
+    onStoppedLeading: () => undefined,
+  });
+  try {
+    leader.start();
+    await eventually('the leader to lead', async () => leader.isLeader, 10_000, 20);
+    rival.start();
+    await sleep(LEASE_MS); // several renewals, the rival watching
+    expect(rival.isLeader).toBe(false);
+    const renewedBefore = leader.renewals;
+    // Every Lease connection of the leader goes silent, and new ones hang too (a black hole).
+    const tFreeze = Date.now();
+    proxy.freeze({ holdNew: true });
+    await eventually('the rival to take over', async () => rival.isLeader, 10_000, 20);
+    const stopped = events.find(([e]) => e === 'leader-stopped')?.[1];
+    const rivalAt = events.find(([e]) => e === 'rival-started')![1];
+    process.stderr.write(`[leader-hang] renewals before the freeze ${renewedBefore}; leader stepped down ${stopped === undefined ? 'never' : `${stopped - tFreeze} ms`} after the freeze, rival led ${rivalAt - tFreeze} ms after it\n`);
+    expect(stopped).toBeDefined();
+    // Never two leaders: the old one stepped down before the new one started.
+    expect(stopped!).toBeLessThan(rivalAt);
+    // Within the renew deadline of its last renewal (at most one retry period before the freeze), plus timer slack.
+    expect(stopped! - tFreeze).toBeLessThanOrEqual(RENEW_DEADLINE_MS + 300);
+    expect(leader.isLeader).toBe(false);
+    expect(renewedBefore).toBeGreaterThanOrEqual(2);
+  } finally {
+    await rival.stop();
+    await leader.stop({ release: false });
+    await proxy.close();
+  }
+});
+
+test('#11.13 a leader that loses its Lease while its caches sync stops at once and never starts reconciling', async () => {
+  await ensureCrd();
+  const ns = await createTestNamespace('lostsync');
+  const leaseName = `ps-${ns}`;
+  await createBulk(ns);
+  const proxy = new TcpProxy(undefined, { bytesPerSecond: 400 * 1024 });
+  const kc = kubeConfigVia(await proxy.start());
+  const op = new Operator({
+    kubeConfig: kc, namespace: ns, webhook: false, watchNamespaces: [ns], sweepIntervalMs: 3600_000,
+    leaderElection: { leaseName, identity: 'leader', ...timings }, identity: 'leader', log: fileLogger(`lost-sync-${ns}`),
+  });
+  const secrets = async () => ((await rawClient().get(collectionPath('v1', 'Secret', ns), { labelSelector: `${LABELS.runId}=slow-sync-bulk` })).items ?? []).length;
+  try {
+    await op.start();
+    const ctrl = await eventually('a controller to start syncing', async () => op.controller, 10_000, 10);
+    let everReconciling = false;
+    const probe = setInterval(() => { everReconciling ||= ctrl.synced; }, 20);
+    // Another replica takes the Lease (it believed it expired: a partition, a paused VM).
+    const leasePath = `${collectionPath('coordination.k8s.io/v1', 'Lease', ns)}/${leaseName}`;
+    const lease = await rawClient().get(leasePath);
+    const now = new Date().toISOString().replace(/Z$/, '000Z');
+    await rawClient().request('PUT', leasePath, { body: { ...lease, spec: { ...lease.spec, holderIdentity: 'thief', renewTime: now, acquireTime: now } } });
+    const tSteal = Date.now();
+    await eventually('the operator to step down', async () => !op.isLeader, 15_000, 10);
+    const stepDownMs = Date.now() - tSteal;
+    // Long enough for the caches to have synced had the controller gone on (about 9 s on this link).
+    await sleep(12_000);
+    clearInterval(probe);
+    const left = await secrets();
+    process.stderr.write(`[leader-lost-sync] stepped down ${stepDownMs} ms after the Lease was taken, mid-sync; reconciling ever: ${everReconciling}; bulk Secrets left (a sweep would delete them): ${left}/4\n`);
+    expect(stepDownMs).toBeLessThanOrEqual(RETRY_MS + 1000);
+    expect(everReconciling).toBe(false);
+    expect(ctrl.reconciles).toBe(0);
+    expect(left).toBe(4);
+  } finally {
+    await op.stop({ release: false });
+    await proxy.close();
+  }
+});
