@@ -77,6 +77,8 @@ export function runShapeProblem(run: Record<string, any>): string | undefined {
  * operator's bookkeeping (run id, gated, started, cancelled, the admitted marker); a copied run id
  * would hand this run another run's sidecars, Secrets and NetworkPolicy.
  */
+const USER_ANNOTATIONS = new Set<string>([ANNOTATIONS.sidecars, ANNOTATIONS.release]);
+
 export function withoutReservedKeys(metadata: Record<string, any> | undefined): { metadata: Record<string, any>; removed: string[] } {
   const m = { ...(metadata ?? {}) };
   const removed: string[] = [];
@@ -85,7 +87,9 @@ export function withoutReservedKeys(metadata: Record<string, any> | undefined): 
     if (!map) continue;
     const kept: Record<string, string> = {};
     for (const [k, v] of Object.entries(map)) {
-      if (k.startsWith(RESERVED_PREFIX) && !(field === 'annotations' && k === ANNOTATIONS.sidecars)) removed.push(`${field === 'annotations' ? 'annotation' : 'label'} ${k}`);
+      // `sidecars` and `release` are the user's words (what the run asks for, and that the operator
+      // may release a run its author pended); everything else under the prefix is bookkeeping.
+      if (k.startsWith(RESERVED_PREFIX) && !(field === 'annotations' && USER_ANNOTATIONS.has(k))) removed.push(`${field === 'annotations' ? 'annotation' : 'label'} ${k}`);
       else kept[k] = v;
     }
     m[field] = kept;
@@ -205,6 +209,9 @@ export function admitPipelineRun(input: AdmissionInput): AdmissionDecision {
   const labels: Record<string, string> = { ...(run.metadata.labels ?? {}), [LABELS.admitted]: runId };
   if (newSpec.status === undefined || newSpec.status === '') {
     newSpec.status = PENDING;
+    annotations[ANNOTATIONS.gated] = 'true';
+  } else if (newSpec.status === PENDING && annotations[ANNOTATIONS.release] === 'when-ready') {
+    // Its author pended it and said the operator may release it: as good as gated by us.
     annotations[ANNOTATIONS.gated] = 'true';
   } else if (newSpec.status === PENDING) {
     // Pended by someone else (Pipelines-as-Code, a queue, a person): it gets its sidecars, and its

@@ -45,7 +45,7 @@ export const CANCELLED_ANNOTATION = `${GROUP}/cancelled`;
  * once its sidecars are Ready (`pipeline-sidecars.dev/release: when-ready`). Without it, a pending
  * run is somebody else's (Pipelines-as-Code, a queue, a person) and the operator never starts it.
  */
-export const RELEASE_ANNOTATION = `${GROUP}/release`;
+export const RELEASE_ANNOTATION = ANNOTATIONS.release;
 export const RELEASE_WHEN_READY = 'when-ready';
 
 export function succeededCondition(run: { readonly status?: PipelineRun['status'] } | Record<string, any>): { status?: string; reason?: string } {

@@ -20,6 +20,11 @@ export const ANNOTATIONS = {
   gated: `${GROUP}/gated`,
   /** On a PipelineRun, set by the operator once it unpended the run (so a restart never unpends twice). */
   started: `${GROUP}/started`,
+  /**
+   * On a PipelineRun its author created pending: `when-ready` lets the operator release it once its
+   * sidecars are Ready (fallback mode). Without it, a pending run is someone else's to release.
+   */
+  release: `${GROUP}/release`,
 } as const;
 
 export const LABELS = {

@@ -67,7 +67,7 @@ test('#9 only-unpend-ours: without the webhook, a run pended by someone else get
   // Its owner releases it; Tekton starts it (status.startTime) and its task runs with the sidecar there.
   await rawClient().jsonPatch(`/apis/tekton.dev/v1/namespaces/${ns}/pipelineruns/queued-7`, [{ op: 'remove', path: '/spec/status' }]);
   await eventually('its task to run', async () => (await taskRunsOf(ns, 'queued-7')).length === 1, 20_000);
-  expect((await getRun(ns, 'queued-7')).status.startTime).toBeDefined();
+  await eventually('Tekton to record that it started the run', async () => (await getRun(ns, 'queued-7')).status?.startTime, 10_000);
   expect((await managedObjects(ns)).some((o) => o.kind === 'Deployment' && o.metadata.name === 'queued-7-cache')).toBe(true);
   await eventually('the held pod', async () => (await releaseTasks(ns, 'queued-7')) === 1, 20_000);
   await waitRunDone(ns, 'queued-7');

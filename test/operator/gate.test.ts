@@ -49,14 +49,15 @@ describe('lifecycle(run): when the sidecars go', () => {
 
 describe('releasableByUs(run): only what our webhook pended, or what its author allowed', () => {
   const admitted = { 'pipeline-sidecars.dev/admitted': 'abc' };
-  const rows: Array<[string, Record<string, string> | undefined, boolean, Record<string, string>?]> = [
+  // Every row has all four cells: jest would take a missing one for a `done` callback and wait.
+  const rows: Array<[string, Record<string, string> | undefined, boolean, Record<string, string> | undefined]> = [
     ['gated by our webhook (run id with its admitted marker)', { 'pipeline-sidecars.dev/run-id': 'abc', 'pipeline-sidecars.dev/gated': 'true' }, true, admitted],
-    ['gated and a run id, but no webhook marker (forged)', { 'pipeline-sidecars.dev/run-id': 'abc', 'pipeline-sidecars.dev/gated': 'true' }, false],
+    ['gated and a run id, but no webhook marker (forged)', { 'pipeline-sidecars.dev/run-id': 'abc', 'pipeline-sidecars.dev/gated': 'true' }, false, undefined],
     ['a marker for another run id (copied labels)', { 'pipeline-sidecars.dev/run-id': 'abc', 'pipeline-sidecars.dev/gated': 'true' }, false, { 'pipeline-sidecars.dev/admitted': 'xyz' }],
-    ['a run id but pended by someone else', { 'pipeline-sidecars.dev/run-id': 'abc' }, false],
-    ['no webhook, no word from the author', undefined, false],
-    ['no webhook, the author allowed it', { 'pipeline-sidecars.dev/release': 'when-ready' }, true],
-    ['gated without a run id (not written by our webhook)', { 'pipeline-sidecars.dev/gated': 'true' }, false],
+    ['a run id but pended by someone else', { 'pipeline-sidecars.dev/run-id': 'abc' }, false, admitted],
+    ['no webhook, no word from the author', undefined, false, undefined],
+    ['no webhook, the author allowed it', { 'pipeline-sidecars.dev/release': 'when-ready' }, true, undefined],
+    ['gated without a run id (not written by our webhook)', { 'pipeline-sidecars.dev/gated': 'true' }, false, undefined],
   ];
   test.each(rows)('%s', (_why, annotations, want, labels) => expect(releasableByUs(run({ status: 'PipelineRunPending', annotations, labels }))).toBe(want));
 });
