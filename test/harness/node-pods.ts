@@ -55,3 +55,14 @@ export async function waitReadyIp(client: RawClient, ns: string, name: string, t
   const p = await waitPod(client, ns, name, (x) => x?.status?.podIP && x.status.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'), timeoutMs);
   return p.status.podIP;
 }
+
+/**
+ * `cmd` retried once a second up to `tries` times, printing how many it took. kube-router admits a
+ * new pod as a peer only after it has synced that pod's IP into its ipsets (about a second after
+ * the pod starts), so a client's very first connection can be refused; allowed clients retry, and
+ * refused ones must stay refused over every try.
+ */
+export function retried(cmd: string, tries = 10): string {
+  return `i=0; while [ $i -lt ${tries} ]; do i=$((i+1)); if ${cmd}; then echo "attempts=$i"; exit 0; fi; sleep 1; done; echo "attempts=$i"; exit 1`;
+}
+

@@ -1,6 +1,6 @@
 import { clusterState, createTestNamespace, eventually, rawClient } from '../harness/cluster';
 import { NodeHandle, podLog, resolveA, startNode } from '../harness/node';
-import { podOnNode, runPod, waitReadyIp } from '../harness/node-pods';
+import { podOnNode, retried, runPod, waitReadyIp } from '../harness/node-pods';
 import * as dns from 'node:dns';
 
 /**
@@ -73,7 +73,7 @@ describe('#10 real node', () => {
     await client.create(`/api/v1/namespaces/${ns}/pods`, podOnNode(node.state, 'server',
       'mkdir -p /www && echo served > /www/index.html && exec httpd -f -p 8080 -h /www', { serve: true, labels: { app: 'server' } }));
     const serverIp = await waitReadyIp(client, ns, 'server');
-    const probe = (name: string, role: string) => podOnNode(node.state, name, `wget -T 3 -q -O- http://${serverIp}:8080/`, { labels: { role } });
+    const probe = (name: string, role: string) => podOnNode(node.state, name, retried(`wget -T 2 -q -O- http://${serverIp}:8080/`, 4), { labels: { role } });
     // Negative control: with no policy, a pod that the policy will deny connects.
     const before = await runPod(client, ns, probe('denied-before', 'other'));
     expect(before.pod.status.phase).toBe('Succeeded');
