@@ -50,6 +50,14 @@ mkdir -p "$r/var/lib/docker" "$r/etc/docker"
 cp "$here/dockerd-entrypoint.sh" "$r/usr/local/bin/dockerd-entrypoint.sh"; chmod 755 "$r/usr/local/bin/dockerd-entrypoint.sh"
 image "$DIND_IMAGE" "$r" 'entrypoint=["dockerd-entrypoint.sh"]' 'cmd=[]'
 
+# registry:2, equivalent for our purposes: Debian's distribution registry with docker-library's config
+# (filesystem storage in /var/lib/registry, port 5000), run as `registry serve CONFIG`.
+r="$work/registry"; add_base "$r"; add_busybox "$r"
+add_bin "$r" "$DEB_ROOT/usr/bin/docker-registry" bin/registry
+mkdir -p "$r/etc/docker/registry" "$r/var/lib/registry"
+cp "$here/registry-config.yml" "$r/etc/docker/registry/config.yml"
+image "$REGISTRY_IMAGE" "$r" 'entrypoint=["/bin/registry"]' 'cmd=["serve","/etc/docker/registry/config.yml"]'
+
 # Tekton's pod images, each binary at /ko-app/NAME as Tekton's release images (ko) place them.
 for b in entrypoint nop workingdirinit sidecarlogresults; do
   r="$work/tekton-$b"; mkdir -p "$r/ko-app" "$r/tmp"; chmod 1777 "$r/tmp"; cp "$out/tekton/$b" "$r/ko-app/$b"
