@@ -1,6 +1,8 @@
 import { clusterState, createTestNamespace, eventually, rawClient } from '../harness/cluster';
 import { NodeHandle, podLog, resolveA, startNode } from '../harness/node';
-import { podOnNode, retried, runPod, waitReadyIp } from '../harness/node-pods';
+import { podOnNode, retried, runPod, waitPod, waitReadyIp } from '../harness/node-pods';
+import { REAL_NODE_NAMESPACE_LABEL, pinLabelledNamespaces, waitPinned } from '../harness/node-pin';
+import { FAKE_NODE } from '../harness/control-plane';
 import * as dns from 'node:dns';
 
 /**
@@ -92,5 +94,26 @@ describe('#10 real node', () => {
     expect(podLog(node.state, ns, 'allowed', 'main')).toContain('served');
     const denied = await runPod(client, ns, probe('denied-after', 'other'));
     expect(denied.pod.status.phase).toBe('Failed');
+  });
+
+  it('#10 pods of a namespace labelled for the node land on it whoever creates them; other namespaces stay on kwok', async () => {
+    const client = rawClient();
+    const unpin = await pinLabelledNamespaces(client, node.state);
+    try {
+      const pinned = await createTestNamespace('node-pinned', { [REAL_NODE_NAMESPACE_LABEL]: node.state.name });
+      const plain = await createTestNamespace('node-unpinned');
+      await waitPinned(client, pinned, node.state);
+      // A pod with no nodeSelector and no toleration, as the operator's Deployments make them.
+      const bare = (name: string) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name },
+        spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: 'pipeline-sidecars.local/busybox:1.38', imagePullPolicy: 'Never', command: ['true'] }] } });
+      await client.create(`/api/v1/namespaces/${pinned}/pods`, bare('p'));
+      await client.create(`/api/v1/namespaces/${plain}/pods`, bare('p'));
+      const onNode = await waitPod(client, pinned, 'p', (x) => x?.status?.phase === 'Succeeded');
+      expect(onNode.spec.nodeName).toBe(node.state.name);
+      const onKwok = await waitPod(client, plain, 'p', (x) => !!x?.spec?.nodeName);
+      expect(onKwok.spec.nodeName).toBe(FAKE_NODE);
+    } finally {
+      await unpin();
+    }
   });
 });
