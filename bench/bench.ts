@@ -1,15 +1,17 @@
 /**
  * `npm run bench -- [--runs N] [--rate R] [--json out.json] [--profile]`
  *
- * On a fresh local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok):
+ * On a fresh local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok, and
+ * the real Tekton controller and webhook):
  * 1. Baseline: a bare client creates N PipelineRuns at R/s and server-side applies, for each, the
  *    objects synthesizeRun makes for one TLS DockerDaemon (synthesized before the clock starts: no
  *    operator logic in the timed path), one request per object in the operator's two parallel waves,
  *    in a namespace no operator serves.
  * 2. Operator: `pipeline-sidecars run` as a child process serves one namespace (webhook included);
- *    N runs that ask for a DockerDaemon are created at R/s; the Tekton simulator plays Tekton.
- *    Once all are provisioned and started (N live runs), the operator's RSS/CPU and API requests
- *    are read; then every run is finished at R/s and the clean-up is timed.
+ *    N runs that ask for a DockerDaemon are created at R/s; Tekton starts each once the operator
+ *    unpends it, and its one task holds on the kwok node. Once all are provisioned and started (N
+ *    live runs), the operator's RSS/CPU and API requests are read; then every run's task is
+ *    released at R/s, Tekton finishes the runs, and the clean-up is timed.
  * Every per-run time is stamped with the local clock when a watch event arrives (ms resolution).
  */
 import * as fs from 'node:fs';
@@ -24,7 +26,7 @@ import { collectionPath, objectPath } from '../src/k8s/resources';
 import { runIdFromUid } from '../src/runid';
 import { mintRunTls } from '../src/tls';
 import { ControlPlane } from '../test/harness/control-plane';
-import { TektonSimulator } from '../test/harness/simulator';
+import { releaseTasks } from '../test/harness/runs';
 import { benchRun, connectWithTekton, cpuSnapshot, dist, dockerDaemonSidecar, freePort, OperatorProcess, prepareNamespace, REPO, Row, SIDECAR, sleep, table, Tracker } from './lib';
 
 const NS = 'bench';
@@ -137,8 +139,7 @@ async function main(): Promise<void> {
   fs.mkdirSync(workLogs, { recursive: true });
   const cp = await ControlPlane.start({ verbose: flags.verbose });
   let op: OperatorProcess | undefined;
-  let sim: TektonSimulator | undefined;
-  const shutdown = async () => { sim?.stop(); await op?.stop().catch(() => undefined); await cp.stop(); };
+  const shutdown = async () => { await op?.stop().catch(() => undefined); await cp.stop(); };
   process.on('SIGINT', () => { say('interrupted'); void shutdown().then(() => process.exit(130)); });
   try {
     say(`control plane up in ${cp.state.startedMs} ms`);
@@ -169,8 +170,6 @@ async function main(): Promise<void> {
     const expected = base.objectsPerRun;
     const tracker = new Tracker(kc, NS, expected);
     await tracker.start();
-    sim = new TektonSimulator(kc, NS);
-    await sim.start();
     const idle = op.procUsage()!;
     const s0 = await op.stats(true);
 
@@ -178,7 +177,7 @@ async function main(): Promise<void> {
     const loader = new RawClient(kc);
     const names = Array.from({ length: N }, (_, i) => `run-${String(i).padStart(4, '0')}`);
     const createErrors: string[] = [];
-    const pids = () => ({ ...cp.state.pids, operator: op!.pid, 'bench (load, watches, simulator)': process.pid });
+    const pids = () => ({ ...cp.state.pids, operator: op!.pid, 'bench (load, watches)': process.pid });
     const cpu0 = cpuSnapshot(pids());
     const tLoad = Date.now();
     await paced(N, RATE, async (i) => {
@@ -200,7 +199,11 @@ async function main(): Promise<void> {
     say(`all ${N} runs provisioned and started (${allUnpended ? 'all' : 'NOT all'}); RSS ${(live.rssBytes / 2 ** 20).toFixed(0)} MiB with ${N} live runs`);
 
     // --- Finish every run, time the clean-up ----------------------------------------------
-    await paced(N, RATE, async (i) => { await sim!.finish(NS, names[i], 'Succeeded').catch((e) => createErrors.push(`finish ${names[i]}: ${(e as Error).message}`)); });
+    // Each run's one task was held running; releasing it lets Tekton finish the run.
+    await paced(N, RATE, async (i) => {
+      const n = await releaseTasks(NS, names[i], { client: loader }).catch((e) => { createErrors.push(`finish ${names[i]}: ${(e as Error).message}`); return 1; });
+      if (n === 0) createErrors.push(`finish ${names[i]}: no held task pod`);
+    });
     const runIds = names.map((n) => tracker.run(n).runId).filter((x): x is string => !!x);
     const allDeleted = await waitFor('every run\'s objects deleted', () => runIds.every((id) => tracker.objects(id).deleted !== undefined), 120_000);
     const end = op.procUsage()!;
@@ -302,8 +305,6 @@ async function main(): Promise<void> {
     loader.close();
     client.close();
     await tracker.stop();
-    sim.stop();
-    sim = undefined;
     await op.stop();
     if (flags.profile) say(`CPU profile in ${path.relative(REPO, profDir)}`);
     await cp.stop();
@@ -311,7 +312,6 @@ async function main(): Promise<void> {
     process.exit(violations.length ? 1 : 0);
   } catch (e) {
     say(`failed: ${(e as Error).stack ?? e}`);
-    sim?.stop();
     await op?.stop().catch(() => undefined);
     await cp.stop({ keepLogs: true });
     say(`control plane logs kept in ${cp.state.workDir}/logs`);

@@ -5,11 +5,12 @@
  * M runs that ask for a DockerDaemon are created while the operator (a child process running
  * `pipeline-sidecars run`) is SIGKILLed K times at random moments and restarted, its informer
  * watches are cut (SIGUSR2, see bench/operator-process.ts) and, optionally, the API server is
- * restarted. The Tekton simulator starts every unpended run; the driver finishes each run a
- * moment after it started. Then it checks, from watches that recorded every object uid and from
- * the server:
+ * restarted, and (with a control plane of its own) Tekton's controller too. The real Tekton starts
+ * every unpended run; its one task holds on the kwok node until the driver releases it a moment
+ * after Tekton started the run (80% succeed, 20% fail). Then it checks, from watches that recorded
+ * every object uid and from the server:
  * - every run got its sidecars exactly once: one Deployment uid per run id, one uid per Secret (no
- *   re-minted TLS), started once (simulator), one SidecarsReady Event, never started before Ready;
+ *   re-minted TLS), left pending once, one SidecarsReady Event, never started before Ready;
  * - every finished run has 0 sidecar objects left;
  * - no run is pending past its startupTimeout, and none was cancelled;
  * - nothing is duplicated: exactly M runs exist.
@@ -20,7 +21,7 @@ import { ANNOTATIONS, LABELS } from '../constructs/api/spec';
 import { RawClient } from '../src/k8s/raw';
 import { collectionPath } from '../src/k8s/resources';
 import { OWNED_KINDS } from '../src/reconcile';
-import { TektonSimulator } from '../test/harness/simulator';
+import { releaseTasks } from '../test/harness/runs';
 import { benchRun, createRetrying, freePort, OperatorProcess, prepareNamespace, REPO, sleep, Tracker } from './lib';
 
 export interface ChaosOptions {
@@ -37,6 +38,9 @@ export interface ChaosOptions {
   readonly startupTimeout?: string;
   /** Restart the API server once at a random moment (only with a control plane of one's own). */
   readonly restartApiServer?: () => Promise<void>;
+  /** SIGKILL and restart Tekton's controller this many times (only with a control plane of one's own). */
+  readonly tektonKills?: number;
+  readonly restartTektonController?: () => Promise<void>;
   /** Give up waiting for runs to settle after this long (default 180 s). */
   readonly settleTimeoutMs?: number;
   readonly log?: (line: string) => void;
@@ -68,37 +72,33 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
 
   const tracker = new Tracker(kc, ns, 6);
   await tracker.start();
-  // The harness's simulator does not survive an API server restart (its relist fails while the server
-  // is down), so a fresh one takes over after the restart; `started` is the union of theirs.
-  const sims = [new TektonSimulator(kc, ns)];
-  await sims[0].start();
-  const startedRuns = () => sims.flatMap((x) => x.started);
-  const sim = { finish: (n: string, name: string, r: 'Succeeded' | 'Failed') => sims[sims.length - 1].finish(n, name, r) };
   const webhookConfig = `ps-chaos-${ns}`.slice(0, 63);
   const op = new OperatorProcess({
     kubeconfig: o.kubeconfig, namespace: ns, webhookPort: await freePort(), webhookConfig,
     logFile: o.logFile ?? path.join(REPO, '.work', 'chaos', `operator-${ns}.log`),
   });
-  const counts: Record<string, number> = { runs: o.runs, kills: 0, restarts: 0, watchCuts: 0, apiServerRestarts: 0, createRetries: 0 };
+  const counts: Record<string, number> = { runs: o.runs, kills: 0, restarts: 0, watchCuts: 0, apiServerRestarts: 0, tektonControllerRestarts: 0, createRetries: 0 };
   const violations: string[] = [];
   try {
     const s = await op.start();
     mark(`operator started (pid ${op.pid}, ${s.startMs} ms)`);
     t0 = Date.now(); // the creation schedule and the chaos moments count from here
 
-    // Finisher: every run the simulator started is finished 0.2..1.5 s later (Succeeded or Failed).
+    // Finisher: the held task of every run Tekton started is released 0.2..1.5 s later, exiting 0
+    // (the run Succeeds) or 1 (it Fails).
     const finished = new Set<string>();
     let finishing = true;
     const finisher = (async () => {
       while (finishing) {
-        for (const key of startedRuns()) {
-          if (finished.has(key)) continue;
-          finished.add(key);
-          const [rns, name] = key.split('/');
+        for (const r of tracker.runs.values()) {
+          if (r.tektonStarted === undefined || finished.has(r.name)) continue;
+          finished.add(r.name);
           void (async () => {
             await sleep(200 + Math.random() * 1300);
-            for (let i = 0; i < 200; i++) {
-              try { await sim.finish(rns, name, Math.random() < 0.8 ? 'Succeeded' : 'Failed'); return; } catch { await sleep(250); }
+            const exitCode = Math.random() < 0.8 ? 0 : 1;
+            for (let i = 0; i < 400 && finishing; i++) {
+              try { if (await releaseTasks(ns, r.name, { exitCode, client }) > 0) return; } catch { /* the API server may be restarting */ }
+              await sleep(250);
             }
           })();
         }
@@ -126,10 +126,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     // Long enough that the kills (each followed by a restart of 1-3 s) do not bunch up.
     const window = Math.max(creationMs, o.kills * 3000) + 5000;
     const cuts = o.watchCuts ?? o.kills;
-    type Act = { at: number; what: 'kill' | 'cut' | 'apiserver' };
+    type Act = { at: number; what: 'kill' | 'cut' | 'apiserver' | 'tekton' };
     const acts: Act[] = [
       ...Array.from({ length: o.kills }, () => ({ at: Math.random() * window, what: 'kill' as const })),
       ...Array.from({ length: cuts }, () => ({ at: Math.random() * window, what: 'cut' as const })),
+      ...(o.restartTektonController ? Array.from({ length: o.tektonKills ?? 1 }, () => ({ at: Math.random() * window, what: 'tekton' as const })) : []),
       ...(o.restartApiServer ? [{ at: window * (0.3 + Math.random() * 0.4), what: 'apiserver' as const }] : []),
     ].sort((a, b) => a.at - b.at);
     for (const a of acts) {
@@ -146,15 +147,15 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         mark(`operator restarted (pid ${op.pid}, ${r.startMs} ms)`);
       } else if (a.what === 'cut') {
         if (op.cutWatches()) { counts.watchCuts++; mark('cut the operator\'s watch connections (SIGUSR2)'); }
+      } else if (a.what === 'tekton') {
+        mark('SIGKILL Tekton\'s controller and start it again');
+        await o.restartTektonController!();
+        counts.tektonControllerRestarts++;
       } else {
         mark('restarting kube-apiserver (SIGKILL + start)');
         await o.restartApiServer!();
         counts.apiServerRestarts++;
         mark('kube-apiserver ready again');
-        sims[sims.length - 1].stop();
-        const fresh = new TektonSimulator(kc, ns);
-        for (let i = 0; ; i++) { try { await fresh.start(); break; } catch (e) { if (i > 50) throw e; await sleep(200); } }
-        sims.push(fresh);
       }
     }
     await creator;
@@ -180,8 +181,6 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const events: any[] = (await client.get(collectionPath('v1', 'Event', ns))).items;
     const now = Date.now();
     const timeoutMs = parseSeconds(startupTimeout) * 1000;
-    const startedBySim = new Map<string, number>();
-    for (const k of startedRuns()) startedBySim.set(k, (startedBySim.get(k) ?? 0) + 1);
     const reasonCount = (name: string, reason: string) => events.filter((e) => e.involvedObject?.name === name && e.reason === reason).length;
     counts.runsInCluster = runs.length;
     if (runs.length !== names.length) violations.push(`${runs.length} runs exist, ${names.length} were created (duplicated or lost runs)`);
@@ -193,7 +192,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       if (!runId || ann[ANNOTATIONS.gated] !== 'true') { counts.notGated++; violations.push(`${name}: not gated by the webhook`); continue; }
       const objs = tracker.objects(runId);
       const deps = objs.deploymentUids.size;
-      const startedN = startedBySim.get(`${ns}/${name}`) ?? 0;
+      // Left pending this many times (seen by the watch), at least once if Tekton started it.
+      const tr = tracker.run(name);
+      const startedN = tr.tektonStarted !== undefined || run.status?.startTime ? Math.max(1, tr.unpends) : tr.unpends;
       const ready = reasonCount(name, 'SidecarsReady');
       if (isDone(run)) counts.finished++;
       if (run.spec?.status === 'PipelineRunPending') {
@@ -225,7 +226,6 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     return { counts, violations: [...new Set(violations)], timeline };
   } finally {
     await op.stop().catch(() => undefined);
-    for (const x of sims) x.stop();
     await tracker.stop();
     await client.delete(`/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${webhookConfig}`).catch(() => undefined);
     client.close();

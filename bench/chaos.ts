@@ -1,10 +1,11 @@
 /**
- * `npm run chaos -- [--runs M] [--kills K] [--cuts C] [--rate R] [--json out.json]`
+ * `npm run chaos -- [--runs M] [--kills K] [--cuts C] [--tekton-kills T] [--rate R] [--json out.json]`
  *
  * On a fresh local control plane: M runs (default 100) that ask for a DockerDaemon are created at
  * R/s (default 10) while the operator child process is SIGKILLed K times (default 5) at random
  * moments and restarted, its watch connections are cut C times (default K; SIGUSR2) and the
- * kube-apiserver is restarted once (SIGKILL + start). Then it verifies (bench/chaos-core.ts),
+ * kube-apiserver is restarted once (SIGKILL + start), and Tekton's controller is SIGKILLed and
+ * restarted T times (default 2). Then it verifies (bench/chaos-core.ts),
  * prints the counts and exits non-zero on any violation.
  */
 import * as fs from 'node:fs';
@@ -18,6 +19,7 @@ const { values: flags } = parseArgs({
     runs: { type: 'string', default: '100' },
     kills: { type: 'string', default: '5' },
     cuts: { type: 'string' },
+    'tekton-kills': { type: 'string', default: '2' },
     rate: { type: 'string', default: '10' },
     json: { type: 'string' },
     'no-apiserver-restart': { type: 'boolean', default: false },
@@ -46,8 +48,9 @@ async function main(): Promise<number> {
   const kills = Number(flags.kills);
   const cuts = flags.cuts === undefined ? kills : Number(flags.cuts);
   const rate = Number(flags.rate);
-  if (![runs, kills, cuts].every((n) => Number.isInteger(n) && n >= 0) || runs < 1 || !(rate > 0)) {
-    process.stderr.write('usage: npm run chaos -- [--runs M (100)] [--kills K (5)] [--cuts C (=K)] [--rate R (10/s)] [--no-apiserver-restart] [--json out.json]\n');
+  const tektonKills = Number(flags['tekton-kills']);
+  if (![runs, kills, cuts, tektonKills].every((n) => Number.isInteger(n) && n >= 0) || runs < 1 || !(rate > 0)) {
+    process.stderr.write('usage: npm run chaos -- [--runs M (100)] [--kills K (5)] [--cuts C (=K)] [--tekton-kills T (2)] [--rate R (10/s)] [--no-apiserver-restart] [--json out.json]\n');
     return 2;
   }
   const cp = await ControlPlane.start();
@@ -56,10 +59,11 @@ async function main(): Promise<number> {
     say(`control plane up in ${cp.state.startedMs} ms`);
     const { client } = await connectWithTekton(cp);
     client.close();
-    say(`${runs} runs at ${rate}/s; ${kills} operator SIGKILLs, ${cuts} watch cuts${flags['no-apiserver-restart'] ? '' : ', 1 kube-apiserver restart'}`);
+    say(`${runs} runs at ${rate}/s; ${kills} operator SIGKILLs, ${cuts} watch cuts, ${tektonKills} Tekton controller SIGKILLs${flags['no-apiserver-restart'] ? '' : ', 1 kube-apiserver restart'}`);
     const result = await runChaos({
       kubeconfig: cp.state.kubeconfig, namespace: 'chaos', runs, kills, watchCuts: cuts, rate,
       restartApiServer: flags['no-apiserver-restart'] ? undefined : () => restartApiServer(cp),
+      tektonKills, restartTektonController: tektonKills > 0 ? () => cp.restart('tekton-controller') : undefined,
       log: (l) => say(l),
     });
     process.stdout.write(`\npipeline-sidecars chaos: ${new Date().toISOString()}, ${require('node:os').cpus().length} cores\n\n`);

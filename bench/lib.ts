@@ -12,7 +12,7 @@ import { pipelineSidecarCrd } from '../constructs/api/crd';
 import { WEBHOOK_PATH } from '../constructs/api/webhook-config';
 import { Informer, KubeObject } from '../src/k8s/informer';
 import { ApiError, RawClient, isConflict } from '../src/k8s/raw';
-import { installTekton } from '../test/harness/bootstrap';
+import { TASK_LABELS } from '../test/harness/tekton';
 import type { ControlPlane } from '../test/harness/control-plane';
 import { collectionPath } from '../src/k8s/resources';
 import { deploymentReady } from '../src/readiness';
@@ -224,7 +224,10 @@ export function dockerDaemonSidecar(namespace: string, startupTimeout = '5m'): R
   };
 }
 
-/** A one-task Pipeline that declares what the sidecar exposes (the simulator makes one pod per run). */
+/**
+ * A one-task Pipeline that declares what the sidecar exposes. Its task holds (the harness's kwok stage
+ * keeps the pod running) until the bench or chaos driver releases it: the run stays live until then.
+ */
 export function benchPipeline(namespace: string): Record<string, any> {
   return {
     apiVersion: 'tekton.dev/v1', kind: 'Pipeline', metadata: { name: PIPELINE, namespace },
@@ -235,6 +238,7 @@ export function benchPipeline(namespace: string): Record<string, any> {
         name: 'build', params: [{ name: 'docker-host', value: '$(params.docker-host)' }],
         workspaces: [{ name: 'docker-tls-certs', workspace: 'docker-tls-certs' }],
         taskSpec: {
+          metadata: { labels: { [TASK_LABELS.hold]: 'true' } },
           params: [{ name: 'docker-host' }], workspaces: [{ name: 'docker-tls-certs' }],
           steps: [{ name: 'build', image: 'docker.io/library/docker:27', script: 'docker info' }],
         },
@@ -288,6 +292,12 @@ export interface RunTimes {
   createStart?: number;
   created?: number;
   unpended?: number;
+  /** Local time Tekton was first seen to have started the run (status.startTime set). */
+  tektonStarted?: number;
+  /** How many times the run was seen to leave PipelineRunPending (more than 1 is a double start). */
+  unpends: number;
+  /** The last spec.status seen ('' for none). */
+  lastStatus?: string;
   done?: number;
 }
 
@@ -338,7 +348,7 @@ export class Tracker {
 
   run(name: string): RunTimes {
     let r = this.runs.get(name);
-    if (!r) { r = { name }; this.runs.set(name, r); }
+    if (!r) { r = { name, unpends: 0 }; this.runs.set(name, r); }
     return r;
   }
 
@@ -354,6 +364,10 @@ export class Tracker {
     r.runId ??= run.metadata.annotations?.['pipeline-sidecars.dev/run-id'];
     r.uid ??= run.metadata.uid;
     const pending = run.spec?.status === 'PipelineRunPending';
+    const status = run.spec?.status ?? '';
+    if (r.lastStatus === 'PipelineRunPending' && !pending) r.unpends++;
+    r.lastStatus = status;
+    if (run.status?.startTime && r.tektonStarted === undefined) r.tektonStarted = now;
     if (!pending && r.unpended === undefined && run.metadata.annotations?.['pipeline-sidecars.dev/started']) {
       r.unpended = now;
       if (r.runId) { const o = this.objects(r.runId); if (o.ready === undefined) o.unpendedBeforeReady = true; }
@@ -429,11 +443,9 @@ export function table(rows: Row[]): string {
   return [line(head), '|' + widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|') + '|', ...body.map(line)].join('\n');
 }
 
-/** An admin client for a started control plane, with Tekton's CRDs and the frozen-spec policy installed. */
+/** An admin client for a started control plane (which runs the real Tekton). */
 export async function connectWithTekton(cp: ControlPlane): Promise<{ kc: KubeConfig; client: RawClient }> {
   const kc = new KubeConfig();
   kc.loadFromFile(cp.state.kubeconfig);
-  const client = new RawClient(kc);
-  await installTekton(client);
-  return { kc, client };
+  return { kc, client: new RawClient(kc) };
 }

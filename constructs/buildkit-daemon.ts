@@ -24,7 +24,9 @@ export interface BuildKitDaemonProps extends SidecarCommonProps {
 /**
  * Rootless buildkitd, as upstream's Kubernetes examples run it: uid 1000, seccomp and AppArmor
  * Unconfined (rootlesskit needs to create user namespaces), `--oci-worker-no-process-sandbox`
- * (no privileged /proc mount), and no `privileged`. Tasks run `buildctl --addr tcp://<host>:1234
+ * (no privileged /proc mount), and no `privileged`. Unconfined seccomp and AppArmor are still beyond
+ * the Pod Security baseline profile, so it needs pipeline-sidecars.dev/allow-privileged=true like
+ * DockerDaemon does; what it saves is root on the node. Tasks run `buildctl --addr tcp://<host>:1234
  * --tlscacert ca.pem --tlscert cert.pem --tlskey key.pem` with the client Secret.
  */
 export class BuildKitDaemon extends PipelineSidecar {
@@ -75,6 +77,8 @@ export function parseBuildKitDaemonOptions(spec: PipelineSidecarSpec, sidecar: s
 
 export const BuildKitDaemonKind = defineKind<BuildKitDaemonOptions>({
   name: 'BuildKitDaemon',
+  // Not privileged, but Unconfined seccomp and AppArmor are beyond the Pod Security baseline profile.
+  privileged: true,
   needs: { tls: true },
   defaultPorts: [{ name: 'buildkit', port: BUILDKIT_DEFAULTS.port }],
   parse: parseBuildKitDaemonOptions,

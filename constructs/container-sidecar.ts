@@ -2,6 +2,7 @@ import { Construct } from 'constructs';
 import { PipelineSidecarSpec, SidecarContainer, SidecarPort } from './api/spec';
 import { defineKind, SidecarCreateProps } from './kind';
 import { PipelineSidecar, SidecarCommonProps } from './pipeline-sidecar';
+import { baselineViolations } from './pod-security';
 import { containerProblems, throwFirst } from './validate';
 
 /** Props of a generic sidecar. */
@@ -12,20 +13,15 @@ export interface ContainerSidecarProps extends SidecarCommonProps {
 
 /**
  * The generic kind: containers exactly as the user wrote them (a Tekton Sidecar, run once per
- * PipelineRun). Privileged only if a container asks for it.
+ * PipelineRun). Beyond the Pod Security baseline profile only if a container asks for it.
  */
 export class ContainerSidecar extends PipelineSidecar {
   constructor(scope: Construct, id: string, props: ContainerSidecarProps) {
     super(scope, id, {
       ...props,
       ports: props.ports ?? containerPorts(props.containers),
-      privileged: props.containers.some(isPrivileged),
     });
   }
-}
-
-function isPrivileged(c: SidecarContainer): boolean {
-  return c.securityContext?.privileged === true;
 }
 
 /** Service ports derived from the containers' named or numbered ports. */
@@ -45,8 +41,10 @@ function templateContainers(spec: PipelineSidecarSpec): SidecarContainer[] {
 
 export const ContainerKind = defineKind<SidecarContainer[]>({
   name: 'Container',
+  optionsKey: 'template',
   defaultPorts: spec => containerPorts(templateContainers(spec)),
-  privileged: spec => templateContainers(spec).some(isPrivileged),
+  // Informational (the base construct checks the rendered pod): the same check on the containers alone.
+  privileged: spec => baselineViolations({ spec: { containers: templateContainers(spec) } }).length > 0,
   parse: (spec, sidecar) => {
     throwFirst(containerProblems(spec.template?.containers, sidecar));
     return templateContainers(spec);

@@ -55,7 +55,6 @@ export class DockerDaemon extends PipelineSidecar {
       ports,
       tls: tlsOn ? props.tls : undefined,
       tlsMountPath: certDir,
-      privileged: true,
       containers: [{
         name: 'dockerd',
         image: o.image ?? DOCKER_DAEMON_DEFAULTS.image,

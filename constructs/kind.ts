@@ -27,7 +27,16 @@ export interface SidecarNeeds {
 export interface SidecarKind<O = unknown> {
   /** The value of spec.kind, e.g. DockerDaemon. */
   readonly name: string;
-  /** Whether a spec of this kind runs a privileged container (checked against the namespace before synthesis). */
+  /**
+   * The spec key of the kind's option block, e.g. dockerDaemon; any other key outside the common
+   * fields is reported as unknown. Absent (hand-written kinds of before): the name in lowerCamelCase.
+   */
+  readonly optionsKey?: string;
+  /**
+   * Whether a spec of this kind needs more than the Pod Security baseline profile, i.e. the namespace
+   * label pipeline-sidecars.dev/allow-privileged=true. Informational only (previews, docs): what
+   * decides is the check of the rendered pod in the base construct, which no kind can bypass.
+   */
   privileged(spec: PipelineSidecarSpec): boolean;
   /** Which material the operator must mint for a spec of this kind. */
   needs(spec: PipelineSidecarSpec): SidecarNeeds;
@@ -43,9 +52,11 @@ export interface SidecarKind<O = unknown> {
 export interface KindDefinition<O> {
   /** The value of spec.kind. */
   readonly name: string;
+  /** The spec key of the option block (default: the name in lowerCamelCase, e.g. Redis → redis). */
+  readonly optionsKey?: string;
   /** Ports used when spec.ports is absent (default none: spec.ports is then required). */
   readonly defaultPorts?: SidecarPort[] | ((spec: PipelineSidecarSpec) => SidecarPort[]);
-  /** Privileged (default false). */
+  /** Needs more than the Pod Security baseline profile; informational, see SidecarKind.privileged (default false). */
   readonly privileged?: boolean | ((spec: PipelineSidecarSpec) => boolean);
   /** Material to mint (default none). */
   readonly needs?: Partial<SidecarNeeds> | ((spec: PipelineSidecarSpec) => SidecarNeeds);
@@ -60,10 +71,16 @@ export function defineKind<O = undefined>(def: KindDefinition<O>): SidecarKind<O
   const { name, defaultPorts, privileged, needs, parse, create } = def;
   return {
     name,
+    optionsKey: optionsKeyOf(def),
     privileged: spec => (typeof privileged === 'function' ? privileged(spec) : privileged ?? false),
     needs: spec => (typeof needs === 'function' ? needs(spec) : { tls: needs?.tls ?? false, password: needs?.password ?? false }),
     defaultPorts: spec => (typeof defaultPorts === 'function' ? defaultPorts(spec) : defaultPorts ?? []),
     parse: parse ?? (() => undefined as O),
     create,
   };
+}
+
+/** The spec key of a kind's option block: its own, or its name in lowerCamelCase. */
+export function optionsKeyOf(kind: { readonly name: string; readonly optionsKey?: string }): string {
+  return kind.optionsKey ?? kind.name.charAt(0).toLowerCase() + kind.name.slice(1);
 }

@@ -1,8 +1,6 @@
 import { createHash } from 'node:crypto';
-import { LABELS, MANAGED_BY, PipelineSidecarSpec, RunIdentity } from './api/spec';
+import { LABELS, MANAGED_BY, RunIdentity } from './api/spec';
 import { SidecarSpecError } from './errors';
-// A cycle (kinds -> constructs -> names -> kinds) that is safe: defaultKinds is only called at run time.
-import { defaultKinds, KindRegistry } from './kinds';
 
 /** Kubernetes object names we create are DNS-1035 labels (Services require it). */
 export const MAX_NAME_LENGTH = 63;
@@ -59,6 +57,7 @@ export function runLabels(run: RunIdentity): Record<string, string> {
   return {
     [LABELS.managedBy]: MANAGED_BY,
     [LABELS.runId]: run.runId,
+    [LABELS.runUid]: run.uid,
     [LABELS.pipelineRun]: labelValue(run.name),
   };
 }
@@ -89,43 +88,6 @@ export function ownerReference(run: RunIdentity): Record<string, unknown> {
     // true would require `update` on pipelineruns/finalizers for our ServiceAccount, for no gain:
     // the run is not meant to wait for its sidecars on foreground deletion.
     blockOwnerDeletion: false,
-  };
-}
-
-/** Where tasks reach a sidecar and which Secrets they bind; computable at CREATE, before any material exists. */
-export interface SidecarEndpoints {
-  /** The Service name. */
-  readonly serviceName: string;
-  /** `<service>.<namespace>.svc`. */
-  readonly host: string;
-  /** The first port of the sidecar. */
-  readonly port: number;
-  /** `host:port`. */
-  readonly address: string;
-  /** Secret tasks bind as a workspace: TLS client certs (ca.pem, cert.pem, key.pem) or credentials. */
-  readonly clientSecretName?: string;
-  /** Secret mounted into the sidecar with its TLS server certificate. */
-  readonly serverSecretName?: string;
-}
-
-/** The coordinates of `sidecarName` for `run`; `kinds` defaults to the built-in kinds. */
-export function sidecarEndpoints(run: RunIdentity, sidecarName: string, spec: PipelineSidecarSpec, kinds?: KindRegistry): SidecarEndpoints {
-  const registry = kinds ?? defaultKinds();
-  const kind = registry.get(spec.kind, sidecarName);
-  const ports = spec.ports ?? kind.defaultPorts(spec);
-  if (ports.length === 0) {
-    throw new SidecarSpecError('spec.ports', `kind ${kind.name} has no default port; list at least one port`, sidecarName);
-  }
-  const serviceName = objectName(run, sidecarName);
-  const host = `${serviceName}.${run.namespace}.svc`;
-  const needs = kind.needs(spec);
-  return {
-    serviceName,
-    host,
-    port: ports[0].port,
-    address: `${host}:${ports[0].port}`,
-    clientSecretName: needs.tls || needs.password ? objectName(run, sidecarName, 'client') : undefined,
-    serverSecretName: needs.tls ? objectName(run, sidecarName, 'server') : undefined,
   };
 }
 

@@ -3,12 +3,19 @@ import { Construct } from 'constructs';
 import { RunIdentity, SidecarContainer, SidecarIsolation, SidecarPort, TlsBundle } from './api/spec';
 import { SidecarSpecError } from './errors';
 import { IsolationPolicy } from './isolation-policy';
+import { assertBaseline } from './pod-security';
 import { objectName, ownerReference, selectorLabels, sidecarLabels } from './names';
 
 /** Where the server TLS Secret is mounted unless a kind says otherwise. */
 export const DEFAULT_TLS_MOUNT_PATH = '/certs/server';
 /** Keys of both TLS Secrets; the client ones are what DOCKER_CERT_PATH and buildctl expect. */
 export const TLS_KEYS = { ca: 'ca.pem', cert: 'cert.pem', key: 'key.pem' } as const;
+/**
+ * A copy of the client certificate and key, kept in the server Secret (and not mounted into the
+ * sidecar): if the client Secret of a run that is using it is deleted, the operator restores it
+ * with the same material instead of minting a second CA.
+ */
+export const CLIENT_BACKUP_KEYS = { cert: 'client-cert.pem', key: 'client-key.pem' } as const;
 const TLS_VOLUME = 'server-tls';
 
 /** What every kind's construct needs about the run and the sidecar. */
@@ -21,7 +28,12 @@ export interface SidecarCommonProps {
   readonly ports?: SidecarPort[];
   /** Who may reach the sidecar (default: pods of this run only). */
   readonly isolation?: SidecarIsolation;
-  /** The caller permits privileged sidecars here (namespace label or operator flag). */
+  /**
+   * The run's namespace opted in to pods beyond the Pod Security baseline profile (namespace label
+   * pipeline-sidecars.dev/allow-privileged=true, or the operator's --allow-privileged). Without it the
+   * rendered pod must meet baseline, or the construct throws PodSecurityError.
+   * @default false
+   */
   readonly allowPrivileged?: boolean;
 }
 
@@ -41,7 +53,10 @@ export interface PipelineSidecarProps extends SidecarCommonProps {
   readonly volumes?: Array<Record<string, unknown>>;
   /** Pod annotations. */
   readonly podAnnotations?: Record<string, string>;
-  /** The pod runs a privileged container; refused unless allowPrivileged. */
+  /**
+   * @deprecated Ignored: the rendered pod itself is checked against the Pod Security baseline
+   * profile (see allowPrivileged). Kept so existing kinds still compile.
+   */
   readonly privileged?: boolean;
 }
 
@@ -80,12 +95,6 @@ export class PipelineSidecar extends Construct {
   constructor(scope: Construct, id: string, props: PipelineSidecarProps) {
     super(scope, id);
     const { run, sidecarName } = props;
-    if (props.privileged && !props.allowPrivileged) {
-      throw new SidecarSpecError('spec.kind',
-        'this sidecar needs a privileged container, which is not allowed in namespace ' +
-        `"${run.namespace}": label the namespace pipeline-sidecars.dev/allow-privileged=true, start the operator ` +
-        'with --allow-privileged, or use a kind that needs no privilege (BuildKitDaemon is rootless)', sidecarName);
-    }
     const ports = props.ports ?? [];
     if (ports.length === 0) throw new SidecarSpecError('spec.ports', 'a sidecar needs at least one port for its Service', sidecarName);
     if (props.containers.length === 0) throw new SidecarSpecError('spec.template.containers', 'a sidecar needs at least one container', sidecarName);
@@ -115,10 +124,15 @@ export class PipelineSidecar extends Construct {
         kind: 'Secret',
         metadata: metadata(this.serverSecretName),
         type: 'Opaque',
-        data: { [TLS_KEYS.ca]: b64(props.tls.caCert), [TLS_KEYS.cert]: b64(props.tls.serverCert), [TLS_KEYS.key]: b64(props.tls.serverKey) },
+        data: {
+          [TLS_KEYS.ca]: b64(props.tls.caCert), [TLS_KEYS.cert]: b64(props.tls.serverCert), [TLS_KEYS.key]: b64(props.tls.serverKey),
+          [CLIENT_BACKUP_KEYS.cert]: b64(props.tls.clientCert), [CLIENT_BACKUP_KEYS.key]: b64(props.tls.clientKey),
+        },
       } as any);
       // 0440 + the pod's fsGroup lets non-root daemons (rootless buildkitd) read the key; root reads it anyway.
-      volumes.push({ name: TLS_VOLUME, secret: { secretName: this.serverSecretName, defaultMode: 0o440 } });
+      // Only the server's own files are mounted: the client backup stays in the API.
+      const items = Object.values(TLS_KEYS).map((k) => ({ key: k, path: k }));
+      volumes.push({ name: TLS_VOLUME, secret: { secretName: this.serverSecretName, defaultMode: 0o440, items } });
       tlsMounts.push({ name: TLS_VOLUME, mountPath: props.tlsMountPath ?? DEFAULT_TLS_MOUNT_PATH, readOnly: true });
     }
     if (props.tls || props.clientSecretData) {
@@ -162,6 +176,10 @@ export class PipelineSidecar extends Construct {
     };
     if (props.podSecurityContext) podSpec.securityContext = props.podSecurityContext;
     if (volumes.length > 0) podSpec.volumes = volumes;
+    const podMetadata = props.podAnnotations ? { labels, annotations: props.podAnnotations } : { labels };
+    // The one privilege check: on the pod as rendered, whatever the kind says about itself
+    // (synthesizeRun repeats it on the final manifests, for kinds that edit objects after this).
+    if (!props.allowPrivileged) assertBaseline({ metadata: podMetadata, spec: podSpec }, run.namespace, sidecarName);
 
     this.deployment = new ApiObject(this, 'Deployment', {
       apiVersion: 'apps/v1',
@@ -174,7 +192,7 @@ export class PipelineSidecar extends Construct {
         revisionHistoryLimit: 1,
         selector: { matchLabels: selector },
         template: {
-          metadata: props.podAnnotations ? { labels, annotations: props.podAnnotations } : { labels },
+          metadata: podMetadata,
           spec: podSpec,
         },
       },

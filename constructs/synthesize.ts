@@ -1,9 +1,11 @@
 import { App, Chart } from 'cdk8s';
-import { PipelineSidecarSpec, RunIdentity, SidecarMaterial, SidecarPort } from './api/spec';
+import { LABELS, PipelineSidecarSpec, RunIdentity, SidecarMaterial, SidecarPort } from './api/spec';
+import { durationProblem, STARTUP_TIMEOUT_BOUNDS } from './duration';
 import { SidecarSpecError } from './errors';
-import { defaultKinds, KindRegistry, SidecarKind } from './kinds';
+import { defaultKinds, KindRegistry, optionsKeyOf, SidecarKind } from './kinds';
 import { isDns1035Label } from './names';
-import { portProblems } from './validate';
+import { assertBaseline, podTemplateOf } from './pod-security';
+import { exposeProblems, portProblems, unknownFieldProblems } from './validate';
 
 /** A synthesized object: plain JSON, with the fields that locate it typed. */
 export interface Manifest {
@@ -29,7 +31,11 @@ export interface SynthesizeInput {
   readonly run: RunIdentity;
   /** The sidecars that apply to it. */
   readonly sidecars: RunSidecar[];
-  /** Whether privileged kinds (DockerDaemon) may run in the run's namespace. */
+  /**
+   * Whether the run's namespace allows pods beyond the Pod Security baseline profile (DockerDaemon,
+   * BuildKitDaemon, or any container asking for more). Without it every synthesized pod must meet
+   * baseline, or synthesis throws PodSecurityError naming the fields.
+   */
   readonly allowPrivileged: boolean;
   /** Kinds to use (default: the built-in ones). */
   readonly kinds?: KindRegistry;
@@ -40,7 +46,6 @@ function kindsOrDefault(kinds?: KindRegistry): KindRegistry {
   return kinds ?? (builtins ??= defaultKinds());
 }
 
-const DURATION = /^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$/;
 const RUN_ID = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 interface Checked { readonly kind?: SidecarKind<any>; readonly options?: unknown; readonly problems: SidecarSpecError[] }
@@ -71,20 +76,23 @@ function check(name: string, spec: PipelineSidecarSpec, kinds: KindRegistry): Ch
       problems.push(new SidecarSpecError('spec.isolation.egress', 'must be a list of NetworkPolicy egress rules', name));
     }
   }
+  problems.push(...exposeProblems(spec.expose, name));
   const lc = spec.lifecycle;
-  if (lc?.startupTimeout !== undefined && (typeof lc.startupTimeout !== 'string' || !DURATION.test(lc.startupTimeout))) {
-    problems.push(new SidecarSpecError('spec.lifecycle.startupTimeout', `"${lc.startupTimeout}" must be a duration such as 90s, 5m or 1h`, name));
-  }
+  const timeoutProblem = lc?.startupTimeout === undefined ? undefined : durationProblem(lc.startupTimeout, STARTUP_TIMEOUT_BOUNDS);
+  if (timeoutProblem) problems.push(new SidecarSpecError('spec.lifecycle.startupTimeout', timeoutProblem, name));
   if (lc?.onSidecarFailure !== undefined && lc.onSidecarFailure !== 'Cancel' && lc.onSidecarFailure !== 'Ignore') {
     problems.push(new SidecarSpecError('spec.lifecycle.onSidecarFailure', `"${lc.onSidecarFailure}" must be Cancel or Ignore`, name));
   }
+
+  problems.push(...unknownFieldProblems(spec, name, optionsKeyOf(kind)));
 
   let options: unknown;
   try {
     options = kind.parse(spec, name);
   } catch (e) {
     if (!(e instanceof SidecarSpecError)) throw e;
-    problems.push(e);
+    // An option block's parser names its unknown fields too: say it once.
+    if (!problems.some(p => p.field === e.field)) problems.push(e);
   }
   if (spec.ports === undefined && problems.length === 0 && kind.defaultPorts(spec).length === 0) {
     problems.push(new SidecarSpecError('spec.ports', `kind ${kind.name} has no default port; list the ports the sidecar serves`, name));
@@ -129,12 +137,6 @@ export function synthesizeRun(input: SynthesizeInput): Manifest[] {
     const { kind, options, problems } = check(sc.name, sc.spec, kinds);
     if (problems.length > 0) throw problems[0];
     const k = kind!;
-    if (k.privileged(sc.spec) && !input.allowPrivileged) {
-      throw new SidecarSpecError('spec.kind',
-        `kind ${k.name} runs a privileged container, which is not allowed in namespace "${input.run.namespace}": ` +
-        'label the namespace pipeline-sidecars.dev/allow-privileged=true, start the operator with --allow-privileged, ' +
-        'or use a kind that needs no privilege (BuildKitDaemon is rootless)', sc.name);
-    }
     const needs = k.needs(sc.spec);
     if (needs.tls && !sc.material?.tls) throw new Error(`sidecar ${sc.name} (kind ${k.name}) needs TLS material: mint it with mintRunTls() before synthesizing`);
     if (needs.password && !sc.material?.password) throw new Error(`sidecar ${sc.name} (kind ${k.name}) needs a password: mint it with randomPassword() before synthesizing`);
@@ -149,5 +151,14 @@ export function synthesizeRun(input: SynthesizeInput): Manifest[] {
       material: sc.material ?? {},
     }, options);
   }
-  return chart.toJson();
+  const manifests: Manifest[] = chart.toJson();
+  if (!input.allowPrivileged) {
+    // Again on the final JSON: a kind may patch the base construct's Deployment after building it,
+    // or add a workload of its own; what is checked must be what will be applied.
+    for (const m of manifests) {
+      const pod = podTemplateOf(m);
+      if (pod) assertBaseline(pod, input.run.namespace, m.metadata.labels?.[LABELS.sidecar]);
+    }
+  }
+  return manifests;
 }

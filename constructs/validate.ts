@@ -1,8 +1,15 @@
+import { PIPELINE_SIDECAR_SPEC_SCHEMA } from './api/crd';
 import { PipelineSidecarSpec, SidecarContainer, SidecarPort } from './api/spec';
 import { SidecarSpecError } from './errors';
+import { validateSidecarReferences } from './references';
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const IANA_SVC_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** Tekton's rule for param names (they may hold dots, referenced as $(params["a.b"])). */
+const TEKTON_PARAM_NAME = /^[_a-zA-Z][_a-zA-Z0-9.-]*$/;
+/** `$(host)`-style placeholders of an expose.params value: a bare word, no dots. */
+const PLACEHOLDER = /\$\(([A-Za-z0-9_-]*)\)/g;
+const EXPOSE_PLACEHOLDERS = ['host', 'port', 'address'];
 const QUANTITY = /^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$/;
 
 /**
@@ -107,6 +114,81 @@ export function containerProblems(containers: unknown, sidecar: string, field = 
   });
   return out;
 }
+
+/**
+ * Problems with spec.expose: param names as Tekton accepts them, each name once, values that are
+ * strings whose `$(…)` placeholders are known, and a workspace name that is a DNS-1123 label (Tekton
+ * validates Pipeline workspace names so).
+ */
+export function exposeProblems(expose: unknown, sidecar: string, field = 'spec.expose'): SidecarSpecError[] {
+  if (expose === undefined) return [];
+  if (!expose || typeof expose !== 'object' || Array.isArray(expose)) return [new SidecarSpecError(field, 'must be an object with params and/or workspace', sidecar)];
+  const out: SidecarSpecError[] = [];
+  const { params, workspace } = expose as Record<string, unknown>;
+  if (params !== undefined) {
+    if (!Array.isArray(params)) out.push(new SidecarSpecError(`${field}.params`, 'must be a list of {name, value}', sidecar));
+    else {
+      const seen = new Set<string>();
+      params.forEach((p: any, i) => {
+        const f = `${field}.params[${i}]`;
+        if (typeof p?.name !== 'string' || !TEKTON_PARAM_NAME.test(p.name)) {
+          out.push(new SidecarSpecError(`${f}.name`, `${JSON.stringify(p?.name)} is not a Tekton param name: letters, digits, "_", "-" and ".", starting with a letter or "_" (e.g. docker-host)`, sidecar));
+        } else if (seen.has(p.name)) {
+          out.push(new SidecarSpecError(`${f}.name`, `param "${p.name}" is listed twice`, sidecar));
+        } else seen.add(p.name);
+        if (typeof p?.value !== 'string') {
+          out.push(new SidecarSpecError(`${f}.value`, 'must be a string, e.g. "$(address)" or "tcp://$(host):$(port)"', sidecar));
+          return;
+        }
+        for (const m of p.value.matchAll(PLACEHOLDER)) {
+          if (!EXPOSE_PLACEHOLDERS.includes(m[1])) {
+            out.push(new SidecarSpecError(`${f}.value`, `unknown placeholder ${m[0]}: a value can use $(host), $(port) and $(address)`, sidecar));
+          }
+        }
+        for (const r of validateSidecarReferences(p.value)) out.push(new SidecarSpecError(`${f}.value`, `${r.reference} ${r.problem}`, sidecar));
+      });
+    }
+  }
+  if (workspace !== undefined && (typeof workspace !== 'string' || workspace.length > 63 || !DNS1123_LABEL.test(workspace))) {
+    out.push(new SidecarSpecError(`${field}.workspace`, `${JSON.stringify(workspace)} must be a Pipeline workspace name: a DNS-1123 label (lowercase letters, digits and "-", at most 63 characters), e.g. docker-tls`, sidecar));
+  }
+  return out;
+}
+
+/**
+ * Every field of `spec` that the CRD's schema does not know, except the option block of the spec's
+ * own kind (`ownKey`; custom kinds parse theirs). The API server keeps such fields (see
+ * keepUnknownFields in api/crd.ts) precisely so that they are reported here instead of vanishing.
+ */
+export function unknownFieldProblems(spec: unknown, sidecar: string, ownKey?: string): SidecarSpecError[] {
+  const out: SidecarSpecError[] = [];
+  const walk = (schema: Record<string, any> | undefined, value: unknown, path: string) => {
+    if (!schema || value === null || typeof value !== 'object') return;
+    if (Array.isArray(value)) {
+      if (schema.items) value.forEach((v, i) => walk(schema.items, v, `${path}[${i}]`));
+      return;
+    }
+    const props: Record<string, any> | undefined = schema.properties;
+    if (!props) return; // a free-form object (securityContext, probes, egress rules) or a string map
+    const atRoot = path === 'spec';
+    for (const [k, v] of Object.entries(value)) {
+      if (atRoot && k in props && !COMMON_SPEC_FIELDS.includes(k) && k !== ownKey) {
+        out.push(new SidecarSpecError(`${path}.${k}`, `is the option block of another kind; this kind reads ${ownKey ? `spec.${ownKey}` : 'no option block'}`, sidecar));
+      } else if (k in props) walk(props[k], v, `${path}.${k}`);
+      else if (!(atRoot && k === ownKey)) {
+        const known = atRoot ? [...COMMON_SPEC_FIELDS, ...(ownKey ? [ownKey] : [])] : Object.keys(props);
+        out.push(new SidecarSpecError(`${path}.${k}`,
+          `unknown field; ${known.length === 1 ? `the only field is ${known[0]}` : `known fields are ${known.join(', ')}`} ` +
+          '(fix its spelling or remove it: nothing reads it)', sidecar));
+      }
+    }
+  };
+  walk(PIPELINE_SIDECAR_SPEC_SCHEMA, spec, 'spec');
+  return out;
+}
+
+/** Fields of spec every kind has (the option blocks are per kind). */
+const COMMON_SPEC_FIELDS = ['selector', 'kind', 'ports', 'expose', 'isolation', 'lifecycle'];
 
 /** Throws the first problem, if any. */
 export function throwFirst(problems: SidecarSpecError[]): void {

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Fetches etcd and builds kube-apiserver, kube-controller-manager, kube-scheduler and kwok into a
-# cache outside the repo. Idempotent: a cache whose pins match is reused as it is.
-#   scripts/control-plane.sh          build if needed, then print the cache directory
-#   scripts/control-plane.sh --dir    print the cache directory only (no build)
+# cache outside the repo, then Tekton Pipelines' controller and webhook (and a copy of Tekton's own
+# config/: CRDs, ConfigMaps, webhook configurations) into a sibling cache keyed by Tekton's pins.
+# Idempotent: a cache whose pins match is reused as it is.
+#   scripts/control-plane.sh          build if needed, then print the control-plane cache directory
+#   scripts/control-plane.sh --dir    print the control-plane cache directory only (no build)
+#   scripts/control-plane.sh --tekton-dir   print Tekton's cache directory only (no build)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 k8s="$root/test/k8s"
@@ -13,7 +16,34 @@ pins_hash=$(cat "$k8s/versions.env" "$k8s/control-plane/go.mod" "$k8s/control-pl
   "$k8s/kwok/go.mod" "$k8s/kwok/go.sum" | sha256sum | cut -c1-12)
 cache_root="${PIPELINE_SIDECARS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pipeline-sidecars}"
 out="$cache_root/k8s-${K8S_VERSION}-${pins_hash}"
+# Tekton's version is the one its module requires (one pin, in test/k8s/tekton/go.mod).
+TEKTON_VERSION=$(awk '{for (i = 1; i < NF; i++) if ($i == "github.com/tektoncd/pipeline") print $(i+1)}' "$k8s/tekton/go.mod")
+tekton_hash=$(cat "$k8s/tekton/go.mod" "$k8s/tekton/go.sum" "$k8s/tekton/tools.go" | sha256sum | cut -c1-12)
+tekton_out="$cache_root/tekton-${TEKTON_VERSION}-${tekton_hash}"
 if [ "${1:-}" = "--dir" ]; then echo "$out"; exit 0; fi
+if [ "${1:-}" = "--tekton-dir" ]; then echo "$tekton_out"; exit 0; fi
+
+say() { printf '[control-plane] %s\n' "$*" >&2; }
+# Tekton Pipelines: controller and webhook from the pinned module (test/k8s/tekton), and its config/.
+build_tekton() {
+  [ -f "$tekton_out/.complete" ] && return 0
+  local started dir
+  started=$(date +%s)
+  mkdir -p "$tekton_out/bin" "$tekton_out/build"
+  say "tekton $TEKTON_VERSION: go build of controller, webhook and resolvers into $tekton_out (about 6 minutes on 2 cores, first time only)"
+  (cd "$k8s/tekton" && go build -v -p "${BUILD_JOBS:-$(nproc)}" -trimpath -ldflags "-s -w" -o "$tekton_out/build/" \
+      github.com/tektoncd/pipeline/cmd/controller github.com/tektoncd/pipeline/cmd/webhook github.com/tektoncd/pipeline/cmd/resolvers) 2>&1 \
+    | awk '{n++; if (n % 200 == 0) printf "[control-plane]   ... %d tekton packages compiled\n", n > "/dev/stderr"}'
+  [ "${PIPESTATUS[0]}" -eq 0 ] || { say "go build of tekton failed"; exit 1; }
+  mv "$tekton_out/build/controller" "$tekton_out/bin/tekton-controller"
+  mv "$tekton_out/build/webhook" "$tekton_out/bin/tekton-webhook"
+  mv "$tekton_out/build/resolvers" "$tekton_out/bin/tekton-resolvers"
+  rmdir "$tekton_out/build"
+  dir=$(cd "$k8s/tekton" && go mod download -json "github.com/tektoncd/pipeline@${TEKTON_VERSION}" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  rm -rf "$tekton_out/config" && cp -r "$dir/config" "$tekton_out/config" && chmod -R u+w "$tekton_out/config"
+  touch "$tekton_out/.complete"
+  say "tekton: built in $(( $(date +%s) - started )) s"
+}
 # kwok's own "fast" pod stages, which the harness extends (a never-ready image for start-up failure tests).
 copy_kwok_stages() {
   [ -f "$out/kwok-stages/node-initialize.yaml" ] && return 0
@@ -24,9 +54,8 @@ copy_kwok_stages() {
     "$dir"/kustomize/stage/node/heartbeat-with-lease/node-*.yaml "$out/kwok-stages/"
   chmod u+w "$out"/kwok-stages/*.yaml
 }
-if [ -f "$out/.complete" ]; then copy_kwok_stages; echo "$out"; exit 0; fi
+if [ -f "$out/.complete" ]; then copy_kwok_stages; build_tekton; echo "$out"; exit 0; fi
 
-say() { printf '[control-plane] %s\n' "$*" >&2; }
 need() { command -v "$1" >/dev/null 2>&1 || { say "missing '$1': $2"; exit 1; }; }
 need go "install Go >= 1.26 (https://go.dev/doc/install, or Debian's golang-go from a suite that has 1.26)"
 need apt-get "this script fetches etcd from Debian's archive with apt-get download; run it on Debian or Ubuntu"
@@ -87,5 +116,6 @@ fi
 copy_kwok_stages
 "$out/bin/kube-apiserver" --version >&2
 touch "$out/.complete"
-say "done in $(( $(date +%s) - started )) s"
+say "control plane done in $(( $(date +%s) - started )) s"
+build_tekton
 echo "$out"

@@ -1,7 +1,8 @@
 /**
- * `npm run demo`: the whole point in one command. Starts the local control plane, installs the
- * Tekton CRDs and our CRD, starts the operator in-process (webhook included), creates a TEP-0130-style
- * PipelineRun that asks for a Docker daemon, and prints a timeline of what happened to it.
+ * `npm run demo`: the whole point in one command. Starts the local control plane with the real
+ * Tekton (controller, webhook), installs our CRD from dist/, starts the operator in-process (webhook
+ * included), creates a TEP-0130-style PipelineRun that asks for a Docker daemon, and prints a
+ * timeline of what happened to it. Pods run on kwok's simulated node: nothing executes in them.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -14,9 +15,8 @@ import { createLogger } from '../src/log';
 import { Operator } from '../src/operator';
 import { RawClient } from '../src/k8s/raw';
 import { objectPath } from '../src/k8s/resources';
-import { applyAll, installTekton } from '../test/harness/bootstrap';
+import { applyAll } from '../test/harness/bootstrap';
 import { ControlPlane } from '../test/harness/control-plane';
-import { TektonSimulator } from '../test/harness/simulator';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const REPO = path.resolve(__dirname, '..');
@@ -74,14 +74,12 @@ async function main(): Promise<void> {
   process.stdout.write('pipeline-sidecars demo: a per-run Docker daemon for a TEP-0130 pipeline\n\n');
   const started = Date.now();
   const cp = await ControlPlane.start({ verbose: false });
-  process.stdout.write(`local control plane up in ${cp.state.startedMs} ms (etcd, kube-apiserver ${(await cp.api('GET', '/version')).json.gitVersion}, controller-manager, scheduler, kwok)\n`);
+  process.stdout.write(`local control plane up in ${cp.state.startedMs} ms (etcd, kube-apiserver ${(await cp.api('GET', '/version')).json.gitVersion}, controller-manager, scheduler, kwok, Tekton v1.15.1 controller + webhook)\n`);
   let op: Operator | undefined;
-  let sim: TektonSimulator | undefined;
   let stopping = false;
   const shutdown = async (code: number) => {
     if (stopping) return;
     stopping = true;
-    sim?.stop();
     await op?.stop().catch(() => undefined);
     await cp.stop();
     process.exit(code);
@@ -93,7 +91,6 @@ async function main(): Promise<void> {
     const kc = new KubeConfig();
     kc.loadFromFile(cp.state.kubeconfig);
     const client = new RawClient(kc);
-    await installTekton(client);
     await applyAll(client, bundleCrds());
     await client.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS, labels: { [LABELS.allowPrivileged]: 'true' } } });
     await client.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'pipeline-sidecars' } });
@@ -101,7 +98,7 @@ async function main(): Promise<void> {
     const sidecar = loadYaml(path.join(examples, 'docker-daemon.yaml'));
     const pipeline = loadYaml(path.join(examples, 'pipeline.yaml'));
     await applyAll(client, [...sidecar, ...pipeline]);
-    process.stdout.write(`installed: Tekton CRDs + frozen-spec policy, PipelineSidecar CRD from dist/, namespace ${NS} (allow-privileged), PipelineSidecar docker-daemon, Pipeline ci-with-docker-build\n`);
+    process.stdout.write(`installed: PipelineSidecar CRD from dist/, namespace ${NS} (allow-privileged), PipelineSidecar docker-daemon, Pipeline ci-with-docker-build\n`);
 
     op = new Operator({
       kubeConfig: kc, namespace: 'pipeline-sidecars',
@@ -109,8 +106,6 @@ async function main(): Promise<void> {
       log: createLogger({ write: (l) => fs.appendFileSync(logFile, l + '\n') }),
     });
     await op.start();
-    sim = new TektonSimulator(kc, NS);
-    await sim.start();
     process.stdout.write(`operator running in-process (webhook on 127.0.0.1; JSON logs in ${path.relative(REPO, logFile)})\n\ntimeline:\n`);
 
     const runTemplate = loadYaml(path.join(examples, 'pipelinerun.yaml'))[0];
@@ -140,7 +135,7 @@ async function main(): Promise<void> {
       ]);
       return { d: d.items, total: d.items.length + s.items.length + n.items.length + sec.items.length, s: s.items.length, n: n.items.length, sec: sec.items.length };
     };
-    const deadline = Date.now() + 45_000;
+    const deadline = Date.now() + 90_000;
     let snapshotShown = false;
     while (!tl.has('sidecars deleted')) {
       if (Date.now() > deadline) throw new Error('demo timed out; see the operator log');
@@ -149,34 +144,38 @@ async function main(): Promise<void> {
       if (objs.d.length && objs.s && objs.n && objs.sec) tl.mark('sidecar objects applied', `Deployment ${objs.d[0].metadata.name}, ${objs.s} Service, ${objs.n} NetworkPolicy, ${objs.sec} Secrets`);
       if (objs.d[0]?.status?.availableReplicas >= 1) tl.mark('sidecar Ready', 'dind pod Ready (kwok), Deployment Available');
       if (tl.has('sidecar objects applied') && cur.spec.status === undefined) tl.mark('run started', 'operator removed spec.status=PipelineRunPending');
-      if (tl.has('run started') && !tl.has('tasks ran')) {
-        const pods = await client.get(`/api/v1/namespaces/${NS}/pods`, { labelSelector: `tekton.dev/pipelineRun=${name}` });
-        const ready = pods.items.filter((p: any) => p.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'));
-        if (pods.items.length > 0 && ready.length === pods.items.length) {
-          tl.mark('tasks ran', `${pods.items.map((p: any) => p.metadata.labels['tekton.dev/pipelineTask']).join(' → ')} (simulated Tekton)`);
+      if (tl.has('run started')) {
+        if (cur.status?.startTime) tl.mark('Tekton started the run', `status.startTime ${cur.status.startTime}`);
+        const trs = await client.get(`/apis/tekton.dev/v1/namespaces/${NS}/taskruns`, { labelSelector: `tekton.dev/pipelineRun=${name}` });
+        for (const tr of trs.items) {
+          const task = tr.metadata.labels['tekton.dev/pipelineTask'];
+          tl.mark(`TaskRun ${task}`, `${tr.metadata.name} (its pod runs on kwok's simulated node)`);
+          const c = tr.status?.conditions?.find((x: any) => x.type === 'Succeeded');
+          if (c?.status === 'True' || c?.status === 'False') tl.mark(`TaskRun ${task} done`, `${c.reason}`);
           if (!snapshotShown) {
             snapshotShown = true;
             process.stdout.write('\n');
             await showObjects(client, cp.state.kubeconfig, runId);
             process.stdout.write('\n');
           }
-          await sim.finish(NS, name, 'Succeeded');
-          tl.mark('run done', 'Succeeded=True');
         }
+        const done = cur.status?.conditions?.find((x: any) => x.type === 'Succeeded' && x.status !== 'Unknown');
+        if (done) tl.mark('run done', `Succeeded=${done.status} (${done.reason}: ${done.message})`);
       }
       if (tl.has('run done') && objs.total === 0) tl.mark('sidecars deleted', 'Deployment, Service, NetworkPolicy, Secrets gone');
       await sleep(25);
     }
     const events = await client.get(`/api/v1/namespaces/${NS}/events`, { fieldSelector: `involvedObject.name=${name}` });
     const byTime = events.items.sort((a: any, b: any) => Number(a.metadata.resourceVersion) - Number(b.metadata.resourceVersion));
-    process.stdout.write(`\nEvents on the run, in order: ${byTime.map((e: any) => e.reason).join(' → ') || '(none)'}\n\n`);
+    process.stdout.write(`\nEvents on the run, in order: ${byTime.map((e: any) => e.reason).join(' → ') || '(none)'}\n`);
+    for (const e of byTime.filter((x: any) => x.type === 'Warning')) process.stdout.write(`  Warning ${e.reason} (${e.source?.component ?? e.reportingComponent}): ${e.message}\n`);
+    process.stdout.write('\n');
     await showObjects(client, cp.state.kubeconfig, runId);
     process.stdout.write(`\ndemo finished in ${((Date.now() - started) / 1000).toFixed(1)} s; stopping the control plane\n`);
     client.close();
     await shutdown(0);
   } catch (e) {
     process.stderr.write(`demo failed: ${(e as Error).message}\n(operator log: ${logFile}; control plane logs: ${cp.state.workDir}/logs)\n`);
-    sim?.stop();
     await op?.stop().catch(() => undefined);
     await cp.stop({ keepLogs: true });
     process.exit(1);

@@ -1,7 +1,7 @@
 import { ANNOTATIONS, PipelineSidecarResource, RunIdentity } from '../constructs/api/spec';
 import { SidecarSpecError } from '../constructs/errors';
 import { KindRegistry } from '../constructs/kinds';
-import { sidecarEndpoints } from '../constructs/names';
+import { sidecarEndpoints } from '../constructs/endpoints';
 import { validateSidecarSpec } from '../constructs/synthesize';
 import { mintRunId } from './runid';
 import { selectSidecars } from './selection';
@@ -91,8 +91,12 @@ export function admitPipelineRun(input: AdmissionInput): AdmissionDecision {
   const pipelineSpec: Record<string, any> | undefined = newSpec.pipelineSpec ?? input.pipeline?.spec;
   const decl = declared(pipelineSpec);
   if (!pipelineSpec) {
-    warnings.push(`pipeline-sidecars: ${input.pipelineProblem ?? 'the Pipeline is not cluster-local (resolver or bundle)'}; ` +
-      'exposed params and the certificate workspace were not added: pass them yourself');
+    // The webhook cannot read a Pipeline that a resolver or bundle will fetch, so it cannot tell
+    // what it declares. It binds every exposed param and the certificate workspace anyway: Tekton
+    // ignores bindings a Pipeline does not declare, and uses the ones it does.
+    const names = sorted.flatMap((n) => [...(byName.get(n)!.spec.expose?.params ?? []).map((p) => `param ${p.name}`), ...(byName.get(n)!.spec.expose?.workspace ? [`workspace ${byName.get(n)!.spec.expose!.workspace}`] : [])]);
+    warnings.push(`pipeline-sidecars: ${input.pipelineProblem ?? 'the Pipeline is not cluster-local (resolver or bundle)'}, so the webhook cannot see what it declares; ` +
+      `bound anyway: ${names.join(', ') || 'nothing (the sidecars expose nothing)'}; declare them in the Pipeline to use them`);
   }
   const params: Array<Record<string, any>> = [...(newSpec.params ?? [])];
   const hasParam = (n: string) => params.some((p) => p?.name === n);
@@ -110,10 +114,10 @@ export function admitPipelineRun(input: AdmissionInput): AdmissionDecision {
     const c = coords.get(n)!;
     for (const ep of cr.spec.expose?.params ?? []) {
       if (hasParam(ep.name)) continue;
-      if (decl.params?.has(ep.name)) params.push({ name: ep.name, value: expandExposeValue(ep.value, c) });
+      if (!decl.params || decl.params.has(ep.name)) params.push({ name: ep.name, value: expandExposeValue(ep.value, c) });
     }
     const ws = cr.spec.expose?.workspace;
-    if (ws && decl.workspaces?.has(ws) && !workspaces.some((w) => w?.name === ws)) {
+    if (ws && (!decl.workspaces || decl.workspaces.has(ws)) && !workspaces.some((w) => w?.name === ws)) {
       if (c.clientSecretName) workspaces.push({ name: ws, secret: { secretName: c.clientSecretName } });
       else warnings.push(`pipeline-sidecars: sidecar ${n} exposes workspace ${ws} but its kind has no client Secret; not bound`);
     }
@@ -125,9 +129,14 @@ export function admitPipelineRun(input: AdmissionInput): AdmissionDecision {
   annotations[ANNOTATIONS.runId] = runId;
   annotations[ANNOTATIONS.sidecars] = sorted.join(',');
   delete annotations[ANNOTATIONS.started];
-  if (newSpec.status === undefined || newSpec.status === '' || newSpec.status === PENDING) {
+  if (newSpec.status === undefined || newSpec.status === '') {
     newSpec.status = PENDING;
     annotations[ANNOTATIONS.gated] = 'true';
+  } else if (newSpec.status === PENDING) {
+    // Pended by someone else (Pipelines-as-Code, a queue, a person): it gets its sidecars, and its
+    // owner releases it; the operator never does (it releases only what it pended itself).
+    delete annotations[ANNOTATIONS.gated];
+    warnings.push('pipeline-sidecars: the run is already PipelineRunPending at creation; its sidecars are provided, and whoever pended it releases it');
   } else {
     // The user asked for Cancelled/StoppedRunFinally at CREATE: nothing to gate, sidecars are pointless.
     delete annotations[ANNOTATIONS.gated];

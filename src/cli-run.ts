@@ -41,7 +41,7 @@ function int(v: string | undefined, flag: string): number | undefined {
 function dur(v: string | undefined, flag: string): number | undefined {
   if (v === undefined) return undefined;
   const ms = parseDuration(v);
-  if (ms === undefined) throw new Error(`--${flag} must be a duration such as 15s or 5m, not "${v}"`);
+  if (ms === undefined) throw new Error(`--${flag} must be a duration such as 15s or 5m, at most 596h (a timer's limit), not "${v}"`);
   return ms;
 }
 

@@ -1,12 +1,13 @@
-const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+import { MAX_TIMER_MS, parseGoDuration } from '../constructs/duration';
 
-/** Milliseconds of a Go-style duration ("90s", "5m", "1h30m", "500ms"); undefined when malformed. */
+export { MAX_TIMER_MS };
+
+/**
+ * Milliseconds of a Go-style duration ("90s", "5m", "1h30m", "500ms"); undefined when malformed or
+ * longer than a timer can wait (MAX_TIMER_MS, about 24.8 days): setTimeout fires at once beyond it,
+ * which made a long startupTimeout spin the reconcile loop.
+ */
 export function parseDuration(s: string | undefined): number | undefined {
-  if (!s) return undefined;
-  const re = /([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)/gy;
-  let total = 0;
-  let consumed = 0;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(s)) !== null) { total += parseFloat(m[1]) * UNIT_MS[m[2]]; consumed = re.lastIndex; }
-  return consumed === s.length && consumed > 0 ? total : undefined;
+  const ms = parseGoDuration(s);
+  return ms !== undefined && ms <= MAX_TIMER_MS ? ms : undefined;
 }

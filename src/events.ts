@@ -15,6 +15,16 @@ export const REASONS = {
   notGated: 'SidecarsNotGated',
   applyConflict: 'SidecarApplyConflict',
   reconcileFailed: 'SidecarReconcileFailed',
+  /** An object of ours was edited by someone else and put back. */
+  driftCorrected: 'SidecarDriftCorrected',
+  /** An object of a started run was deleted and re-created from what the run got at first. */
+  recreated: 'SidecarRecreated',
+  /** A Secret of a started run is gone and its material cannot be recovered. */
+  materialLost: 'SidecarMaterialLost',
+  /** The API refused the run's objects (admission, validation, server errors). */
+  applyFailed: 'SidecarApplyFailed',
+  /** The run was pended by someone else and its sidecars missed their start-up timeout. */
+  startupLate: 'SidecarStartupLate',
 } as const;
 
 /**
@@ -25,13 +35,28 @@ export const REASONS = {
 export class EventRecorder {
   constructor(private readonly client: RawClient, private readonly component: string, private readonly instance: string, private readonly log: Logger) {}
 
+  /** The deterministic name of the Event for (run, reason, key). */
+  static nameOf(run: { metadata: { name: string; uid: string } }, reason: string, key = ''): string {
+    const hash = createHash('sha256').update(`${run.metadata.uid}/${reason}/${key}`).digest('hex').slice(0, 12);
+    return `${run.metadata.name.slice(0, 200)}.${hash}`;
+  }
+
+  /**
+   * When the cluster first recorded the Event (run, reason, key), or undefined when there is none:
+   * a clock that survives restarts and replicas, read from the server.
+   */
+  async firstRecorded(run: { metadata: { name: string; namespace: string; uid: string } }, reason: string, key = ''): Promise<number | undefined> {
+    const ev = await this.client.getOrUndefined(`${collectionPath('v1', 'Event', run.metadata.namespace)}/${EventRecorder.nameOf(run, reason, key)}`);
+    const t = ev?.metadata?.creationTimestamp ?? ev?.firstTimestamp;
+    return t ? Date.parse(t) : undefined;
+  }
+
   async emit(run: Record<string, any>, type: EventType, reason: string, message: string, key = ''): Promise<boolean> {
     const m = run.metadata;
-    const hash = createHash('sha256').update(`${m.uid}/${reason}/${key}`).digest('hex').slice(0, 12);
     const now = new Date().toISOString();
     const body = {
       apiVersion: 'v1', kind: 'Event',
-      metadata: { name: `${m.name.slice(0, 200)}.${hash}`, namespace: m.namespace },
+      metadata: { name: EventRecorder.nameOf(run as any, reason, key), namespace: m.namespace },
       involvedObject: { apiVersion: run.apiVersion ?? 'tekton.dev/v1', kind: run.kind ?? 'PipelineRun', name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion },
       reason, message: message.slice(0, 1024), type,
       source: { component: this.component },

@@ -22,6 +22,8 @@ const arr = (items: Record<string, unknown>, extra: Record<string, unknown> = {}
 const stringMap = { type: 'object', additionalProperties: { type: 'string' } };
 const freeform = { type: 'object', 'x-kubernetes-preserve-unknown-fields': true };
 const DURATION = '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$';
+const TEKTON_PARAM_NAME = '^[_a-zA-Z][_a-zA-Z0-9.-]*$';
+const DNS1123_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 
 const containerSchema = obj({
   name: str('Container name (DNS-1123 label).', { maxLength: 63 }),
@@ -29,7 +31,7 @@ const containerSchema = obj({
   command: arr({ type: 'string' }),
   args: arr({ type: 'string' }),
   env: arr(obj({ name: str(), value: str(), valueFrom: freeform }, { required: ['name'] })),
-  ports: arr(obj({ name: str(undefined, { maxLength: 15 }), containerPort: { type: 'integer', minimum: 1, maximum: 65535 }, protocol: str() }, { required: ['containerPort'] })),
+  ports: arr(obj({ name: str(undefined, { maxLength: 15 }), containerPort: { type: 'integer', minimum: 1, maximum: 65535 }, protocol: str() }, { required: ['containerPort'] }), { maxItems: 32 }),
   startupProbe: freeform,
   readinessProbe: freeform,
   resources: obj({ requests: stringMap, limits: stringMap }),
@@ -42,10 +44,11 @@ const containerSchema = obj({
 /** Option blocks of the built-in kinds and the kind they belong to. */
 const KIND_BLOCKS: Record<string, string> = { dockerDaemon: 'DockerDaemon', buildKitDaemon: 'BuildKitDaemon', postgres: 'Postgres', registry: 'Registry', template: 'Container' };
 
-const specSchema = {
+const specSchema: Record<string, any> = {
   type: 'object',
   required: ['kind'],
-  // Custom kinds keep their option block under a key of their own: keep unknown fields.
+  // Custom kinds keep their option block under a key of their own (and keepUnknownFields keeps the
+  // rest too, for validateSidecarSpec to name).
   'x-kubernetes-preserve-unknown-fields': true,
   properties: {
     selector: obj({
@@ -71,10 +74,14 @@ const specSchema = {
       'x-kubernetes-validations': [{ rule: 'self.all(p, self.exists_one(q, q.port == p.port && (has(q.protocol) ? q.protocol : "TCP") == (has(p.protocol) ? p.protocol : "TCP")))', message: 'each port number (per protocol) may be listed once' }],
     }),
     expose: obj({
-      params: arr(obj({ name: str(undefined, { minLength: 1 }), value: str() }, { required: ['name', 'value'] }), {
+      params: arr(obj({
+        name: str('Tekton param name: letters, digits, "_", "-" and ".", starting with a letter or "_".', { minLength: 1, maxLength: 253, pattern: TEKTON_PARAM_NAME }),
+        value: str('May use $(host), $(port) and $(address).', { maxLength: 4096 }),
+      }, { required: ['name', 'value'] }), {
+        maxItems: 32,
         'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'],
       }),
-      workspace: str('Pipeline workspace bound to the client TLS Secret.', { minLength: 1, maxLength: 253 }),
+      workspace: str('Pipeline workspace bound to the client TLS Secret (DNS-1123 label).', { minLength: 1, maxLength: 63, pattern: DNS1123_LABEL }),
     }),
     isolation: obj({
       from: str(undefined, { enum: ['SameRun', 'Namespace'] }),
@@ -82,7 +89,11 @@ const specSchema = {
       egress: arr(freeform),
     }),
     lifecycle: obj({
-      startupTimeout: str('Go-style duration, e.g. 90s, 5m (default 5m).', { pattern: DURATION }),
+      startupTimeout: str('Go-style duration between 1s and 24h, e.g. 90s, 5m (default 5m).', {
+        pattern: DURATION, maxLength: 32,
+        // Same bounds as constructs/duration.ts STARTUP_TIMEOUT_BOUNDS.
+        'x-kubernetes-validations': [{ rule: "duration(self) >= duration('1s') && duration(self) <= duration('24h')", message: 'startupTimeout must be between 1s and 24h' }],
+      }),
       onSidecarFailure: str(undefined, { enum: ['Cancel', 'Ignore'] }),
     }),
   },
@@ -91,9 +102,33 @@ const specSchema = {
     ...Object.entries(KIND_BLOCKS).map(([block, kind]) => ({
       rule: `!has(self.${block}) || self.kind == "${kind}"`, message: `spec.${block} is only for kind ${kind}`, fieldPath: `.${block}`,
     })),
-    { rule: 'self.kind in ["DockerDaemon", "BuildKitDaemon", "Postgres", "Registry"] || (has(self.ports) && size(self.ports) > 0)', message: 'spec.ports is required for this kind (only the built-in service kinds have default ports)', fieldPath: '.ports' },
+    {
+      // Kind Container defaults its Service ports to the containers' ports, as validateSidecarSpec does.
+      rule: 'self.kind in ["DockerDaemon", "BuildKitDaemon", "Postgres", "Registry"] || (has(self.ports) && size(self.ports) > 0) || ' +
+        '(self.kind == "Container" && has(self.template) && has(self.template.containers) && self.template.containers.exists(c, has(c.ports) && size(c.ports) > 0))',
+      message: 'spec.ports is required for this kind (only the built-in service kinds, and Container with containerPorts, have default ports)', fieldPath: '.ports',
+    },
   ],
 };
+
+/**
+ * Marks every object of `schema` that lists its properties with x-kubernetes-preserve-unknown-fields.
+ * A structural schema otherwise prunes a field it does not know without a word (#11.9): a typo in an
+ * option block, or template.hostNetwork, vanished and the spec showed Valid. Kept, such a field is
+ * named by validateSidecarSpec (unknownFieldProblems walks this same schema), and the sidecar refused.
+ */
+function keepUnknownFields(schema: Record<string, any>): Record<string, any> {
+  const out: Record<string, any> = { ...schema };
+  if (out.properties) {
+    out['x-kubernetes-preserve-unknown-fields'] = true;
+    out.properties = Object.fromEntries(Object.entries(out.properties).map(([k, v]) => [k, keepUnknownFields(v as Record<string, any>)]));
+  }
+  if (out.items) out.items = keepUnknownFields(out.items);
+  return out;
+}
+
+/** The OpenAPI schema of spec, as the CRD has it; validateSidecarSpec reads the known fields from it. */
+export const PIPELINE_SIDECAR_SPEC_SCHEMA: Record<string, any> = keepUnknownFields(specSchema);
 
 const statusSchema = obj({
   observedGeneration: { type: 'integer', format: 'int64' },
@@ -135,7 +170,7 @@ export function pipelineSidecarCrd(): Record<string, any> {
               apiVersion: { type: 'string' },
               kind: { type: 'string' },
               metadata: { type: 'object' },
-              spec: specSchema,
+              spec: PIPELINE_SIDECAR_SPEC_SCHEMA,
               status: statusSchema,
             },
             'x-kubernetes-validations': [

@@ -25,6 +25,12 @@ export const ANNOTATIONS = {
 export const LABELS = {
   managedBy: 'app.kubernetes.io/managed-by',
   runId: `${GROUP}/run-id`,
+  /**
+   * The run's uid on every object of a run. A run id is chosen at CREATE and could be copied by
+   * another run; the uid is the API server's, so clean-up selects by it and never reaches another
+   * run's objects.
+   */
+  runUid: `${GROUP}/run-uid`,
   pipelineRun: `${GROUP}/pipelinerun`,
   sidecar: `${GROUP}/sidecar`,
   /** On a Namespace: privileged sidecar kinds (DockerDaemon) may run here. */

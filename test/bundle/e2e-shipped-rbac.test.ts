@@ -6,8 +6,8 @@ import { createLogger } from '../../src/log';
 import { Operator } from '../../src/operator';
 import { applyAll } from '../harness/bootstrap';
 import { freePort } from '../harness/control-plane';
-import { createTestNamespace, eventually, rawClient, testKubeConfig, tokenKubeConfig } from '../harness/cluster';
-import { TektonSimulator } from '../harness/simulator';
+import { createTestNamespace, eventually, rawClient, tokenKubeConfig } from '../harness/cluster';
+import { taskRunsOf, waitRunDone } from '../harness/runs';
 import { createPipeline, createRun, createSidecar, dockerDaemonSpec, getRun, objectsOfRun, tepPipeline, LOG_DIR } from '../operator/helpers';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -22,7 +22,6 @@ const OPERATOR_NS = 'ps-e2e-system';
 
 let served: string;
 let op: Operator;
-let sim: TektonSimulator;
 let sa: RawClient;
 
 beforeAll(async () => {
@@ -67,12 +66,9 @@ beforeAll(async () => {
     log: createLogger({ level: 'debug', write: (l) => fs.appendFileSync(logFile, l + '\n') }),
   });
   await op.start();
-  sim = new TektonSimulator(testKubeConfig(), served);
-  await sim.start();
 });
 
 afterAll(async () => {
-  sim?.stop();
   await op?.stop();
   sa?.close();
   await rawClient().delete(`/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${NAME}`).catch(() => undefined);
@@ -104,8 +100,8 @@ test('TEP-0130 flow under the shipped RBAC: gated, provisioned, started, cleaned
   expect(dep.metadata.managedFields.map((m: any) => m.manager)).toContain('pipeline-sidecars');
 
   await eventually('run started', async () => (await getRun(served, created.metadata.name)).spec.status === undefined, 30_000, 25);
-  await eventually('simulator started the run', async () => sim.started.includes(`${served}/${created.metadata.name}`), 10_000);
-  await sim.finish(served, created.metadata.name, 'Succeeded');
+  await eventually('Tekton to run it', async () => (await taskRunsOf(served, created.metadata.name)).length > 0, 20_000);
+  await waitRunDone(served, created.metadata.name);
   const tDone = Date.now();
   await eventually('sidecar objects deleted', async () => (await objectsOfRun(served, runId)).length === 0, 10_000, 25);
   expect(Date.now() - tDone).toBeLessThan(2000);

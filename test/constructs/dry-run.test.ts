@@ -1,5 +1,6 @@
 import { FIELD_MANAGER, RunIdentity, synthesizeRun } from '../../constructs';
-import { serviceDnsNames, sidecarEndpoints } from '../../constructs/names';
+import { sidecarEndpoints } from '../../constructs/endpoints';
+import { serviceDnsNames } from '../../constructs/names';
 import { objectPath } from '../../src/k8s/resources';
 import { mintRunTls, randomPassword } from '../../src/tls';
 import { createTestNamespace, rawClient } from '../harness/cluster';

@@ -1,5 +1,6 @@
 import { LABELS, RunIdentity, SidecarSpecError } from '../../constructs';
-import { isDns1035Label, objectName, ownerReference, sidecarEndpoints, sidecarLabels, truncateName } from '../../constructs/names';
+import { sidecarEndpoints } from '../../constructs/endpoints';
+import { isDns1035Label, objectName, ownerReference, sidecarLabels, truncateName } from '../../constructs/names';
 import { RUN } from './fixtures';
 
 const FALLBACK: RunIdentity = { ...RUN, naming: 'runName' };

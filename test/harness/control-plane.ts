@@ -7,11 +7,20 @@ import * as path from 'node:path';
 import * as https from 'node:https';
 import { parseAllDocuments, stringify } from 'yaml';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { KubeConfig } from '@kubernetes/client-node';
+import { RawClient } from '../../src/k8s/raw';
+import { NetnsState, createNetns, deleteNetns, inNetns, netnsLeftovers } from './netns';
+import {
+  TASK_LABELS, TEKTON_WEBHOOK_PORT, TektonLayout, controllerArgs, deploymentEnv, knativePortEnv, tektonConfigObjects, tektonLayout,
+} from './tekton';
+import { installTektonConfig, waitTektonController, waitTektonCrdConversion, waitTektonWebhook } from './tekton-install';
 
 /**
  * A real Kubernetes control plane on loopback ports: etcd, kube-apiserver, kube-controller-manager,
- * kube-scheduler, and kwok with one fake Node. Binaries come from scripts/control-plane.sh (built
- * once per machine, cached outside the repo). Used by jest's globalSetup, the demo, bench and chaos.
+ * kube-scheduler, kwok with one fake Node, and the real Tekton Pipelines (controller, webhook,
+ * resolvers). Tekton's webhook serves from a network namespace the harness creates, reached by the
+ * API server through an EndpointSlice. Binaries come from scripts/control-plane.sh (built once per
+ * machine, cached outside the repo). Used by jest's globalSetup, the demo, bench and chaos.
  */
 
 const REPO = path.resolve(__dirname, '..', '..');
@@ -28,6 +37,29 @@ export interface ControlPlaneOptions {
   readonly verbose?: boolean;
 }
 
+/**
+ * What the API server audits: writes to PipelineRuns, with the request body and the answer, so a
+ * test can show which spec changes anyone (the operator above all) sent and what Tekton's webhook
+ * said to each. Nothing else is recorded.
+ */
+const AUDIT_POLICY = {
+  apiVersion: 'audit.k8s.io/v1', kind: 'Policy', omitStages: ['RequestReceived'],
+  rules: [
+    { level: 'Request', verbs: ['patch', 'update'], resources: [{ group: 'tekton.dev', resources: ['pipelineruns'] }] },
+    { level: 'None' },
+  ],
+};
+
+/** The processes the harness starts, stopped in reverse order of this list. */
+const COMPONENTS = [
+  'etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok',
+  'apiserver-forward-host', 'apiserver-forward-netns', 'tekton-webhook', 'tekton-controller', 'tekton-resolvers',
+] as const;
+type Component = typeof COMPONENTS[number];
+
+/** How one component is started. */
+interface ProcSpec { readonly command: string; readonly args: string[]; readonly env?: Record<string, string> }
+
 /** What a started control plane is, serializable so that other processes (jest workers) can use it. */
 export interface ControlPlaneState {
   readonly workDir: string;
@@ -38,10 +70,12 @@ export interface ControlPlaneState {
   readonly binDir: string;
   readonly pids: Record<string, number>;
   readonly ports: { etcd: number; etcdPeer: number; apiserver: number };
+  /** The network namespace Tekton's webhook serves from (removed at stop). */
+  readonly netns?: NetnsState;
+  /** The API server's audit log: every write to a PipelineRun, with its body and answer (see auditPolicy). */
+  readonly auditLog: string;
   readonly startedMs: number;
 }
-
-type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kwok';
 
 /**
  * A free port below Linux's ephemeral range (32768+): a port the kernel hands out to outgoing
@@ -71,7 +105,7 @@ export function ensureBinaries(verbose = true): string {
 export class ControlPlane {
   private readonly procs = new Map<Component, ChildProcess>();
   private readonly exitHook = () => this.killAllSync();
-  private constructor(public state: ControlPlaneState, private readonly verbose: boolean, private readonly args: Map<Component, string[]>) {
+  private constructor(public state: ControlPlaneState, private readonly verbose: boolean, private readonly specs: Map<Component, ProcSpec>) {
     process.on('exit', this.exitHook);
   }
 
@@ -94,8 +128,12 @@ export class ControlPlane {
     const caFile = path.join(certDir, 'apiserver.crt');
     const kubeconfig = path.join(workDir, 'kubeconfig');
     fs.writeFileSync(kubeconfig, kubeconfigYaml(server, caFile, adminToken));
+    const auditPolicy = path.join(workDir, 'audit-policy.yaml');
+    fs.writeFileSync(auditPolicy, stringify(AUDIT_POLICY));
+    const auditLog = path.join(workDir, 'logs', 'audit.log');
 
     const args = new Map<Component, string[]>();
+    const tekton = tektonLayout(REPO);
     args.set('etcd', [
       '--name=default', `--data-dir=${path.join(workDir, 'etcd')}`,
       `--listen-client-urls=http://127.0.0.1:${etcdPort}`, `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
@@ -111,6 +149,10 @@ export class ControlPlane {
       `--service-account-key-file=${path.join(certDir, 'sa.pub')}`,
       `--service-account-signing-key-file=${path.join(certDir, 'sa.key')}`,
       '--service-cluster-ip-range=10.96.0.0/16',
+      // Webhook Services resolve through their EndpointSlices, so Tekton's webhook (reached by a
+      // selector-less Service, as Knative insists) is found at its address in the harness's netns.
+      '--enable-aggregator-routing=true',
+      `--audit-policy-file=${auditPolicy}`, `--audit-log-path=${auditLog}`, '--audit-log-format=json', '--audit-log-mode=blocking',
       // DockerDaemon sidecars are privileged; our own namespace gate decides, not the API server.
       '--allow-privileged=true',
       '--profiling=false', '--v=1',
@@ -132,11 +174,13 @@ export class ControlPlane {
       '--server-address=', '--node-lease-duration-seconds=40',
     ]);
 
+    const specs = new Map<Component, ProcSpec>();
+    for (const [c, a] of args) specs.set(c, { command: path.join(binDir, c), args: a });
     const state: ControlPlaneState = {
       workDir, server, kubeconfig, adminToken, caFile, binDir, pids: {},
-      ports: { etcd: etcdPort, etcdPeer, apiserver: apiPort }, startedMs: 0,
+      ports: { etcd: etcdPort, etcdPeer, apiserver: apiPort }, auditLog, startedMs: 0,
     };
-    const cp = new ControlPlane(state, verbose, args);
+    const cp = new ControlPlane(state, verbose, specs);
     try {
       cp.launch('etcd');
       await cp.waitHttp(`http://127.0.0.1:${etcdPort}/health`, 30_000, 'etcd');
@@ -145,6 +189,7 @@ export class ControlPlane {
       for (const c of ['kube-controller-manager', 'kube-scheduler', 'kwok'] as const) cp.launch(c);
       await cp.createFakeNode();
       await cp.waitNodeReady(30_000);
+      await cp.startTekton(tekton, apiPort);
     } catch (e) {
       cp.stop({ keepLogs: true });
       throw new Error(`control plane failed to start: ${(e as Error).message}\n  component logs kept in ${path.join(workDir, 'logs')}`);
@@ -156,9 +201,50 @@ export class ControlPlane {
 
   private log(msg: string): void { if (this.verbose) process.stderr.write(`[control-plane] ${msg}\n`); }
 
+  /**
+   * Tekton: a network namespace for its webhook, a pair of forwarders that carry the webhook's own
+   * API calls from that namespace's loopback to the API server's, Tekton's config/ objects, then the
+   * webhook (inside the namespace), controller and resolvers (on the host, on ports of their own).
+   */
+  private async startTekton(layout: TektonLayout, apiPort: number): Promise<void> {
+    const t0 = Date.now();
+    const netns = createNetns();
+    this.state = { ...this.state, netns };
+    const sock = path.join(this.state.workDir, 'apiserver.sock');
+    const forward = path.join(__dirname, 'forward.js');
+    this.specs.set('apiserver-forward-host', { command: process.execPath, args: [forward, `unix:${sock}`, `tcp:127.0.0.1:${apiPort}`] });
+    this.specs.set('apiserver-forward-netns', inNetns(netns, process.execPath, [forward, `tcp:127.0.0.1:${apiPort}`, `unix:${sock}`]));
+    const webhookEnv = { ...deploymentEnv(layout, 'webhook.yaml'), WEBHOOK_PORT: String(TEKTON_WEBHOOK_PORT), ...knativePortEnv({ probes: 18080, metrics: 19090, profiling: 18008 }) };
+    const webhook = inNetns(netns, path.join(layout.binDir, 'tekton-webhook'), [`-kubeconfig=${this.state.kubeconfig}`]);
+    this.specs.set('tekton-webhook', { ...webhook, env: webhookEnv });
+    this.specs.set('tekton-controller', {
+      command: path.join(layout.binDir, 'tekton-controller'), args: controllerArgs(this.state.kubeconfig),
+      env: { ...deploymentEnv(layout, 'controller.yaml'), ...knativePortEnv({ probes: await freePort(), metrics: await freePort(), profiling: await freePort() }) },
+    });
+    this.specs.set('tekton-resolvers', {
+      command: path.join(layout.binDir, 'tekton-resolvers'), args: [`-kubeconfig=${this.state.kubeconfig}`],
+      env: { ...deploymentEnv(layout, 'resolvers/resolvers-deployment.yaml'), ...knativePortEnv({ probes: await freePort(), metrics: await freePort(), profiling: await freePort() }) },
+    });
+    const kc = new KubeConfig();
+    kc.loadFromFile(this.state.kubeconfig);
+    const client = new RawClient(kc);
+    try {
+      await installTektonConfig(client, layout, netns.innerAddress);
+      for (const c of ['apiserver-forward-host', 'apiserver-forward-netns', 'tekton-webhook', 'tekton-controller', 'tekton-resolvers'] as const) this.launch(c);
+      const alive = () => { for (const c of ['apiserver-forward-host', 'apiserver-forward-netns', 'tekton-webhook', 'tekton-controller', 'tekton-resolvers'] as const) this.assertAlive(c); };
+      await waitTektonWebhook(client, 120_000, alive);
+      await waitTektonCrdConversion(client, tektonConfigObjects(layout).crds.map((c) => c.metadata.name), 60_000, alive);
+      await waitTektonController(client, 60_000, alive);
+    } finally {
+      client.close();
+    }
+    this.log(`tekton ready in ${Date.now() - t0} ms (webhook at ${netns.innerAddress}:${TEKTON_WEBHOOK_PORT} in netns ${netns.name})`);
+  }
+
   private launch(c: Component): void {
     const out = fs.openSync(path.join(this.state.workDir, 'logs', `${c}.log`), 'a');
-    const child = spawn(path.join(this.state.binDir, c), this.args.get(c)!, { stdio: ['ignore', out, out], detached: true });
+    const spec = this.specs.get(c)!;
+    const child = spawn(spec.command, spec.args, { stdio: ['ignore', out, out], detached: true, env: spec.env ? { ...process.env, ...spec.env } : process.env });
     fs.closeSync(out);
     child.unref();
     this.procs.set(c, child);
@@ -166,7 +252,7 @@ export class ControlPlane {
     this.log(`${c} started (pid ${child.pid})`);
   }
 
-  /** Kills one component (SIGKILL) and starts it again with the same flags: chaos uses it on the API server. */
+  /** Kills one component (SIGKILL) and starts it again with the same flags: chaos uses it on the API server and Tekton's controller. */
   async restart(c: Component): Promise<void> {
     const p = this.procs.get(c);
     if (p?.pid) { try { process.kill(p.pid, 'SIGKILL'); } catch { /* already gone */ } }
@@ -264,29 +350,41 @@ export class ControlPlane {
     throw new Error(`fake node ${FAKE_NODE} not Ready after ${timeoutMs} ms (is kwok running? see logs/kwok.log)`);
   }
 
-  /** Stops every component (SIGTERM, then SIGKILL after 5 s) and removes the work dir unless keepLogs. */
-  stop(opts: { keepLogs?: boolean } = {}): Promise<void> {
+  /** Stops every component (SIGTERM, then SIGKILL after a grace period), removes the netns, and the work dir unless keepLogs. */
+  stop(opts: { keepLogs?: boolean } = {}): Promise<string[]> {
     return stopPids(this.state, opts);
   }
 
   private killAllSync(): void {
     for (const pid of Object.values(this.state.pids)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+    if (this.state.netns) deleteNetns(this.state.netns);
   }
 
   /** Detaches the process-exit hook (the state was handed to another process that will stop it). */
   handOff(): void { process.off('exit', this.exitHook); }
 }
 
-/** Stops the components recorded in a state by PID; usable from another process than the starter. */
-export async function stopPids(state: ControlPlaneState, opts: { keepLogs?: boolean } = {}): Promise<void> {
-  const order: Component[] = ['kwok', 'kube-scheduler', 'kube-controller-manager', 'kube-apiserver', 'etcd'];
-  for (const c of order) {
+/**
+ * Stops the components recorded in a state by PID, in reverse start order, and removes the network
+ * namespace; usable from another process than the starter. Returns what was left behind (empty
+ * when the host is back as it was).
+ */
+export async function stopPids(state: ControlPlaneState, opts: { keepLogs?: boolean } = {}): Promise<string[]> {
+  for (const c of [...COMPONENTS].reverse()) {
     const pid = state.pids[c];
     if (!pid) continue;
     try { process.kill(pid, 'SIGTERM'); } catch { continue; }
-    if (!(await waitExit(pid, 5_000))) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } await waitExit(pid, 5_000); }
+    // Tekton's webhook drains for up to 45 s on SIGTERM; nobody calls it any more at this point.
+    const grace = c.startsWith('tekton-') ? 2_000 : 5_000;
+    if (!(await waitExit(pid, grace))) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } await waitExit(pid, 5_000); }
+  }
+  const left = Object.entries(state.pids).filter(([, pid]) => isAlive(pid)).map(([c, pid]) => `process ${c}=${pid}`);
+  if (state.netns) {
+    deleteNetns(state.netns);
+    left.push(...netnsLeftovers(state.netns));
   }
   if (!opts.keepLogs) fs.rmSync(state.workDir, { recursive: true, force: true });
+  return left;
 }
 
 /** Whether a process runs; a zombie (exited, not yet reaped by its parent) does not. */
@@ -316,6 +414,54 @@ function kubeconfigYaml(server: string, caFile: string, token: string): string {
 }
 
 /**
+ * Finishes the pods of Tekton's TaskRuns as their steps would: kwok runs no containers, so without
+ * this stage a real TaskRun never ends. Every container ends `terminated` with the exit code of the
+ * pod's TASK_LABELS.exitCode label (default 0), and the pod Succeeded or Failed accordingly, a short
+ * while after it ran. A pod labelled TASK_LABELS.hold stays running until the label goes. The
+ * termination message stays empty: Tekton cannot parse the times kwok would write into it.
+ */
+export function taskRunPodStage(delayMs = 300): Record<string, any> {
+  const code = `or (index .metadata.labels "${TASK_LABELS.exitCode}") "0"`;
+  return {
+    apiVersion: 'kwok.x-k8s.io/v1alpha1', kind: 'Stage',
+    metadata: { name: 'tekton-taskrun-pod-finish' },
+    spec: {
+      resourceRef: { apiGroup: 'v1', kind: 'Pod' },
+      selector: {
+        matchExpressions: [
+          { key: '.metadata.deletionTimestamp', operator: 'DoesNotExist' },
+          { key: '.status.phase', operator: 'In', values: ['Running'] },
+          { key: '.metadata.labels["tekton.dev/taskRun"]', operator: 'Exists' },
+          { key: `.metadata.labels["${TASK_LABELS.hold}"]`, operator: 'DoesNotExist' },
+        ],
+      },
+      delay: { durationMilliseconds: delayMs },
+      next: {
+        statusTemplate: [
+          '{{ $now := Now }}',
+          `{{ $code := ${code} }}`,
+          'containerStatuses:',
+          '{{ range .spec.containers }}',
+          '- image: {{ .image | Quote }}',
+          '  name: {{ .name | Quote }}',
+          '  ready: false',
+          '  restartCount: 0',
+          '  started: false',
+          '  state:',
+          '    terminated:',
+          '      exitCode: {{ $code }}',
+          '      finishedAt: {{ $now | Quote }}',
+          '      reason: {{ if eq $code "0" }}Completed{{ else }}Error{{ end }}',
+          '      startedAt: {{ $now | Quote }}',
+          '{{ end }}',
+          'phase: {{ if eq $code "0" }}Succeeded{{ else }}Failed{{ end }}',
+        ].join('\n'),
+      },
+    },
+  };
+}
+
+/**
  * kwok's own fast pod stages (copied into the cache by the build script), with pod-ready narrowed so
  * that a pod whose first container runs NEVER_READY_IMAGE stays Pending and not Ready.
  */
@@ -333,5 +479,6 @@ function kwokStages(stageDir: string): string {
       docs.push(stringify(obj));
     }
   }
+  docs.push(stringify(taskRunPodStage()));
   return docs.join('---\n');
 }

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { ControlPlane, isAlive } from './control-plane';
+import { ControlPlane } from './control-plane';
 
 /** jest globalTeardown: stop every component by PID; keep the logs when the suite failed. */
 export default async function globalTeardown(): Promise<void> {
@@ -7,10 +7,10 @@ export default async function globalTeardown(): Promise<void> {
   if (!cp) return;
   const failed = (globalThis as any).__suiteFailed !== false;
   const keep = failed || process.env.KEEP_CONTROL_PLANE_LOGS === '1';
-  await cp.stop({ keepLogs: keep });
-  const alive = Object.entries(cp.state.pids).filter(([, pid]) => isAlive(pid));
+  const left = await cp.stop({ keepLogs: keep });
   if (keep) process.stderr.write(`[control-plane] component logs kept in ${path.join(cp.state.workDir, 'logs')}\n`);
-  // A leftover etcd or apiserver would hold ports and memory on a CI machine: fail loudly instead.
-  if (alive.length) throw new Error(`control-plane processes still alive after teardown: ${alive.map(([c, p]) => `${c}=${p}`).join(', ')}`);
-  process.stderr.write(`[control-plane] stopped; no component process left (checked ${Object.keys(cp.state.pids).length} PIDs)\n`);
+  // A leftover etcd, apiserver or network namespace would hold ports, memory and links on a CI
+  // machine: fail loudly instead.
+  if (left.length) throw new Error(`left behind after teardown: ${left.join(', ')}`);
+  process.stderr.write(`[control-plane] stopped; nothing left (checked ${Object.keys(cp.state.pids).length} PIDs and the netns)\n`);
 }

@@ -3,13 +3,11 @@ import { API_VERSION, ANNOTATIONS, KIND } from '../../constructs/api/spec';
 import { ApiError } from '../../src/k8s/raw';
 import { collectionPath } from '../../src/k8s/resources';
 import { Operator } from '../../src/operator';
-import { createTestNamespace, rawClient, testKubeConfig } from '../harness/cluster';
-import { TektonSimulator } from '../harness/simulator';
+import { createTestNamespace, rawClient } from '../harness/cluster';
 import { createRun, createSidecar, deleteWebhookConfig, ensureCrd, eventsFor, eventually, getRun, inProcessOperator, objectsOfRun } from './helpers';
 
 let ns: string;
 let op: Operator;
-let sim: TektonSimulator;
 
 const inline = { tasks: [{ name: 't', taskSpec: { steps: [{ name: 's', image: 'busybox', script: 'true' }] } }] };
 const goodSpec = { kind: 'Container', template: { containers: [{ name: 'redis', image: 'redis:7' }] }, ports: [{ name: 'redis', port: 6379 }] };
@@ -28,13 +26,10 @@ beforeAll(async () => {
   ns = await createTestNamespace('bad'); // not labelled allow-privileged
   op = inProcessOperator(ns, [ns], { healthPort: 0 });
   await op.start();
-  sim = new TektonSimulator(testKubeConfig(), ns);
-  await sim.start();
   await createSidecar(ns, 'redis', goodSpec);
 });
 
 afterAll(async () => {
-  sim?.stop();
   await op?.stop();
   await deleteWebhookConfig(`ps-${ns}`);
 });
@@ -111,7 +106,7 @@ test('an API error while applying (a quota forbids Services) is reported on the 
   await rawClient().create(quotas, { apiVersion: 'v1', kind: 'ResourceQuota', metadata: { name: 'no-services' }, spec: { hard: { services: '0' } } });
   try {
     const run = await createRun(ns, { metadata: { generateName: 'quota-', annotations: { [ANNOTATIONS.sidecars]: 'redis' } }, spec: { pipelineSpec: inline } });
-    const ev = await eventually('a SidecarReconcileFailed event', async () => (await eventsFor(ns, run.metadata.name)).find((e) => e.reason === 'SidecarReconcileFailed'), 15_000);
+    const ev = await eventually('a SidecarApplyFailed event', async () => (await eventsFor(ns, run.metadata.name)).find((e) => e.reason === 'SidecarApplyFailed'), 15_000);
     expect(ev.type).toBe('Warning');
     expect(ev.message).toContain('exceeded quota');
     expect((await getRun(ns, run.metadata.name)).spec.status).toBe('PipelineRunPending');

@@ -3,14 +3,13 @@ import * as net from 'node:net';
 import { ANNOTATIONS } from '../../constructs/api/spec';
 import { WEBHOOK_PATH } from '../../constructs/api/webhook-config';
 import { collectionPath } from '../../src/k8s/resources';
-import { createTestNamespace, rawClient, testKubeConfig } from '../harness/cluster';
-import { TektonSimulator } from '../harness/simulator';
+import { createTestNamespace, rawClient } from '../harness/cluster';
+import { behaviourLabels, releaseTasks } from '../harness/runs';
 import { freePort } from '../harness/control-plane';
 import { OperatorProcess } from './child';
 import { createRun, createSidecar, deleteWebhookConfig, ensureCrd, eventsFor, eventually, getRun, sleep } from './helpers';
 
 let ns: string;
-let sim: TektonSimulator;
 let proxy: net.Server;
 const procs: OperatorProcess[] = [];
 const LEASE_MS = 3000;
@@ -54,12 +53,9 @@ const controllerLines = (p: OperatorProcess) => fs.readFileSync(p.logFile, 'utf8
 beforeAll(async () => {
   await ensureCrd();
   ns = await createTestNamespace('leader');
-  sim = new TektonSimulator(testKubeConfig(), ns);
-  await sim.start();
 });
 
 afterAll(async () => {
-  sim?.stop();
   for (const p of procs) await p.kill('SIGKILL');
   proxy?.close();
   await deleteWebhookConfig(`ps-${ns}`);
@@ -79,7 +75,8 @@ test('two replicas: only the leader reconciles; SIGKILL of the leader hands over
   const [leader, follower] = holder === 'replica-a' ? [a, b] : [b, a];
   const [leaderId, followerId] = holder === 'replica-a' ? ['replica-a', 'replica-b'] : ['replica-b', 'replica-a'];
 
-  const run1 = await createRun(ns, { metadata: { generateName: 'one-', annotations: { [ANNOTATIONS.sidecars]: 'cache' } }, spec: { pipelineSpec: inline } });
+  // Run one's task holds until after the handover, so that the new leader is the one to clean up.
+  const run1 = await createRun(ns, { metadata: { generateName: 'one-', labels: behaviourLabels({ hold: true }), annotations: { [ANNOTATIONS.sidecars]: 'cache' } }, spec: { pipelineSpec: inline } });
   expect(run1.spec.status).toBe('PipelineRunPending');
   await eventually('run one to start', async () => (await getRun(ns, run1.metadata.name)).spec.status === undefined, 20_000);
   // The Event follows the start patch: wait for it rather than race it.
@@ -105,7 +102,7 @@ test('two replicas: only the leader reconciles; SIGKILL of the leader hands over
   expect(ready2?.reportingInstance).toBe(followerId);
 
   // Run one finishing is handled by the new leader too.
-  await sim.finish(ns, run1.metadata.name, 'Succeeded');
+  await eventually('run one\'s task pod', async () => (await releaseTasks(ns, run1.metadata.name)) === 1, 20_000);
   await eventually('run one cleaned by the new leader', async () => (await eventsFor(ns, run1.metadata.name)).some((e) => e.reason === 'SidecarsDeleted' && e.reportingInstance === followerId), 10_000);
 
   // Graceful stop releases the Lease at once.

@@ -3,23 +3,19 @@ import { Informer } from '../../src/k8s/informer';
 import { collectionPath, objectPath } from '../../src/k8s/resources';
 import { createTestNamespace, rawClient, testKubeConfig } from '../harness/cluster';
 import { NEVER_READY_IMAGE } from '../harness/control-plane';
-import { TektonSimulator } from '../harness/simulator';
+import { behaviourLabels, releaseTasks, taskRunsOf, waitRunDone } from '../harness/runs';
 import { OperatorProcess, operatorArgs } from './child';
 import { createRun, createSidecar, deleteWebhookConfig, ensureCrd, eventsFor, eventually, getRun, managedObjects, objectsOfRun, sleep } from './helpers';
 
 let ns: string;
-let sim: TektonSimulator;
 const procs: OperatorProcess[] = [];
 
 beforeAll(async () => {
   await ensureCrd();
   ns = await createTestNamespace('restart');
-  sim = new TektonSimulator(testKubeConfig(), ns);
-  await sim.start();
 });
 
 afterAll(async () => {
-  sim?.stop();
   for (const p of procs) await p.kill('SIGKILL');
   await deleteWebhookConfig(`ps-${ns}`);
 });
@@ -44,7 +40,8 @@ test('SIGKILL after apply and before unpend: the restarted operator starts the r
   const watcher = new Informer(testKubeConfig(), rawClient(), { name: 'test-runs', path: collectionPath('tekton.dev/v1', 'PipelineRun', ns) });
   watcher.on((_t, r) => { if (r.metadata.name === runName && seen[seen.length - 1] !== (r.spec?.status ?? 'started')) seen.push(r.spec?.status ?? 'started'); });
   let runName = '';
-  const run = await createRun(ns, { metadata: { generateName: 'crash-', annotations: { [ANNOTATIONS.sidecars]: 'db' } }, spec: { pipelineSpec: inline } });
+  // Its task holds (kwok keeps the pod running) until the checks below are done.
+  const run = await createRun(ns, { metadata: { generateName: 'crash-', labels: behaviourLabels({ hold: true }), annotations: { [ANNOTATIONS.sidecars]: 'db' } }, spec: { pipelineSpec: inline } });
   runName = run.metadata.name;
   await watcher.start();
   const runId = run.metadata.annotations[ANNOTATIONS.runId];
@@ -76,14 +73,13 @@ test('SIGKILL after apply and before unpend: the restarted operator starts the r
   }, 30_000, 50);
   process.stderr.write(`[restart] run started ${Date.now() - tRestart} ms after the restarted operator was launched\n`);
   expect(started.metadata.annotations[ANNOTATIONS.started]).toBeDefined();
-  await eventually('the simulator to run it', async () => sim.started.includes(`${ns}/${runName}`), 10_000);
+  await eventually('Tekton to run it', async () => (await taskRunsOf(ns, runName)).length > 0, 20_000);
   await sleep(1000); // give a wrongly double-acting operator the chance to show it
 
   // Same objects (same uids: nothing deleted and recreated), same credentials (never re-minted), nothing extra.
   const after = snapshot(await managedObjects(ns));
   expect(after).toEqual(before);
   expect(seen).toEqual(['PipelineRunPending', 'started']);
-  expect(sim.started.filter((k) => k === `${ns}/${runName}`)).toHaveLength(1);
   const ready = (await eventually('SidecarsReady', async () => {
     const evs = (await eventsFor(ns, runName)).filter((e) => e.reason === 'SidecarsReady');
     return evs.length ? evs : undefined;
@@ -91,7 +87,8 @@ test('SIGKILL after apply and before unpend: the restarted operator starts the r
   expect(ready).toHaveLength(1);
   expect(ready[0].count).toBe(1);
   await watcher.stop();
-  await sim.finish(ns, runName, 'Succeeded');
+  await releaseTasks(ns, runName);
+  await waitRunDone(ns, runName);
   await eventually('cleanup', async () => (await objectsOfRun(ns, runId)).length === 0, 5_000);
   // `second` stays up for the next test (a process start is the slow part of these tests).
 });

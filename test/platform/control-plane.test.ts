@@ -1,6 +1,7 @@
 import { clusterState, createTestNamespace, eventually, rawClient, tokenKubeConfig } from '../harness/cluster';
 import { RawClient, ApiError } from '../../src/k8s/raw';
 import { isAlive } from '../harness/control-plane';
+import { inlineTask, readRun, releaseTasks, succeeded, taskPodsOf, taskRunsOf, waitRunDone } from '../harness/runs';
 
 /** The platform every other test stands on: a real API server with real controllers behind it. */
 describe('local control plane', () => {
@@ -42,7 +43,7 @@ describe('local control plane', () => {
     await eventually('owned ConfigMap garbage-collected', async () => (await client.getOrUndefined(`/api/v1/namespaces/${ns}/configmaps/owned`)) === undefined);
   });
 
-  describe('frozen-spec policy (Tekton ValidateUpdate)', () => {
+  describe("Tekton's own webhook (the real one, serving from the harness's network namespace)", () => {
     const runPath = (ns: string) => `/apis/tekton.dev/v1/namespaces/${ns}/pipelineruns/frozen`;
     let ns: string;
     beforeAll(async () => {
@@ -53,28 +54,63 @@ describe('local control plane', () => {
       });
     });
 
-    test('rejects a change of spec.params on a pending run', async () => {
+    test('defaults a run at CREATE (timeouts.pipeline 1h, serviceAccountName default)', async () => {
+      const run = await client.get(runPath(ns));
+      expect(run.spec.timeouts.pipeline).toBe('1h0m0s');
+      expect(run.spec.taskRunTemplate.serviceAccountName).toBe('default');
+    });
+
+    test('rejects a change of spec.params on a not-done run with HTTP 400, not 403', async () => {
       const err: ApiError = await client.mergePatch(runPath(ns), { spec: { params: [{ name: 'x', value: '2' }] } }).then(() => undefined, (e) => e);
       expect(err).toBeInstanceOf(ApiError);
-      expect(err.statusCode).toBe(403);
-      expect(err.message).toMatch(/only spec.status may change/);
+      expect(err.statusCode).toBe(400);
+      expect(err.message).toMatch(/only status updates are allowed/);
       const run = await client.get(runPath(ns));
       expect(run.spec.params[0].value).toBe('1');
     });
 
-    test('rejects adding a new spec field, accepts changing spec.status only', async () => {
-      await expect(client.mergePatch(runPath(ns), { spec: { timeouts: { pipeline: '1h' } } })).rejects.toMatchObject({ statusCode: 403 });
-      const updated = await client.jsonPatch(runPath(ns), [{ op: 'remove', path: '/spec/status' }]);
-      expect(updated.spec.status).toBeUndefined();
+    test('rejects a new spec field and an unknown spec.status, accepts spec.status-only changes', async () => {
+      await expect(client.mergePatch(runPath(ns), { spec: { timeouts: { pipeline: '2h' } } })).rejects.toMatchObject({ statusCode: 400 });
+      await expect(client.mergePatch(runPath(ns), { spec: { status: 'Paused' } })).rejects.toMatchObject({ statusCode: 400 });
       const cancelled = await client.mergePatch(runPath(ns), { spec: { status: 'Cancelled' } });
       expect(cancelled.spec.status).toBe('Cancelled');
     });
 
-    test('allows spec changes once the run is done', async () => {
-      await client.mergePatch(`${runPath(ns)}/status`, { status: { conditions: [{ type: 'Succeeded', status: 'False', reason: 'Cancelled' }] } });
-      const r = await client.mergePatch(runPath(ns), { spec: { params: [{ name: 'x', value: '3' }] } });
-      expect(r.spec.params[0].value).toBe('3');
+    test('once the run is done, rejects every spec change (the controller finished the cancelled run)', async () => {
+      const done = await eventually('Tekton to finish the cancelled run', async () => {
+        const r = await client.get(runPath(ns));
+        return r.status?.conditions?.some((c: any) => c.type === 'Succeeded' && c.status === 'False') ? r : undefined;
+      }, 30_000);
+      expect(done.status.conditions[0].reason).toBe('Cancelled');
+      const err: ApiError = await client.mergePatch(runPath(ns), { spec: { params: [{ name: 'x', value: '3' }] } }).then(() => undefined, (e) => e);
+      expect(err.statusCode).toBe(400);
+      expect(err.message).toMatch(/Once the PipelineRun is complete, no updates are allowed/);
+      // Labels and annotations may still change.
+      const labelled = await client.mergePatch(runPath(ns), { metadata: { labels: { reviewed: 'yes' } } });
+      expect(labelled.metadata.labels.reviewed).toBe('yes');
     });
+  });
+
+  test('a Tekton run finishes on the kwok node; a task labelled to fail fails it; a held task holds it', async () => {
+    const ns = await createTestNamespace('platform-runs');
+    const create = (name: string, tasks: Array<Record<string, any>>) => client.create(`/apis/tekton.dev/v1/namespaces/${ns}/pipelineruns`, {
+      apiVersion: 'tekton.dev/v1', kind: 'PipelineRun', metadata: { name }, spec: { pipelineSpec: { tasks } },
+    });
+    await create('ok', [inlineTask('a'), inlineTask('b', { runAfter: ['a'] })]);
+    await create('fails', [inlineTask('a', { exitCode: 3 })]);
+    await create('held', [inlineTask('a', { hold: true })]);
+    const ok = await waitRunDone(ns, 'ok');
+    expect(succeeded(ok)).toMatchObject({ status: 'True', reason: 'Succeeded' });
+    const trs = await taskRunsOf(ns, 'ok');
+    expect(trs.map((t) => t.metadata.labels['tekton.dev/pipelineTask'])).toEqual(['a', 'b']);
+    const failed = await waitRunDone(ns, 'fails');
+    expect(succeeded(failed)).toMatchObject({ status: 'False', reason: 'Failed' });
+    // Negative control for the hold: still running a while after the others ended, then released.
+    await eventually('the held task pod', async () => (await taskPodsOf(ns, 'held')).length === 1, 30_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(succeeded(await readRun(ns, 'held')).status).toBe('Unknown');
+    expect(await releaseTasks(ns, 'held')).toBe(1);
+    expect(succeeded(await waitRunDone(ns, 'held'))).toMatchObject({ status: 'True' });
   });
 
   test('RBAC is real: a ServiceAccount without a role gets 403 listing Secrets', async () => {

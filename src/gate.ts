@@ -1,0 +1,60 @@
+/**
+ * The gate: whether a pending run may start, must be cancelled, or waits. A pure function of what
+ * the reconciler observed, so every case is a row in a table test (test/operator/gate.test.ts).
+ */
+
+/** What the reconciler saw of one sidecar of the run. */
+export interface SidecarObservation {
+  readonly name: string;
+  readonly ready: boolean;
+  /**
+   * When the cluster first recorded this sidecar's objects (the Deployment's creationTimestamp), or
+   * when the API first refused them (the failure Event's firstTimestamp); undefined when neither
+   * happened yet. The start-up timeout counts from here, not from the run's creation, so a run that
+   * waited behind an operator outage or another queue is not cancelled the moment we come back.
+   */
+  readonly since?: number;
+  readonly startupTimeoutMs: number;
+  readonly onSidecarFailure: 'Cancel' | 'Ignore';
+}
+
+export interface GateInput {
+  /** spec.status is PipelineRunPending. */
+  readonly pending: boolean;
+  /** Our webhook pended the run itself, or its author allowed us to release it (fallback mode). */
+  readonly releasable: boolean;
+  readonly sidecars: readonly SidecarObservation[];
+  readonly now: number;
+}
+
+export type GateDecision =
+  /** Every sidecar is Ready: take the run out of pending. */
+  | { readonly kind: 'start' }
+  /** A sidecar missed its start-up timeout and says Cancel. */
+  | { readonly kind: 'cancel'; readonly expired: readonly string[] }
+  /** Sidecars missed their timeout, all with onSidecarFailure: Ignore: start anyway, with a Warning. */
+  | { readonly kind: 'start-anyway'; readonly expired: readonly string[] }
+  /** Somebody else pended the run: they release or cancel it; we only report a missed timeout. */
+  | { readonly kind: 'report'; readonly expired: readonly string[] }
+  /** Not Ready yet: look again at `until` (undefined: when something changes). */
+  | { readonly kind: 'wait'; readonly until?: number }
+  /** Not pending: nothing for the gate to do. */
+  | { readonly kind: 'none' };
+
+export function decide(input: GateInput): GateDecision {
+  if (!input.pending) return { kind: 'none' };
+  const notReady = input.sidecars.filter((s) => !s.ready);
+  if (notReady.length === 0) return input.releasable ? { kind: 'start' } : { kind: 'wait' };
+  const expired: SidecarObservation[] = [];
+  let until: number | undefined;
+  for (const s of notReady) {
+    if (s.since === undefined) continue;
+    const deadline = s.since + s.startupTimeoutMs;
+    if (input.now >= deadline) expired.push(s);
+    else until = until === undefined ? deadline : Math.min(until, deadline);
+  }
+  if (expired.length === 0) return { kind: 'wait', until };
+  const names = expired.map((s) => s.name);
+  if (!input.releasable) return { kind: 'report', expired: names };
+  return expired.some((s) => s.onSidecarFailure === 'Cancel') ? { kind: 'cancel', expired: names } : { kind: 'start-anyway', expired: names };
+}
