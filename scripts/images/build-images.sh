@@ -33,12 +33,15 @@ image "$BUSYBOX_IMAGE" "$r" 'cmd=["sh"]'
 # docker:27 as the steps use it: a shell plus the docker CLI.
 r="$work/docker-cli"; add_base "$r"; add_busybox "$r"
 add_bin "$r" "$DEB_ROOT/usr/bin/docker" usr/local/bin/docker
+# buildx, as docker:27 ships it: `docker build` uses BuildKit and refuses to run without it.
+add_bin "$r" "$DEB_ROOT/usr/libexec/docker/cli-plugins/docker-buildx" usr/local/libexec/docker/cli-plugins/docker-buildx
 image "$DOCKER_CLI_IMAGE" "$r" 'cmd=["sh"]'
 
 # docker:27-dind, equivalent for our purposes: dockerd, containerd, runc, iptables, docker-init, the CLI.
 r="$work/dind"; add_base "$r"; add_busybox "$r"
 for b in dockerd docker-proxy; do add_bin "$r" "$DEB_ROOT/usr/sbin/$b" "usr/local/bin/$b"; done
 for b in docker containerd containerd-shim-runc-v2 ctr; do add_bin "$r" "$DEB_ROOT/usr/bin/$b" "usr/local/bin/$b"; done
+add_bin "$r" "$DEB_ROOT/usr/libexec/docker/cli-plugins/docker-buildx" usr/local/libexec/docker/cli-plugins/docker-buildx
 add_bin "$r" "$DEB_ROOT/usr/sbin/runc" usr/local/bin/runc
 add_bin "$r" "$DEB_ROOT/usr/bin/tini-static" usr/local/bin/docker-init
 add_bin "$r" "$DEB_ROOT/usr/sbin/xtables-legacy-multi" usr/sbin/xtables-legacy-multi

@@ -41,6 +41,12 @@ export interface NodeOptions {
   readonly dedicated?: boolean;
   /** Bearer token of the node's daemons (default the control plane's admin token; see the report on the Node authorizer). */
   readonly token?: string;
+  /**
+   * Extra names for imported images, alias -> an image of the cache (full names, e.g.
+   * 'pipeline-sidecars.local/busybox:1.36' -> 'pipeline-sidecars.local/busybox:1.38'), for callers
+   * that name an image differently from the cache.
+   */
+  readonly imageAliases?: Record<string, string>;
   /** Print progress to stderr. */
   readonly verbose?: boolean;
 }
@@ -193,6 +199,7 @@ export async function startNode(cp: ControlPlaneState, opts: NodeOptions = {}): 
     });
     mark('containerd');
     await Promise.all(nodeImages(cacheDir).map((img) => ctrAsync(state, ['images', 'import', img.file])));
+    for (const [alias, source] of Object.entries(opts.imageAliases ?? {})) ctr(state, ['images', 'tag', '--force', source, alias]);
     mark('images');
 
     // --- kubelet, then the Node Ready.
