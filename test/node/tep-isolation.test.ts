@@ -1,4 +1,6 @@
 import { ANNOTATIONS, LABELS } from '../../constructs/api/spec';
+import { serviceDnsNames } from '../../constructs';
+import { mintRunTls } from '../../src/tls';
 import { clusterState, eventually, rawClient } from '../harness/cluster';
 import { NodeHandle, podLog, startNode } from '../harness/node';
 import { REAL_NODE_NAMESPACE_LABEL, pinLabelledNamespaces, waitPinned } from '../harness/node-pin';
@@ -66,6 +68,58 @@ async function stepLog(ns: string, run: string): Promise<string> {
   return pod ? podLog(node.state, ns, pod.metadata.name, 'step-main') : '';
 }
 
+it('#10.4 mTLS holds on the real Tekton: a task without the client certificate, or with another run\'s, is refused by the daemon; the run\'s own certificate works', async () => {
+  const ns = fx.ns;
+  const other = await mintRunTls({ hosts: serviceDnsNames('docker-other', ns) });
+  await rawClient().create(`/api/v1/namespaces/${ns}/secrets`, {
+    apiVersion: 'v1', kind: 'Secret', metadata: { name: 'another-runs-certs' },
+    stringData: { 'ca.pem': other.caCert, 'cert.pem': other.clientCert, 'key.pem': other.clientKey },
+  });
+  // (Tekton runs a script without a shebang under `set -e`: a failing client must not end it.)
+  // Each client tries until the daemon answers at all (a new pod is admitted by kube-router after a
+  // moment), then prints what the daemon said; the TLS client does not check the server here, so
+  // only the daemon's own check of the client decides.
+  const attempt = (cmd: string) => `i=0; while [ $i -lt 10 ]; do i=$((i+1)); out=$(${cmd} 2>&1) || true; case "$out" in *"remote error"*|*"Server:"*) break;; esac; sleep 1; done; echo "$out"`;
+  const task = (name: string, script: string, certs?: string): Record<string, any> => {
+    const workspaces = certs ? [{ name: 'certs' }] : [];
+    return {
+      name,
+      params: [{ name: 'docker-host', value: '$(params.docker-host)' }],
+      workspaces: certs ? [{ name: 'certs', workspace: certs }] : [],
+      taskSpec: {
+        params: [{ name: 'docker-host' }], workspaces,
+        steps: [{ name: 'main', image: CLI, env: [{ name: 'DOCKER_HOST', value: '$(params.docker-host)' }], script }],
+      },
+    };
+  };
+  const run = await createRun(ns, {
+    metadata: { generateName: 'mtls-', annotations: { [ANNOTATIONS.sidecars]: 'docker' } },
+    spec: {
+      pipelineSpec: {
+        params: [{ name: 'docker-host' }],
+        workspaces: [{ name: 'docker-tls-certs' }, { name: 'foreign' }],
+        tasks: [
+          // The run's CA to check the daemon, and no client certificate.
+          task('no-cert', attempt('docker --tlsverify --tlscacert $(workspaces.certs.path)/ca.pem version'), 'docker-tls-certs'),
+          task('foreign-cert', attempt('docker --tls --tlscacert $(workspaces.certs.path)/ca.pem --tlscert $(workspaces.certs.path)/cert.pem --tlskey $(workspaces.certs.path)/key.pem version'), 'foreign'),
+          task('own-cert', attempt('docker --tls --tlscacert $(workspaces.certs.path)/ca.pem --tlscert $(workspaces.certs.path)/cert.pem --tlskey $(workspaces.certs.path)/key.pem version'), 'docker-tls-certs'),
+        ],
+      },
+      workspaces: [{ name: 'foreign', secret: { secretName: 'another-runs-certs' } }],
+    },
+  });
+  const done = await waitRunDone(ns, run.metadata.name, 180_000);
+  const { status, reason, message } = succeeded(done);
+  if (status !== 'True') throw new Error(`the run did not succeed: ${reason}: ${message}`);
+  const pods = await taskPodsOf(ns, run.metadata.name);
+  const log = (task: string) => podLog(node.state, ns, pods.find((p) => p.metadata.labels['tekton.dev/pipelineTask'] === task)!.metadata.name, 'step-main');
+  expect(log('no-cert')).toContain('remote error: tls: certificate required');
+  expect(log('foreign-cert')).toContain('remote error: tls: unknown certificate authority');
+  // Negative control: the same client with the run's own certificate is served.
+  expect(log('own-cert')).toMatch(/^Server:/m);
+});
+
+// Last: its negative control stops the operator.
 it('#10.3 on the real Tekton: another run\'s task cannot connect to the run\'s daemon, its own task can; without the policy the other connects', async () => {
   const ns = fx.ns;
   const client = rawClient();
