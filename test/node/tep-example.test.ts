@@ -114,3 +114,43 @@ it('#10.1 the TEP example for real: task 1 builds an image with the per-run daem
   await eventually('the dind container to be stopped on the node', async () => !/dockerd-entrypoint|docker:27-dind/.test(ctr(node.state, ['tasks', 'ls']) + ctr(node.state, ['containers', 'ls'])), 30_000, 200);
   process.stderr.write(`[node] TEP run created -> Succeeded in ${doneMs} ms; daemon gone ${Date.now() - ended} ms after\n`);
 });
+
+it('#10.6 deleting a running run removes its sidecar pods, and the kubelet really stops the daemon', async () => {
+  const ns = fx.ns;
+  const run = await createRun(ns, {
+    metadata: { generateName: 'doomed-', annotations: { [ANNOTATIONS.sidecars]: 'docker' } },
+    spec: {
+      pipelineSpec: {
+        params: [{ name: 'docker-host' }], workspaces: [{ name: 'docker-tls-certs' }],
+        tasks: [{
+          name: 'use', params: [{ name: 'docker-host', value: '$(params.docker-host)' }],
+          workspaces: [{ name: 'docker-tls-certs', workspace: 'docker-tls-certs' }],
+          taskSpec: {
+            params: [{ name: 'docker-host' }], workspaces: [{ name: 'docker-tls-certs' }],
+            steps: [{
+              name: 'use', image: CLI, script: 'docker version --format "server={{.Server.Version}}"; sleep 300',
+              env: [{ name: 'DOCKER_HOST', value: '$(params.docker-host)' }, { name: 'DOCKER_TLS_VERIFY', value: '1' }, { name: 'DOCKER_CERT_PATH', value: '$(workspaces.docker-tls-certs.path)' }],
+            }],
+          },
+        }],
+      },
+    },
+  });
+  const name = run.metadata.name;
+  const runId = run.metadata.annotations[ANNOTATIONS.runId];
+  await eventually('the task to use its daemon', async () => {
+    const pod = (await taskPodsOf(ns, name))[0];
+    return pod && /server=\d/.test(podLog(node.state, ns, pod.metadata.name, 'step-use'));
+  }, 120_000, 500);
+  // The daemon really runs on the node (a containerd task of the dind image).
+  const dindRunning = () => /docker:27-dind/.test(ctr(node.state, ['containers', 'ls']));
+  expect(dindRunning()).toBe(true);
+  const t0 = Date.now();
+  await rawClient().delete(`/apis/tekton.dev/v1/namespaces/${ns}/pipelineruns/${name}`);
+  await eventually('the sidecar pods to be gone', async () =>
+    (await rawClient().get(`/api/v1/namespaces/${ns}/pods`, { labelSelector: `${LABELS.runId}=${runId}` })).items.length === 0, 60_000, 100);
+  const podsGone = Date.now() - t0;
+  await eventually('the kubelet to stop the dind container', async () => !dindRunning(), 60_000, 200);
+  process.stderr.write(`[node] run deleted -> sidecar pods gone ${podsGone} ms, dind container gone ${Date.now() - t0} ms\n`);
+  expect(await objectsOfRun(ns, runId)).toEqual([]);
+});
