@@ -11,6 +11,7 @@ import {
   NodeLayout, cniConfig, containerdConfig, containerdSocket, corefile, gatewayOf, kubeProxyConfig, kubeletConfig,
   nodeKubeconfig, registryBlackhole,
 } from './node-config';
+import { acquireNodeLock, releaseNodeLock } from './node-lock';
 import { FIXED_HOST_PATHS, HostRecord, cgroupMounts, mountPoints, recordHost, removeCgroupTree, unmountUnder, writeSysctl } from './node-host';
 
 /**
@@ -47,6 +48,8 @@ export interface NodeOptions {
    * that name an image differently from the cache.
    */
   readonly imageAliases?: Record<string, string>;
+  /** Queue on the one-node-per-machine lock (default true); false when the caller holds it already. */
+  readonly lock?: boolean;
   /** Print progress to stderr. */
   readonly verbose?: boolean;
 }
@@ -67,6 +70,8 @@ export interface NodeState {
   readonly host: HostRecord;
   readonly api: { readonly server: string; readonly caFile: string; readonly token: string };
   readonly pids: Record<string, number>;
+  /** Token of the node lock this node holds (released at stop), if it took one. */
+  readonly lockToken?: string;
   /** Milliseconds from start to each milestone. */
   readonly timings: Record<string, number>;
 }
@@ -111,6 +116,8 @@ export async function startNode(cp: ControlPlaneState, opts: NodeOptions = {}): 
   const log = (m: string): void => { if (verbose) process.stderr.write(`[node] ${m}\n`); };
   const cacheDir = ensureNodeBinaries(verbose);
   const timings: Record<string, number> = { binaries: Date.now() - t0 };
+  const lockToken = opts.lock === false ? undefined : await acquireNodeLock();
+  timings.lock = Date.now() - t0;
   const suffix = crypto.randomBytes(2).toString('hex');
   const octet = freeOctet();
   const name = opts.name ?? `real-node-${suffix}`;
@@ -121,7 +128,7 @@ export async function startNode(cp: ControlPlaneState, opts: NodeOptions = {}): 
   const state: NodeState = {
     name, workDir, cacheDir, netns: `ps-node-${suffix}`, hostVeth: `psh${suffix}`, nodeIp, hostIp,
     podCidr: `10.234.${octet}.0/24`, serviceCidr: opts.serviceCidr ?? '10.96.0.0/16', cgroupRoot: `pipeline-sidecars-${name}`,
-    host: recordHost(), api: { server: cp.server, caFile: cp.caFile, token: opts.token ?? cp.adminToken }, pids: {}, timings,
+    host: recordHost(), api: { server: cp.server, caFile: cp.caFile, token: opts.token ?? cp.adminToken }, pids: {}, timings, lockToken,
   };
   const layout: NodeLayout = {
     name, workDir, cacheDir, nodeIp, hostIp, podCidr: state.podCidr, serviceCidr: state.serviceCidr, cgroupRoot: state.cgroupRoot,
@@ -349,7 +356,8 @@ function isAlive(pid: number): boolean {
   try { return !fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z'); } catch { return false; }
 }
 
-async function terminate(pids: number[], graceMs: number): Promise<void> {
+async function terminate(all: number[], graceMs: number): Promise<void> {
+  const pids = all.filter((p) => Number.isInteger(p) && p > 1 && p !== process.pid);
   for (const pid of pids) { try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ } }
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline && pids.some(isAlive)) await sleep(50);
@@ -358,12 +366,19 @@ async function terminate(pids: number[], graceMs: number): Promise<void> {
   while (Date.now() < hard && pids.some(isAlive)) await sleep(50);
 }
 
-/** PIDs of every process whose command line mentions `needle` (the node's work dir): shims, containerd. */
-function pidsMentioning(needle: string): number[] {
+/**
+ * PIDs of the node's containerd and its shims: processes whose program is containerd or the runc
+ * shim and whose arguments name the node's work dir (its config or socket). Nothing else is matched:
+ * a test runner whose arguments mention the work dir must never be hit.
+ */
+function nodeRuntimePids(workDir: string): number[] {
   const out: number[] = [];
   for (const d of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
-    try { if (fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(needle)) out.push(Number(d)); } catch { /* gone */ }
+    try {
+      const argv = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      if (/(^|\/)(containerd|containerd-shim-runc-v2)$/.test(argv[0]) && argv.slice(1).some((a) => a.includes(workDir))) out.push(Number(d));
+    } catch { /* gone */ }
   }
   return out;
 }
@@ -378,7 +393,8 @@ function pidsInCgroups(cgroupRoot: string): number[] {
     for (const e of entries) if (e.isDirectory()) walk(path.join(dir, e.name));
   };
   for (const m of cgroupMounts()) walk(path.join(m, cgroupRoot));
-  return [...pids];
+  // Never this process, its parent, init, or a process group (0 would signal our own group).
+  return [...pids].filter((p) => Number.isInteger(p) && p > 1 && p !== process.pid && p !== process.ppid);
 }
 
 /**
@@ -401,7 +417,7 @@ export async function stopNode(state: NodeState, opts: { keepLogs?: boolean } = 
     }
   });
   await step('stop containerd', () => terminate([state.pids.containerd, state.pids.forward].filter(Boolean), 5_000));
-  await step('stop shims', () => terminate(pidsMentioning(state.workDir), 2_000));
+  await step('stop shims', () => terminate(nodeRuntimePids(state.workDir), 2_000));
   errors.push(...unmountUnder(state.workDir));
   errors.push(...removeCgroupTree(state.cgroupRoot));
   await step('delete the network namespace', () => {
@@ -425,6 +441,7 @@ export async function stopNode(state: NodeState, opts: { keepLogs?: boolean } = 
     if (r.status !== 200 && r.status !== 404) throw new Error(`HTTP ${r.status}`);
   });
   if (!opts.keepLogs) await step('remove the work dir', () => fs.rmSync(state.workDir, { recursive: true, force: true }));
+  if (state.lockToken) releaseNodeLock(state.lockToken);
   return errors;
 }
 

@@ -1,5 +1,6 @@
 import { clusterState, createTestNamespace, rawClient } from '../harness/cluster';
 import { ensureNodeBinaries, startNode } from '../harness/node';
+import { acquireNodeLock, releaseNodeLock } from '../harness/node-lock';
 import { hostSnapshot, readSysctl } from '../harness/node-host';
 import { podOnNode, runPod } from '../harness/node-pods';
 import * as path from 'node:path';
@@ -16,8 +17,18 @@ afterAll(() => rawClient().close());
 
 it('#10 stopping the node leaves the host exactly as it found it', async () => {
   const sbin = path.join(ensureNodeBinaries(false), 'sbin');
+  // Held from the first snapshot to the last: no other node may come or go in between.
+  const lock = await acquireNodeLock();
+  try {
+    await compareAround(sbin);
+  } finally {
+    releaseNodeLock(lock);
+  }
+});
+
+async function compareAround(sbin: string): Promise<void> {
   const before = hostSnapshot(sbin);
-  const node = await startNode(clusterState());
+  const node = await startNode(clusterState(), { lock: false });
   let during: Record<string, string>;
   try {
     const ns = await createTestNamespace('node-host');
@@ -37,4 +48,4 @@ it('#10 stopping the node leaves the host exactly as it found it', async () => {
   expect(during.mounts).toContain(node.state.workDir);
   expect(during).not.toEqual(before);
   for (const key of Object.keys(before)) expect({ key, value: after[key] }).toEqual({ key, value: before[key] });
-});
+}
