@@ -1,5 +1,6 @@
-import { clusterState, createTestNamespace, eventually, rawClient } from '../harness/cluster';
-import { NodeHandle, podLog, startNode } from '../harness/node';
+import { createTestNamespace, eventually, rawClient } from '../harness/cluster';
+import { podLog } from '../harness/node';
+import { TestNode, testNode } from '../harness/node-shared';
 import { podOnNode, retried, runPod, waitPod } from '../harness/node-pods';
 import { DeployedSidecar, deploySidecar, sidecarPod } from '../harness/node-sidecars';
 import { serviceDnsNames } from '../../constructs';
@@ -15,7 +16,7 @@ jest.setTimeout(240_000);
 
 const CLI = 'docker.io/library/docker:27';
 const RUN = 'build-1';
-let node: NodeHandle;
+let node: TestNode;
 let ns: string;
 let daemon: DeployedSidecar;
 let readyMs: number;
@@ -34,7 +35,7 @@ function taskPod(name: string, run: string, script: string, secret?: string): Re
 }
 
 beforeAll(async () => {
-  node = await startNode(clusterState(), { verbose: true });
+  node = await testNode({ verbose: true });
   ns = await createTestNamespace('node-docker');
   const t0 = Date.now();
   daemon = await deploySidecar(rawClient(), node.state, ns, RUN, 'docker', { kind: 'DockerDaemon', dockerDaemon: { tls: true } });
@@ -48,7 +49,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (!node) return;
-  const errors = await node.stop();
+  const errors = await node.release();
   rawClient().close();
   expect(errors).toEqual([]);
 }, 60_000);

@@ -1,5 +1,6 @@
-import { clusterState, createTestNamespace, eventually, rawClient } from '../harness/cluster';
-import { NodeHandle, podLog, startNode } from '../harness/node';
+import { createTestNamespace, eventually, rawClient } from '../harness/cluster';
+import { podLog } from '../harness/node';
+import { TestNode, testNode } from '../harness/node-shared';
 import { BUSYBOX, podOnNode, retried, runPod } from '../harness/node-pods';
 import { DeployedSidecar, deploySidecar, sidecarPod } from '../harness/node-sidecars';
 import type { PipelineSidecarSpec } from '../../constructs';
@@ -11,11 +12,11 @@ import type { PipelineSidecarSpec } from '../../constructs';
  */
 jest.setTimeout(240_000);
 
-let node: NodeHandle;
-beforeAll(async () => { node = await startNode(clusterState(), { verbose: true }); }, 300_000);
+let node: TestNode;
+beforeAll(async () => { node = await testNode({ verbose: true }); }, 300_000);
 afterAll(async () => {
   if (!node) return;
-  const errors = await node.stop();
+  const errors = await node.release();
   rawClient().close();
   expect(errors).toEqual([]);
 }, 60_000);

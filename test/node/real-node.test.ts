@@ -1,5 +1,6 @@
-import { clusterState, createTestNamespace, eventually, rawClient } from '../harness/cluster';
-import { NodeHandle, podLog, resolveA, startNode } from '../harness/node';
+import { createTestNamespace, eventually, rawClient } from '../harness/cluster';
+import { podLog, resolveA } from '../harness/node';
+import { TestNode, testNode } from '../harness/node-shared';
 import { podOnNode, retried, runPod, waitPod, waitReadyIp } from '../harness/node-pods';
 import { REAL_NODE_NAMESPACE_LABEL, pinLabelledNamespaces, waitPinned } from '../harness/node-pin';
 import { FAKE_NODE } from '../harness/control-plane';
@@ -11,14 +12,14 @@ import * as dns from 'node:dns';
  */
 jest.setTimeout(180_000);
 
-let node: NodeHandle;
+let node: TestNode;
 beforeAll(async () => {
-  node = await startNode(clusterState(), { verbose: true });
+  node = await testNode({ verbose: true });
   process.stderr.write(`[node] timings ${JSON.stringify(node.state.timings)}\n`);
 }, 300_000);
 afterAll(async () => {
   if (!node) return;
-  const errors = await node.stop();
+  const errors = await node.release();
   rawClient().close();
   expect(errors).toEqual([]);
 }, 60_000);

@@ -1,6 +1,7 @@
 import { ANNOTATIONS, LABELS } from '../../constructs/api/spec';
-import { clusterState, eventually, rawClient } from '../harness/cluster';
-import { NodeHandle, ctr, podLog, startNode } from '../harness/node';
+import { eventually, rawClient } from '../harness/cluster';
+import { ctr, podLog } from '../harness/node';
+import { TestNode, testNode } from '../harness/node-shared';
 import { REAL_NODE_NAMESPACE_LABEL, pinLabelledNamespaces, waitPinned } from '../harness/node-pin';
 import { BUSYBOX } from '../harness/node-pods';
 import { succeeded, taskPodsOf, waitRunDone } from '../harness/runs';
@@ -17,7 +18,7 @@ import { createRun, createSidecar, dockerDaemonSpec, objectsOfRun, ServedOperato
 jest.setTimeout(300_000);
 
 const CLI = 'docker.io/library/docker:27';
-let node: NodeHandle;
+let node: TestNode;
 let fx: ServedOperator;
 let unpin: () => Promise<void>;
 
@@ -25,7 +26,7 @@ beforeAll(async () => {
   // Tekton's controller names its shell image; the node cache has busybox under its own tag.
   const shell: string = TEKTON_IMAGES.shell;
   const aliases: Record<string, string> = shell === BUSYBOX ? {} : { [shell]: BUSYBOX };
-  node = await startNode(clusterState(), { verbose: true, imageAliases: aliases });
+  node = await testNode({ verbose: true, imageAliases: aliases });
   unpin = await pinLabelledNamespaces(rawClient(), node.state);
   fx = await startServedOperator('node-tep', { [REAL_NODE_NAMESPACE_LABEL]: node.state.name, [LABELS.allowPrivileged]: 'true' });
   await waitPinned(rawClient(), fx.ns, node.state);
@@ -36,7 +37,7 @@ afterAll(async () => {
   await stopServedOperator(fx);
   await unpin?.();
   if (!node) return;
-  const errors = await node.stop();
+  const errors = await node.release();
   rawClient().close();
   expect(errors).toEqual([]);
 }, 120_000);
@@ -97,6 +98,10 @@ it('#10.1 the TEP example for real: task 1 builds an image with the per-run daem
   });
   const name = run.metadata.name;
   const runId = run.metadata.annotations[ANNOTATIONS.runId];
+  // The daemon's container on the node, to check after the run that the kubelet stopped it.
+  const daemonPod = await eventually('the daemon pod running', async () => (await rawClient().get(`/api/v1/namespaces/${ns}/pods`, { labelSelector: `${LABELS.runId}=${runId}` })).items
+    .find((p: any) => p.status?.containerStatuses?.[0]?.containerID), 120_000, 100);
+  const daemonContainer: string = daemonPod.status.containerStatuses[0].containerID.replace('containerd://', '');
   const done = await waitRunDone(ns, name, 240_000);
   const doneMs = Date.now() - t0;
   const pods = await taskPodsOf(ns, name);
@@ -111,7 +116,7 @@ it('#10.1 the TEP example for real: task 1 builds an image with the per-run daem
   const ended = Date.now();
   await eventually('the daemon pod to be gone', async () => (await objectsOfRun(ns, runId)).length === 0 &&
     (await rawClient().get(`/api/v1/namespaces/${ns}/pods`, { labelSelector: `${LABELS.runId}=${runId}` })).items.length === 0, 30_000, 100);
-  await eventually('the dind container to be stopped on the node', async () => !/dockerd-entrypoint|docker:27-dind/.test(ctr(node.state, ['tasks', 'ls']) + ctr(node.state, ['containers', 'ls'])), 30_000, 200);
+  await eventually('the dind container to be stopped on the node', async () => !ctr(node.state, ['containers', 'ls', '-q']).includes(daemonContainer), 30_000, 200);
   process.stderr.write(`[node] TEP run created -> Succeeded in ${doneMs} ms; daemon gone ${Date.now() - ended} ms after\n`);
 });
 
@@ -142,8 +147,10 @@ it('#10.6 deleting a running run removes its sidecar pods, and the kubelet reall
     const pod = (await taskPodsOf(ns, name))[0];
     return pod && /server=\d/.test(podLog(node.state, ns, pod.metadata.name, 'step-use'));
   }, 120_000, 500);
-  // The daemon really runs on the node (a containerd task of the dind image).
-  const dindRunning = () => /docker:27-dind/.test(ctr(node.state, ['containers', 'ls']));
+  // The daemon really runs on the node: its container is one of the node's containerd containers.
+  const daemonPod = (await rawClient().get(`/api/v1/namespaces/${ns}/pods`, { labelSelector: `${LABELS.runId}=${runId}` })).items[0];
+  const daemonContainer: string = daemonPod.status.containerStatuses[0].containerID.replace('containerd://', '');
+  const dindRunning = () => ctr(node.state, ['containers', 'ls', '-q']).includes(daemonContainer);
   expect(dindRunning()).toBe(true);
   const t0 = Date.now();
   await rawClient().delete(`/apis/tekton.dev/v1/namespaces/${ns}/pipelineruns/${name}`);

@@ -1,8 +1,9 @@
 import { ANNOTATIONS, LABELS } from '../../constructs/api/spec';
 import { serviceDnsNames } from '../../constructs';
 import { mintRunTls } from '../../src/tls';
-import { clusterState, eventually, rawClient } from '../harness/cluster';
-import { NodeHandle, podLog, startNode } from '../harness/node';
+import { eventually, rawClient } from '../harness/cluster';
+import { podLog } from '../harness/node';
+import { TestNode, testNode } from '../harness/node-shared';
 import { REAL_NODE_NAMESPACE_LABEL, pinLabelledNamespaces, waitPinned } from '../harness/node-pin';
 import { BUSYBOX } from '../harness/node-pods';
 import { readRun, succeeded, taskPodsOf, waitRunDone } from '../harness/runs';
@@ -17,13 +18,13 @@ import { createRun, createSidecar, dockerDaemonSpec, ServedOperator, startServed
 jest.setTimeout(300_000);
 
 const CLI = 'docker.io/library/docker:27';
-let node: NodeHandle;
+let node: TestNode;
 let fx: ServedOperator;
 let unpin: () => Promise<void>;
 
 beforeAll(async () => {
   const shell: string = TEKTON_IMAGES.shell;
-  node = await startNode(clusterState(), { verbose: true, imageAliases: shell === BUSYBOX ? {} : { [shell]: BUSYBOX } });
+  node = await testNode({ verbose: true, imageAliases: shell === BUSYBOX ? {} : { [shell]: BUSYBOX } });
   unpin = await pinLabelledNamespaces(rawClient(), node.state);
   fx = await startServedOperator('node-iso', { [REAL_NODE_NAMESPACE_LABEL]: node.state.name, [LABELS.allowPrivileged]: 'true' });
   await waitPinned(rawClient(), fx.ns, node.state);
@@ -34,7 +35,7 @@ afterAll(async () => {
   await stopServedOperator(fx);
   await unpin?.();
   if (!node) return;
-  const errors = await node.stop();
+  const errors = await node.release();
   rawClient().close();
   expect(errors).toEqual([]);
 }, 120_000);
