@@ -1,0 +1,133 @@
+import { createTestNamespace, eventually, rawClient } from '../harness/cluster';
+import { podLog } from '../harness/node';
+import { TestNode, testNode } from '../harness/node-shared';
+import { podOnNode, retried, runPod, waitPod } from '../harness/node-pods';
+import { DeployedSidecar, deploySidecar, sidecarPod } from '../harness/node-sidecars';
+import { serviceDnsNames } from '../../constructs';
+import { mintRunTls } from '../../src/tls';
+
+/**
+ * The DockerDaemon kind for real (issue 10): the constructs' own Deployment, Service, Secrets and
+ * NetworkPolicy on the real node, with the locally built docker:27-dind, and task-like pods using
+ * the docker:27 CLI image. Tekton is not involved here: pods carry the label Tekton puts on a run's
+ * task pods (tekton.dev/pipelineRun), which is what the NetworkPolicy selects.
+ */
+jest.setTimeout(240_000);
+
+const CLI = 'docker.io/library/docker:27';
+const RUN = 'build-1';
+let node: TestNode;
+let ns: string;
+let daemon: DeployedSidecar;
+let readyMs: number;
+
+/** A pod of run `run` with a Secret mounted at /certs (if given), talking to the daemon with `script`. */
+function taskPod(name: string, run: string, script: string, secret?: string): Record<string, any> {
+  const pod = podOnNode(node.state, name, script, { image: CLI, labels: { 'tekton.dev/pipelineRun': run } });
+  const c = pod.spec.containers[0];
+  c.env = [{ name: 'DOCKER_HOST', value: `tcp://${daemon.host}:${daemon.port}` }, { name: 'DOCKER_BUILDKIT', value: '0' }];
+  if (secret) {
+    c.env.push({ name: 'DOCKER_TLS_VERIFY', value: '1' }, { name: 'DOCKER_CERT_PATH', value: '/certs' });
+    pod.spec.volumes = [{ name: 'certs', secret: { secretName: secret } }];
+    c.volumeMounts = [{ name: 'certs', mountPath: '/certs', readOnly: true }];
+  }
+  return pod;
+}
+
+beforeAll(async () => {
+  node = await testNode({ verbose: true });
+  ns = await createTestNamespace('node-docker');
+  const t0 = Date.now();
+  daemon = await deploySidecar(rawClient(), node.state, ns, RUN, 'docker', { kind: 'DockerDaemon', dockerDaemon: { tls: true } });
+  await eventually('the daemon pod Ready', async () => {
+    const p = await sidecarPod(rawClient(), ns, daemon);
+    return p?.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True');
+  }, 120_000, 100);
+  readyMs = Date.now() - t0;
+  process.stderr.write(`[node] DockerDaemon objects applied -> pod Ready in ${readyMs} ms\n`);
+}, 300_000);
+
+afterAll(async () => {
+  if (!node) return;
+  const errors = await node.release();
+  rawClient().close();
+  expect(errors).toEqual([]);
+}, 60_000);
+
+describe('#10 DockerDaemon on the real node', () => {
+  it('#10.1 a task pod of the run reaches the daemon over mutual TLS by its Service DNS name', async () => {
+    const { pod, ms } = await runPod(rawClient(), ns, taskPod('version', RUN, retried('docker version --format "server={{.Server.Version}}"'), daemon.clientSecretName));
+    const log = podLog(node.state, ns, 'version', 'main');
+    expect({ phase: pod.status.phase, log }).toMatchObject({ phase: 'Succeeded' });
+    expect(log).toMatch(/^server=\d+\.\d+\.\d+/m);
+    process.stderr.write(`[node] mTLS docker version from a new task pod: ${ms} ms, ${/attempts=\d+/.exec(log)?.[0]}\n`);
+  });
+
+  it('#10.1 the TEP story: one pod builds an image with the per-run daemon, the next pod runs that exact image', async () => {
+    const marker = `built-${Math.random().toString(36).slice(2)}`;
+    const build = [
+      'set -e', 'mkdir -p /tmp/ctx', 'cp /bin/busybox /tmp/ctx/busybox', 'cd /tmp/ctx',
+      `printf 'FROM scratch\\nCOPY busybox /bin/busybox\\nENTRYPOINT ["/bin/busybox", "echo"]\\n' > Dockerfile`,
+    ].join('; ') + '; ' + retried('docker build -t tep/built:1 .');
+    const b = await runPod(rawClient(), ns, taskPod('build', RUN, build, daemon.clientSecretName), undefined, 120_000);
+    expect({ phase: b.pod.status.phase, log: podLog(node.state, ns, 'build', 'main') }).toMatchObject({ phase: 'Succeeded' });
+    const r = await runPod(rawClient(), ns, taskPod('run', RUN, retried(`docker run --rm tep/built:1 ${marker}`), daemon.clientSecretName), undefined, 120_000);
+    const log = podLog(node.state, ns, 'run', 'main');
+    expect({ phase: r.pod.status.phase, log }).toMatchObject({ phase: 'Succeeded' });
+    // The marker is random and only the built image's entrypoint (busybox echo) prints it.
+    expect(log).toContain(marker);
+  });
+
+  it('#10.3 isolation: only the run\'s own pods can open a TCP connection to the daemon; without the policy the others can', async () => {
+    const client = rawClient();
+    const svc = await client.get(`/api/v1/namespaces/${ns}/services/${daemon.host.split('.')[0]}`);
+    // Connect (3 s timeout) and close at once: exit 0 only if the TCP handshake completed.
+    const connect = retried(`timeout 3 nc ${svc.spec.clusterIP} ${daemon.port} -e true`, 5);
+    const other = await createTestNamespace('node-docker-other');
+    const attempt = async (name: string, run: string | undefined, where = ns): Promise<string> => {
+      const pod = podOnNode(node.state, name, connect, { labels: run ? { 'tekton.dev/pipelineRun': run } : {} });
+      return (await runPod(client, where, pod)).pod.status.phase;
+    };
+    expect(await attempt('own-task', RUN)).toBe('Succeeded');
+    expect(await attempt('other-run', 'build-2')).toBe('Failed');
+    expect(await attempt('plain', undefined)).toBe('Failed');
+    // Even with the run's label: the policy admits pods of the daemon's namespace only.
+    expect(await attempt('other-ns', RUN, other)).toBe('Failed');
+    // Negative control: without the NetworkPolicy the other run's pod connects.
+    await client.delete(`/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies/${daemon.policyName}`);
+    let n = 0;
+    await eventually('the other run to connect once the policy is gone', async () => (await attempt(`other-run-open-${n++}`, 'build-2')) === 'Succeeded', 60_000, 500);
+  });
+
+  it('#10.4 mTLS holds: without a client certificate, or with another run\'s certificates, the daemon refuses', async () => {
+    const client = rawClient();
+    const own = await client.get(`/api/v1/namespaces/${ns}/secrets/${daemon.clientSecretName}`);
+    const otherTls = await mintRunTls({ hosts: serviceDnsNames('docker-build2', ns) });
+    const secret = (name: string, data: Record<string, string>) => client.create(`/api/v1/namespaces/${ns}/secrets`, {
+      apiVersion: 'v1', kind: 'Secret', metadata: { name }, data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+    });
+    await secret('ca-only', { 'ca.pem': Buffer.from(own.data['ca.pem'], 'base64').toString() });
+    await secret('other-run', { 'ca.pem': otherTls.caCert, 'cert.pem': otherTls.clientCert, 'key.pem': otherTls.clientKey });
+    // The policy admits these pods (they carry the run's label): only TLS stands between them and the daemon.
+    const noCert = await runPod(client, ns, taskPod('no-cert', RUN, retried('docker --tlsverify --tlscacert /certs/ca.pem version', 5), 'ca-only'));
+    expect(noCert.pod.status.phase).toBe('Failed');
+    const noCertLog = podLog(node.state, ns, 'no-cert', 'main');
+    process.stderr.write(`[node] no client certificate: ${noCertLog.split('\n').filter((l) => /onnect|tls|certificate/i.test(l)).join(' | ')}\n`);
+    expect(noCertLog).toMatch(/remote error: tls: certificate required/);
+    expect(noCertLog).not.toMatch(/^Server:/m);
+    // Another run's client certificate, presented without checking the server (so the daemon's check alone decides).
+    const foreign = await runPod(client, ns, taskPod('other-cert', RUN, retried('docker --tlsverify=false --tls --tlscert /certs/cert.pem --tlskey /certs/key.pem version', 5), 'other-run'));
+    expect(foreign.pod.status.phase).toBe('Failed');
+    const foreignLog = podLog(node.state, ns, 'other-cert', 'main');
+    process.stderr.write(`[node] another run's client certificate: ${foreignLog.split('\n').filter((l) => /onnect|tls|certificate/i.test(l)).join(' | ')}\n`);
+    expect(foreignLog).toMatch(/remote error: tls: unknown certificate authority/);
+    expect(foreignLog).not.toMatch(/^Server:/m);
+    // And as such a task really runs (its own CA too): refused as well.
+    const theirs = await runPod(client, ns, taskPod('other-task', RUN, retried('docker version', 5), 'other-run'));
+    expect(theirs.pod.status.phase).toBe('Failed');
+    // Negative control: the same command with the run's own certificates succeeds.
+    const ok = await runPod(client, ns, taskPod('own-cert', RUN, retried('docker --tlsverify=false --tls --tlscert /certs/cert.pem --tlskey /certs/key.pem version'), daemon.clientSecretName));
+    expect(ok.pod.status.phase).toBe('Succeeded');
+    await waitPod(client, ns, 'own-cert', () => true);
+  });
+});

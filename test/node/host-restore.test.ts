@@ -1,0 +1,55 @@
+import { clusterState, createTestNamespace, rawClient } from '../harness/cluster';
+import { ensureNodeBinaries, startNode } from '../harness/node';
+import { acquireNodeLock, releaseNodeLock } from '../harness/node-lock';
+import { NODE_STATE_ENV } from '../harness/node-shared';
+import { hostSnapshot, readSysctl } from '../harness/node-host';
+import { podOnNode, runPod } from '../harness/node-pods';
+import * as path from 'node:path';
+
+/**
+ * #10 Teardown puts the host back: whatever the real node changes on the host (iptables rules,
+ * sysctls, links, addresses, routes, network namespaces, mounts, cgroups, fixed paths) is the same
+ * after stop as before start. The snapshot is also taken while the node runs, so that the
+ * comparison is known to see the node's changes (it would pass vacuously otherwise).
+ */
+jest.setTimeout(300_000);
+
+afterAll(() => rawClient().close());
+
+it('#10 stopping the node leaves the host exactly as it found it', async () => {
+  const sbin = path.join(ensureNodeBinaries(false), 'sbin');
+  // Held from the first snapshot to the last: no other node may come or go in between. A node
+  // shared by the whole run (started by globalSetup) holds the lock already and stays up
+  // throughout, so it is in both snapshots alike.
+  const shared = !!process.env[NODE_STATE_ENV];
+  const lock = shared ? undefined : await acquireNodeLock();
+  try {
+    await compareAround(sbin);
+  } finally {
+    if (lock) releaseNodeLock(lock);
+  }
+});
+
+async function compareAround(sbin: string): Promise<void> {
+  const before = hostSnapshot(sbin);
+  const node = await startNode(clusterState(), { lock: false });
+  let during: Record<string, string>;
+  try {
+    const ns = await createTestNamespace('node-host');
+    const { pod } = await runPod(rawClient(), ns, podOnNode(node.state, 'touch', 'echo ok'));
+    expect(pod.status.phase).toBe('Succeeded');
+    during = hostSnapshot(sbin);
+    // The kubelet really changed global sysctls while it ran (restored at stop).
+    expect(readSysctl('vm/overcommit_memory')).toBe('1');
+  } finally {
+    const errors = await node.stop();
+    expect(errors).toEqual([]);
+  }
+  const after = hostSnapshot(sbin);
+  // Negative control: the snapshot does see a running node (its veth, mounts and cgroups).
+  expect(during.links).toContain(node.state.hostVeth);
+  expect(during.cgroups).toContain(node.state.cgroupRoot);
+  expect(during.mounts).toContain(node.state.workDir);
+  expect(during).not.toEqual(before);
+  for (const key of Object.keys(before)) expect({ key, value: after[key] }).toEqual({ key, value: before[key] });
+}

@@ -1,0 +1,163 @@
+import { ANNOTATIONS, LABELS } from '../../constructs/api/spec';
+import { eventually, rawClient } from '../harness/cluster';
+import { ctr, podLog } from '../harness/node';
+import { TestNode, testNode } from '../harness/node-shared';
+import { REAL_NODE_NAMESPACE_LABEL, pinLabelledNamespaces, waitPinned } from '../harness/node-pin';
+import { BUSYBOX } from '../harness/node-pods';
+import { succeeded, taskPodsOf, waitRunDone } from '../harness/runs';
+import { TEKTON_IMAGES } from '../harness/tekton';
+import { createRun, createSidecar, dockerDaemonSpec, objectsOfRun, ServedOperator, startServedOperator, stopServedOperator } from '../operator/helpers';
+
+/**
+ * #10.1 The TEP example for real: the real Tekton runs the PipelineRun's TaskRun pods on the real
+ * node, the operator's per-run DockerDaemon (docker:27-dind, built locally) runs there too; task 1
+ * builds an image from a Dockerfile in its workspace through the daemon over mutual TLS with the
+ * injected DOCKER_HOST and certificate workspace, task 2 runs that exact image, whose output is in
+ * its log; the run Succeeds and the daemon pod is gone, really stopped by the kubelet, within seconds.
+ */
+jest.setTimeout(300_000);
+
+const CLI = 'docker.io/library/docker:27';
+let node: TestNode;
+let fx: ServedOperator;
+let unpin: () => Promise<void>;
+
+beforeAll(async () => {
+  // Tekton's controller names its shell image; the node cache has busybox under its own tag.
+  const shell: string = TEKTON_IMAGES.shell;
+  const aliases: Record<string, string> = shell === BUSYBOX ? {} : { [shell]: BUSYBOX };
+  node = await testNode({ verbose: true, imageAliases: aliases });
+  unpin = await pinLabelledNamespaces(rawClient(), node.state);
+  fx = await startServedOperator('node-tep', { [REAL_NODE_NAMESPACE_LABEL]: node.state.name, [LABELS.allowPrivileged]: 'true' });
+  await waitPinned(rawClient(), fx.ns, node.state);
+  await createSidecar(fx.ns, 'docker', dockerDaemonSpec());
+}, 300_000);
+
+afterAll(async () => {
+  await stopServedOperator(fx);
+  await unpin?.();
+  if (!node) return;
+  const errors = await node.release();
+  rawClient().close();
+  expect(errors).toEqual([]);
+}, 120_000);
+
+/** TEP-0130's example (examples/docker-daemon/pipeline.yaml), with a step writing the Dockerfile that git-clone would fetch. */
+function tepPipelineSpec(marker: string): Record<string, any> {
+  const dockerEnv = [
+    { name: 'DOCKER_HOST', value: '$(params.docker-host)' },
+    { name: 'DOCKER_TLS_VERIFY', value: '1' },
+    { name: 'DOCKER_CERT_PATH', value: '$(workspaces.docker-tls-certs.path)' },
+  ];
+  return {
+    params: [{ name: 'image' }, { name: 'docker-host' }],
+    workspaces: [{ name: 'source' }, { name: 'docker-tls-certs' }],
+    tasks: [
+      {
+        name: 'docker-build',
+        params: [{ name: 'image', value: '$(params.image)' }, { name: 'docker-host', value: '$(params.docker-host)' }],
+        workspaces: [{ name: 'source', workspace: 'source' }, { name: 'docker-tls-certs', workspace: 'docker-tls-certs' }],
+        taskSpec: {
+          params: [{ name: 'image' }, { name: 'docker-host' }],
+          workspaces: [{ name: 'source' }, { name: 'docker-tls-certs' }],
+          steps: [
+            {
+              name: 'checkout', image: CLI, workingDir: '$(workspaces.source.path)',
+              script: `cp /bin/busybox busybox\nprintf 'FROM scratch\\nCOPY busybox /bin/busybox\\nENTRYPOINT ["/bin/busybox", "echo", "${marker}"]\\n' > Dockerfile`,
+            },
+            { name: 'build', image: CLI, workingDir: '$(workspaces.source.path)', env: dockerEnv, script: 'docker build -t $(params.image) .' },
+          ],
+        },
+      },
+      {
+        name: 'docker-test', runAfter: ['docker-build'],
+        params: [{ name: 'image', value: '$(params.image)' }, { name: 'docker-host', value: '$(params.docker-host)' }],
+        workspaces: [{ name: 'docker-tls-certs', workspace: 'docker-tls-certs' }],
+        taskSpec: {
+          params: [{ name: 'image' }, { name: 'docker-host' }],
+          workspaces: [{ name: 'docker-tls-certs' }],
+          // The image built by the previous task, without a registry round trip.
+          steps: [{ name: 'test', image: CLI, env: dockerEnv, script: 'docker run --rm $(params.image) from-task-2' }],
+        },
+      },
+    ],
+  };
+}
+
+it('#10.1 the TEP example for real: task 1 builds an image with the per-run daemon over mTLS, task 2 runs it, the daemon is gone after', async () => {
+  const ns = fx.ns;
+  const marker = `tep-${Math.random().toString(36).slice(2, 10)}`;
+  const t0 = Date.now();
+  const run = await createRun(ns, {
+    metadata: { generateName: 'tep-', annotations: { [ANNOTATIONS.sidecars]: 'docker' } },
+    spec: {
+      pipelineSpec: tepPipelineSpec(marker),
+      params: [{ name: 'image', value: `tep/app:${marker}` }],
+      workspaces: [{ name: 'source', emptyDir: {} }],
+    },
+  });
+  const name = run.metadata.name;
+  const runId = run.metadata.annotations[ANNOTATIONS.runId];
+  // The daemon's container on the node, to check after the run that the kubelet stopped it.
+  const daemonPod = await eventually('the daemon pod running', async () => (await rawClient().get(`/api/v1/namespaces/${ns}/pods`, { labelSelector: `${LABELS.runId}=${runId}` })).items
+    .find((p: any) => p.status?.containerStatuses?.[0]?.containerID), 120_000, 100);
+  const daemonContainer: string = daemonPod.status.containerStatuses[0].containerID.replace('containerd://', '');
+  const done = await waitRunDone(ns, name, 240_000);
+  const doneMs = Date.now() - t0;
+  const pods = await taskPodsOf(ns, name);
+  const podOf = (task: string) => pods.find((p) => p.metadata.labels['tekton.dev/pipelineTask'] === task);
+  const buildLog = podLog(node.state, ns, podOf('docker-build')?.metadata.name ?? '-', 'step-build');
+  const testLog = podLog(node.state, ns, podOf('docker-test')?.metadata.name ?? '-', 'step-test');
+  expect({ run: succeeded(done), buildLog, testLog }).toMatchObject({ run: { status: 'True' } });
+  // Both task pods ran on the real node, and the second printed what the first one's image echoes.
+  expect(pods.map((p) => p.spec.nodeName)).toEqual([node.state.name, node.state.name]);
+  expect(testLog).toContain(`${marker} from-task-2`);
+  // The daemon pod is gone within seconds of the end, and the kubelet really stopped its container.
+  const ended = Date.now();
+  await eventually('the daemon pod to be gone', async () => (await objectsOfRun(ns, runId)).length === 0 &&
+    (await rawClient().get(`/api/v1/namespaces/${ns}/pods`, { labelSelector: `${LABELS.runId}=${runId}` })).items.length === 0, 30_000, 100);
+  await eventually('the dind container to be stopped on the node', async () => !ctr(node.state, ['containers', 'ls', '-q']).includes(daemonContainer), 30_000, 200);
+  process.stderr.write(`[node] TEP run created -> Succeeded in ${doneMs} ms; daemon gone ${Date.now() - ended} ms after\n`);
+});
+
+it('#10.6 deleting a running run removes its sidecar pods, and the kubelet really stops the daemon', async () => {
+  const ns = fx.ns;
+  const run = await createRun(ns, {
+    metadata: { generateName: 'doomed-', annotations: { [ANNOTATIONS.sidecars]: 'docker' } },
+    spec: {
+      pipelineSpec: {
+        params: [{ name: 'docker-host' }], workspaces: [{ name: 'docker-tls-certs' }],
+        tasks: [{
+          name: 'use', params: [{ name: 'docker-host', value: '$(params.docker-host)' }],
+          workspaces: [{ name: 'docker-tls-certs', workspace: 'docker-tls-certs' }],
+          taskSpec: {
+            params: [{ name: 'docker-host' }], workspaces: [{ name: 'docker-tls-certs' }],
+            steps: [{
+              name: 'use', image: CLI, script: 'docker version --format "server={{.Server.Version}}"; sleep 300',
+              env: [{ name: 'DOCKER_HOST', value: '$(params.docker-host)' }, { name: 'DOCKER_TLS_VERIFY', value: '1' }, { name: 'DOCKER_CERT_PATH', value: '$(workspaces.docker-tls-certs.path)' }],
+            }],
+          },
+        }],
+      },
+    },
+  });
+  const name = run.metadata.name;
+  const runId = run.metadata.annotations[ANNOTATIONS.runId];
+  await eventually('the task to use its daemon', async () => {
+    const pod = (await taskPodsOf(ns, name))[0];
+    return pod && /server=\d/.test(podLog(node.state, ns, pod.metadata.name, 'step-use'));
+  }, 120_000, 500);
+  // The daemon really runs on the node: its container is one of the node's containerd containers.
+  const daemonPod = (await rawClient().get(`/api/v1/namespaces/${ns}/pods`, { labelSelector: `${LABELS.runId}=${runId}` })).items[0];
+  const daemonContainer: string = daemonPod.status.containerStatuses[0].containerID.replace('containerd://', '');
+  const dindRunning = () => ctr(node.state, ['containers', 'ls', '-q']).includes(daemonContainer);
+  expect(dindRunning()).toBe(true);
+  const t0 = Date.now();
+  await rawClient().delete(`/apis/tekton.dev/v1/namespaces/${ns}/pipelineruns/${name}`);
+  await eventually('the sidecar pods to be gone', async () =>
+    (await rawClient().get(`/api/v1/namespaces/${ns}/pods`, { labelSelector: `${LABELS.runId}=${runId}` })).items.length === 0, 60_000, 100);
+  const podsGone = Date.now() - t0;
+  await eventually('the kubelet to stop the dind container', async () => !dindRunning(), 60_000, 200);
+  process.stderr.write(`[node] run deleted -> sidecar pods gone ${podsGone} ms, dind container gone ${Date.now() - t0} ms\n`);
+  expect(await objectsOfRun(ns, runId)).toEqual([]);
+});
