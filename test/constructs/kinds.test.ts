@@ -123,8 +123,10 @@ describe('DockerDaemon', () => {
     expect(c.args.join(' ')).not.toContain('2375');
     expect(c.env).toContainEqual({ name: 'DOCKER_TLS_CERTDIR', value: '' });
     expect(c.securityContext).toEqual({ privileged: true });
-    expect(c.startupProbe.tcpSocket).toEqual({ port: 2376 });
-    expect(c.readinessProbe.tcpSocket).toEqual({ port: 2376 });
+    // #10.2: the daemon is Ready when it answers its API, not when its port is bound.
+    const probe = { command: ['docker', '--host=unix:///var/run/docker.sock', 'version'] };
+    expect(c.startupProbe.exec).toEqual(probe);
+    expect(c.readinessProbe.exec).toEqual(probe);
     const graph = one(objs, 'Deployment').spec.template.spec.volumes.find((v: any) => v.name === 'docker-graph');
     expect(graph.emptyDir).toEqual({ sizeLimit: '20Gi' });
     expect(c.volumeMounts).toContainEqual({ name: 'docker-graph', mountPath: '/var/lib/docker' });

@@ -34,7 +34,7 @@ export function inlineTask(name: string, b: TaskBehaviour & { readonly runAfter?
     ...(b.runAfter ? { runAfter: b.runAfter } : {}),
     taskSpec: {
       metadata: { labels: behaviourLabels(b) },
-      steps: [{ name: 'main', image: 'pipeline-sidecars.local/busybox:1.36', script: b.script ?? `echo ${name}` }],
+      steps: [{ name: 'main', image: 'pipeline-sidecars.local/busybox:1.38', script: b.script ?? `echo ${name}` }],
     },
   };
 }
@@ -46,7 +46,7 @@ export function scriptTask(name: string, workspaces: string[] = [], b: TaskBehav
     metadata: { name, labels: behaviourLabels(b) },
     spec: {
       ...(workspaces.length ? { workspaces: workspaces.map((w) => ({ name: w })) } : {}),
-      steps: [{ name: 'main', image: 'pipeline-sidecars.local/busybox:1.36', script: `echo ${name}` }],
+      steps: [{ name: 'main', image: 'pipeline-sidecars.local/busybox:1.38', script: `echo ${name}` }],
     },
   };
 }

@@ -29,7 +29,7 @@ export const TEKTON_IMAGES = {
   nop: 'pipeline-sidecars.local/tekton/nop:v1.15.1',
   sidecarlogresults: 'pipeline-sidecars.local/tekton/sidecarlogresults:v1.15.1',
   workingdirinit: 'pipeline-sidecars.local/tekton/workingdirinit:v1.15.1',
-  shell: 'pipeline-sidecars.local/busybox:1.36',
+  shell: 'pipeline-sidecars.local/busybox:1.38',
 } as const;
 
 /**
