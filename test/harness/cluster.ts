@@ -47,6 +47,9 @@ let counter = 0;
 export async function createTestNamespace(prefix: string, labels: Record<string, string> = {}): Promise<string> {
   const name = `${prefix}-${process.pid.toString(36)}-${(counter++).toString(36)}-${Math.random().toString(36).slice(2, 6)}`.slice(0, 63).replace(/-+$/, '');
   await rawClient().create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
+  // Tekton fails a TaskRun whose ServiceAccount does not exist, and the controller-manager creates
+  // the namespace's "default" one a moment after the namespace: wait for it, as a user would have.
+  await eventually(`the default ServiceAccount of ${name}`, () => rawClient().getOrUndefined(`/api/v1/namespaces/${name}/serviceaccounts/default`), 30_000, 50);
   return name;
 }
 
