@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { PipelineSidecarSpec, RunIdentity, TlsBundle, serviceDnsNames, sidecarEndpoints, synthesizeRun } from '../../constructs';
 import { defaultKinds } from '../../constructs/kinds';
 import type { RawClient } from '../../src/k8s/raw';
@@ -22,8 +22,22 @@ export interface DeployedSidecar {
   readonly policyName?: string;
 }
 
+/**
+ * The labels Tekton puts on the pods of a run's TaskRuns that the sidecar's NetworkPolicy selects
+ * by: the run's name and uid. Without a real PipelineRun, the uid is derived from the name, so a
+ * test can label "its own" task pods and another run's pods differently.
+ */
+export function taskPodLabels(runName: string, namespace: string): Record<string, string> {
+  return { 'tekton.dev/pipelineRun': runName, 'tekton.dev/pipelineRunUID': runUidOf(runName, namespace) };
+}
+
+function runUidOf(runName: string, namespace: string): string {
+  const h = createHash('sha256').update(`${namespace}/${runName}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
 export async function deploySidecar(client: RawClient, node: NodeState, ns: string, runName: string, sidecar: string, spec: PipelineSidecarSpec): Promise<DeployedSidecar> {
-  const run: RunIdentity = { name: runName, namespace: ns, uid: randomUUID(), runId: runName.replace(/[^a-z0-9]/g, '').slice(0, 8) || 'run', naming: 'runId' };
+  const run: RunIdentity = { name: runName, namespace: ns, uid: runUidOf(runName, ns), runId: runName.replace(/[^a-z0-9]/g, '').slice(0, 8) || 'run', naming: 'runId' };
   const ep = sidecarEndpoints(run, sidecar, spec);
   const needs = defaultKinds().get(spec.kind, sidecar).needs(spec);
   const tls = needs.tls ? await mintRunTls({ hosts: serviceDnsNames(ep.serviceName, ns) }) : undefined;

@@ -2,7 +2,7 @@ import { createTestNamespace, eventually, rawClient } from '../harness/cluster';
 import { podLog } from '../harness/node';
 import { TestNode, testNode } from '../harness/node-shared';
 import { podOnNode, retried, runPod, waitPod } from '../harness/node-pods';
-import { DeployedSidecar, deploySidecar, sidecarPod } from '../harness/node-sidecars';
+import { DeployedSidecar, deploySidecar, sidecarPod, taskPodLabels } from '../harness/node-sidecars';
 import { serviceDnsNames } from '../../constructs';
 import { mintRunTls } from '../../src/tls';
 
@@ -10,7 +10,7 @@ import { mintRunTls } from '../../src/tls';
  * The DockerDaemon kind for real (issue 10): the constructs' own Deployment, Service, Secrets and
  * NetworkPolicy on the real node, with the locally built docker:27-dind, and task-like pods using
  * the docker:27 CLI image. Tekton is not involved here: pods carry the label Tekton puts on a run's
- * task pods (tekton.dev/pipelineRun), which is what the NetworkPolicy selects.
+ * task pods (tekton.dev/pipelineRun and pipelineRunUID), which is what the NetworkPolicy selects.
  */
 jest.setTimeout(240_000);
 
@@ -23,7 +23,7 @@ let readyMs: number;
 
 /** A pod of run `run` with a Secret mounted at /certs (if given), talking to the daemon with `script`. */
 function taskPod(name: string, run: string, script: string, secret?: string): Record<string, any> {
-  const pod = podOnNode(node.state, name, script, { image: CLI, labels: { 'tekton.dev/pipelineRun': run } });
+  const pod = podOnNode(node.state, name, script, { image: CLI, labels: taskPodLabels(run, ns) });
   const c = pod.spec.containers[0];
   c.env = [{ name: 'DOCKER_HOST', value: `tcp://${daemon.host}:${daemon.port}` }, { name: 'DOCKER_BUILDKIT', value: '0' }];
   if (secret) {
@@ -85,7 +85,8 @@ describe('#10 DockerDaemon on the real node', () => {
     const connect = retried(`timeout 3 nc ${svc.spec.clusterIP} ${daemon.port} -e true`, 5);
     const other = await createTestNamespace('node-docker-other');
     const attempt = async (name: string, run: string | undefined, where = ns): Promise<string> => {
-      const pod = podOnNode(node.state, name, connect, { labels: run ? { 'tekton.dev/pipelineRun': run } : {} });
+      // Labelled as Tekton labels a task pod of `run` in the daemon's namespace (its uid included).
+      const pod = podOnNode(node.state, name, connect, { labels: run ? taskPodLabels(run, ns) : {} });
       return (await runPod(client, where, pod)).pod.status.phase;
     };
     expect(await attempt('own-task', RUN)).toBe('Succeeded');

@@ -2,7 +2,7 @@ import { createTestNamespace, eventually, rawClient } from '../harness/cluster';
 import { podLog } from '../harness/node';
 import { TestNode, testNode } from '../harness/node-shared';
 import { BUSYBOX, podOnNode, retried, runPod } from '../harness/node-pods';
-import { DeployedSidecar, deploySidecar, sidecarPod } from '../harness/node-sidecars';
+import { DeployedSidecar, deploySidecar, sidecarPod, taskPodLabels } from '../harness/node-sidecars';
 import type { PipelineSidecarSpec } from '../../constructs';
 
 /**
@@ -32,8 +32,8 @@ async function readySidecar(ns: string, run: string, spec: PipelineSidecarSpec):
 }
 
 /** A task pod of `run`, answered by the sidecar at `host` (the Service DNS name resolved by busybox's nslookup). */
-function client(name: string, run: string, script: string): Record<string, any> {
-  return podOnNode(node.state, name, script, { labels: { 'tekton.dev/pipelineRun': run } });
+function client(ns: string, name: string, run: string, script: string): Record<string, any> {
+  return podOnNode(node.state, name, script, { labels: taskPodLabels(run, ns) });
 }
 
 describe('#10.5 kinds on the real node', () => {
@@ -43,7 +43,7 @@ describe('#10.5 kinds on the real node', () => {
     process.stderr.write(`[node] Registry objects applied -> Ready in ${ms} ms\n`);
     const svc = await rawClient().get(`/api/v1/namespaces/${ns}/services/${d.host.split('.')[0]}`);
     // busybox is static (no NSS): connect by the Service's ClusterIP, which kube-proxy routes.
-    const { pod } = await runPod(rawClient(), ns, client('v2', 'reg-1', retried(`wget -q -S -O- http://${svc.spec.clusterIP}:${d.port}/v2/ 2>&1`)));
+    const { pod } = await runPod(rawClient(), ns, client(ns, 'v2', 'reg-1', retried(`wget -q -S -O- http://${svc.spec.clusterIP}:${d.port}/v2/ 2>&1`)));
     expect(pod.status.phase).toBe('Succeeded');
     expect(podLog(node.state, ns, 'v2', 'main')).toMatch(/Docker-Distribution-Api-Version: registry\/2\.0/i);
   });
@@ -64,7 +64,7 @@ describe('#10.5 kinds on the real node', () => {
     const { d, ms } = await readySidecar(ns, 'web-1', spec);
     process.stderr.write(`[node] Container objects applied -> Ready in ${ms} ms\n`);
     const svc = await rawClient().get(`/api/v1/namespaces/${ns}/services/${d.host.split('.')[0]}`);
-    const { pod } = await runPod(rawClient(), ns, client('get', 'web-1', retried(`wget -q -O- http://${svc.spec.clusterIP}:${d.port}/`)));
+    const { pod } = await runPod(rawClient(), ns, client(ns, 'get', 'web-1', retried(`wget -q -O- http://${svc.spec.clusterIP}:${d.port}/`)));
     expect(pod.status.phase).toBe('Succeeded');
     expect(podLog(node.state, ns, 'get', 'main')).toContain('from-the-sidecar');
   });
