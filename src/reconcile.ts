@@ -20,6 +20,7 @@ import {
 import { deploymentReady, notReadyCause } from './readiness';
 import { annotatedSidecars, selectSidecars } from './selection';
 import { SPEC_SNAPSHOT, SidecarApplier } from './sidecar-apply';
+import { SIDECAR_USE_LABEL, externalPodInputs } from './sidecar-inputs';
 
 export { OWNED_KINDS, OWNED_SELECTOR, isDone, runIdentity, CANCELLED_ANNOTATION };
 
@@ -169,6 +170,10 @@ export class Reconciler {
       if (e instanceof SidecarSpecError) return this.refuse(run, frozen, REASONS.refused, e.message, log);
       throw e;
     }
+    if (!frozen) {
+      const refused = await this.unconsentedInputs(namespace, manifests);
+      if (refused) return this.refuse(run, frozen, REASONS.refused, refused, log);
+    }
     try {
       const out = await this.applier.apply(run, manifests, { frozen, skip: new Set(m.lost.map((l) => l.secret)), log });
       if (out.lostRace) return { requeueAfterMs: 0 };
@@ -216,6 +221,24 @@ export class Reconciler {
       if (problems.length) throw new Refusal(REASONS.refused, `PipelineSidecar "${n}" is not valid: ${problems.map((p) => p.message).join('; ')}`);
       return { name: n, spec: cr.spec };
     });
+  }
+
+  /**
+   * #11.2: the Secrets and ConfigMaps the run's pods would read that their owners did not label for
+   * sidecar use, as a refusal message (undefined when there are none). Read from the server: they
+   * are not the operator's objects and are not cached. A missing one is left to the kubelet (the pod
+   * does not start, and the start-up timeout says why).
+   */
+  private async unconsentedInputs(namespace: string, manifests: ReadonlyArray<Record<string, any>>): Promise<string | undefined> {
+    const refused: string[] = [];
+    for (const input of externalPodInputs(manifests)) {
+      const path = `/api/v1/namespaces/${namespace}/${input.kind === 'Secret' ? 'secrets' : 'configmaps'}/${encodeURIComponent(input.name)}`;
+      const obj = await this.o.client.getOrUndefined(path);
+      if (obj && obj.metadata?.labels?.[SIDECAR_USE_LABEL] !== 'true') refused.push(`${input.kind} ${input.name} (${input.where})`);
+    }
+    if (refused.length === 0) return undefined;
+    return `the sidecar would read ${refused.join(', ')}, which ${refused.length > 1 ? 'are' : 'is'} not labelled for sidecar use: ` +
+      `whoever owns ${refused.length > 1 ? 'them' : 'it'} may allow it with \`kubectl label ${refused.length > 1 ? '<kind> <name>' : refused[0].split(' (')[0].toLowerCase()} ${SIDECAR_USE_LABEL}=true\`, or remove the reference from the PipelineSidecar`;
   }
 
   private privilegedAllowed(namespace: string): boolean {
