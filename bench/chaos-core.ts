@@ -267,7 +267,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       }
       if (startedN > 1) { counts.startedTwice++; violations.push(`${name}: started ${startedN} times`); }
       // A started run's sidecar never changes (edits, upgrades) and is not removed before the run is done.
-      if (objs.deploymentGenerations.size > 1) { counts.startedSidecarsChanged++; violations.push(`${name}: its sidecar Deployment changed (generations ${[...objs.deploymentGenerations].join(', ')})`); }
+      // (Before it started, a run gets edits of its PipelineSidecar: that is allowed.)
+      const startedAt = tr.unpended ?? tr.tektonStarted;
+      const changedAfterStart = [...objs.deploymentGenerations].filter(([g, at]) => g > 1 && startedAt !== undefined && at > startedAt + 50);
+      if (changedAfterStart.length) { counts.startedSidecarsChanged++; violations.push(`${name}: its sidecar Deployment changed after the run started (generation ${changedAfterStart.map(([g]) => g).join(', ')})`); }
       const doneAt = tracker.run(name).done;
       if (objs.deploymentDeleted !== undefined && doneAt !== undefined && objs.deploymentDeleted < doneAt - 50 && !ann['pipeline-sidecars.dev/cancelled']) {
         counts.startedSidecarsRemovedEarly++; violations.push(`${name}: its sidecar Deployment was deleted ${doneAt - objs.deploymentDeleted} ms before the run was done`);

@@ -316,8 +316,8 @@ export interface RunObjects {
   uidSeenAt: Map<string, number>;
   deploymentSeen?: number;
   unpendedBeforeReady?: boolean;
-  /** Deployment generations seen (a started run's sidecar must keep one). */
-  deploymentGenerations: Set<number>;
+  /** Deployment generation → local time first seen (a started run's sidecar must gain none). */
+  deploymentGenerations: Map<number, number>;
   /** Local time a Deployment of the run was deleted. */
   deploymentDeleted?: number;
 }
@@ -358,7 +358,7 @@ export class Tracker {
 
   objects(runId: string): RunObjects {
     let o = this.byRunId.get(runId);
-    if (!o) { o = { seen: new Map(), live: new Set(), deploymentUids: new Set(), secretUids: new Map(), uidSeenAt: new Map(), deploymentGenerations: new Set() }; this.byRunId.set(runId, o); }
+    if (!o) { o = { seen: new Map(), live: new Set(), deploymentUids: new Set(), secretUids: new Map(), uidSeenAt: new Map(), deploymentGenerations: new Map() }; this.byRunId.set(runId, o); }
     return o;
   }
 
@@ -399,7 +399,8 @@ export class Tracker {
       if (kind === 'Deployment') {
         o.deploymentUids.add(obj.metadata.uid);
         o.deploymentSeen ??= now;
-        if (typeof obj.metadata.generation === 'number') o.deploymentGenerations.add(obj.metadata.generation);
+        const g = obj.metadata.generation;
+        if (typeof g === 'number' && !o.deploymentGenerations.has(g)) o.deploymentGenerations.set(g, now);
       }
       if (kind === 'Secret') {
         let s = o.secretUids.get(obj.metadata.name);
