@@ -17,12 +17,15 @@
  */
 import * as path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import { ANNOTATIONS, LABELS } from '../constructs/api/spec';
+import { ANNOTATIONS, API_VERSION, KIND, LABELS } from '../constructs/api/spec';
 import { RawClient } from '../src/k8s/raw';
 import { collectionPath } from '../src/k8s/resources';
 import { OWNED_KINDS } from '../src/reconcile';
 import { releaseTasks } from '../test/harness/runs';
-import { benchRun, createRetrying, freePort, OperatorProcess, prepareNamespace, REPO, sleep, Tracker } from './lib';
+import { benchRun, createRetrying, freePort, OperatorProcess, prepareNamespace, REPO, SIDECAR, sleep, Tracker } from './lib';
+
+/** The Lease the chaos run's operator elects its leader with (so an outage can take it away). */
+const CHAOS_LEASE = 'pipeline-sidecars-chaos';
 
 export interface ChaosOptions {
   readonly kubeconfig: string;
@@ -41,6 +44,16 @@ export interface ChaosOptions {
   /** SIGKILL and restart Tekton's controller this many times (only with a control plane of one's own). */
   readonly tektonKills?: number;
   readonly restartTektonController?: () => Promise<void>;
+  /**
+   * Take the operator's Lease away for this many seconds once (another holder, as after a crashed
+   * leader): the webhook still gates runs, nobody reconciles them. Longer than startupTimeout, the
+   * runs created meanwhile must still not be cancelled (the timeout counts from their first apply).
+   */
+  readonly outageSeconds?: number;
+  /** Edit the PipelineSidecar's spec this many times (started runs' sidecars must not change). */
+  readonly sidecarEdits?: number;
+  /** Delete and re-create the PipelineSidecar this many times (started runs keep their sidecars). */
+  readonly sidecarDeletions?: number;
   /** Give up waiting for runs to settle after this long (default 180 s). */
   readonly settleTimeoutMs?: number;
   readonly log?: (line: string) => void;
@@ -76,8 +89,16 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const op = new OperatorProcess({
     kubeconfig: o.kubeconfig, namespace: ns, webhookPort: await freePort(), webhookConfig,
     logFile: o.logFile ?? path.join(REPO, '.work', 'chaos', `operator-${ns}.log`),
+    // With an outage, the operator elects itself through a Lease the driver can take away.
+    extraArgs: o.outageSeconds ? ['--leader-elect', '--lease-name', CHAOS_LEASE, '--lease-duration', '4s'] : [],
   });
-  const counts: Record<string, number> = { runs: o.runs, kills: 0, restarts: 0, watchCuts: 0, apiServerRestarts: 0, tektonControllerRestarts: 0, createRetries: 0 };
+  const counts: Record<string, number> = {
+    runs: o.runs, kills: 0, restarts: 0, watchCuts: 0, apiServerRestarts: 0, tektonControllerRestarts: 0,
+    outages: 0, runsCreatedDuringOutage: 0, sidecarEdits: 0, sidecarDeletions: 0, createRetries: 0,
+  };
+  let inOutage = false;
+  const sidecarPath = `${collectionPath(API_VERSION, KIND, ns)}/${SIDECAR}`;
+  const leasePath = `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${CHAOS_LEASE}`;
   const violations: string[] = [];
   try {
     const s = await op.start();
@@ -114,8 +135,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       for (let i = 0; i < names.length; i++) {
         const wait = t0 + (i * 1000) / rate - Date.now();
         if (wait > 0) await sleep(wait);
+        const duringOutage = inOutage;
         all.push(createRetrying(client, collectionPath('tekton.dev/v1', 'PipelineRun', ns), benchRun(ns, names[i]), 180_000)
-          .then((r) => { counts.createRetries += r.attempts - 1; }));
+          .then((r) => { counts.createRetries += r.attempts - 1; if (duringOutage && inOutage) counts.runsCreatedDuringOutage++; }));
       }
       await Promise.all(all);
       mark(`all ${names.length} runs created`);
@@ -126,8 +148,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     // Long enough that the kills (each followed by a restart of 1-3 s) do not bunch up.
     const window = Math.max(creationMs, o.kills * 3000) + 5000;
     const cuts = o.watchCuts ?? o.kills;
-    type Act = { at: number; what: 'kill' | 'cut' | 'apiserver' | 'tekton' };
+    type Act = { at: number; what: 'kill' | 'cut' | 'apiserver' | 'tekton' | 'outage' | 'edit' | 'delete' };
     const acts: Act[] = [
+      ...(o.outageSeconds ? [{ at: creationMs * 0.2, what: 'outage' as const }] : []),
+      ...Array.from({ length: o.sidecarEdits ?? 0 }, () => ({ at: Math.random() * window, what: 'edit' as const })),
+      ...Array.from({ length: o.sidecarDeletions ?? 0 }, () => ({ at: Math.random() * window, what: 'delete' as const })),
       ...Array.from({ length: o.kills }, () => ({ at: Math.random() * window, what: 'kill' as const })),
       ...Array.from({ length: cuts }, () => ({ at: Math.random() * window, what: 'cut' as const })),
       ...(o.restartTektonController ? Array.from({ length: o.tektonKills ?? 1 }, () => ({ at: Math.random() * window, what: 'tekton' as const })) : []),
@@ -147,6 +172,34 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         mark(`operator restarted (pid ${op.pid}, ${r.startMs} ms)`);
       } else if (a.what === 'cut') {
         if (op.cutWatches()) { counts.watchCuts++; mark('cut the operator\'s watch connections (SIGUSR2)'); }
+      } else if (a.what === 'outage') {
+        // Another holder takes the Lease: our replica stops reconciling; its webhook still gates.
+        const now = new Date().toISOString().replace(/\.(\d{3})\d*Z$/, '.$1000Z');
+        await client.apply(leasePath, {
+          apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: CHAOS_LEASE, namespace: ns },
+          spec: { holderIdentity: 'chaos-crashed-leader', leaseDurationSeconds: o.outageSeconds, acquireTime: now, renewTime: now },
+        }, 'chaos', { force: true });
+        inOutage = true;
+        counts.outages++;
+        mark(`operator outage: the Lease is held by another replica for ${o.outageSeconds} s (startupTimeout ${startupTimeout})`);
+        void sleep(o.outageSeconds! * 1000).then(async () => {
+          inOutage = false;
+          await client.delete(leasePath).catch(() => undefined);
+          mark('outage over: the Lease is free again');
+        });
+      } else if (a.what === 'edit') {
+        const mirrors = counts.sidecarEdits % 2 === 0 ? ['https://mirror-a.invalid'] : [];
+        await client.mergePatch(sidecarPath, { spec: { dockerDaemon: { registryMirrors: mirrors } } }).catch((e) => mark(`edit failed: ${(e as Error).message}`));
+        counts.sidecarEdits++;
+        mark(`edited the PipelineSidecar (registryMirrors ${JSON.stringify(mirrors)})`);
+      } else if (a.what === 'delete') {
+        const cr = await client.get(sidecarPath);
+        await client.delete(sidecarPath);
+        counts.sidecarDeletions++;
+        mark('deleted the PipelineSidecar');
+        await sleep(300 + Math.random() * 1200);
+        await client.create(collectionPath(API_VERSION, KIND, ns), { apiVersion: API_VERSION, kind: KIND, metadata: { name: SIDECAR, namespace: ns }, spec: cr.spec });
+        mark('re-created the PipelineSidecar');
       } else if (a.what === 'tekton') {
         mark('SIGKILL Tekton\'s controller and start it again');
         await o.restartTektonController!();
@@ -184,7 +237,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const reasonCount = (name: string, reason: string) => events.filter((e) => e.involvedObject?.name === name && e.reason === reason).length;
     counts.runsInCluster = runs.length;
     if (runs.length !== names.length) violations.push(`${runs.length} runs exist, ${names.length} were created (duplicated or lost runs)`);
-    for (const k of ['gotSidecarsOnce', 'notGated', 'neverStarted', 'cancelled', 'stuckPending', 'duplicateDeployments', 'remintedSecrets', 'halfPairsRestarted', 'startedTwice', 'startedBeforeReady', 'readyEventsNot1', 'finished', 'objectsLeft'] as const) counts[k] = 0;
+    for (const k of ['gotSidecarsOnce', 'notGated', 'neverStarted', 'cancelled', 'stuckPending', 'duplicateDeployments', 'remintedSecrets', 'halfPairsRestarted', 'startedTwice', 'startedBeforeReady', 'readyEventsNot1', 'startedSidecarsChanged', 'startedSidecarsRemovedEarly', 'finished', 'objectsLeft'] as const) counts[k] = 0;
     for (const run of runs) {
       const name = run.metadata.name;
       const ann = run.metadata.annotations ?? {};
@@ -213,6 +266,15 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         else counts.halfPairsRestarted++;
       }
       if (startedN > 1) { counts.startedTwice++; violations.push(`${name}: started ${startedN} times`); }
+      // A started run's sidecar never changes (edits, upgrades) and is not removed before the run is done.
+      // (Before it started, a run gets edits of its PipelineSidecar: that is allowed.)
+      const startedAt = tr.unpended ?? tr.tektonStarted;
+      const changedAfterStart = [...objs.deploymentGenerations].filter(([g, at]) => g > 1 && startedAt !== undefined && at > startedAt + 50);
+      if (changedAfterStart.length) { counts.startedSidecarsChanged++; violations.push(`${name}: its sidecar Deployment changed after the run started (generation ${changedAfterStart.map(([g]) => g).join(', ')})`); }
+      const doneAt = tracker.run(name).done;
+      if (objs.deploymentDeleted !== undefined && doneAt !== undefined && objs.deploymentDeleted < doneAt - 50 && !ann['pipeline-sidecars.dev/cancelled']) {
+        counts.startedSidecarsRemovedEarly++; violations.push(`${name}: its sidecar Deployment was deleted ${doneAt - objs.deploymentDeleted} ms before the run was done`);
+      }
       if (objs.unpendedBeforeReady) { counts.startedBeforeReady++; violations.push(`${name}: started before its sidecar was Ready`); }
       if (startedN >= 1 && ready !== 1) { counts.readyEventsNot1++; violations.push(`${name}: ${ready} SidecarsReady Events`); }
       if (startedN === 0 && !isDone(run) && run.spec?.status !== 'PipelineRunPending') { counts.neverStarted++; violations.push(`${name}: unpended but never started`); }

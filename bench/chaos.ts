@@ -1,11 +1,14 @@
 /**
- * `npm run chaos -- [--runs M] [--kills K] [--cuts C] [--tekton-kills T] [--rate R] [--json out.json]`
+ * `npm run chaos -- [--runs M] [--kills K] [--cuts C] [--tekton-kills T] [--outage-seconds S]
+ *   [--startup-timeout D] [--sidecar-edits E] [--sidecar-deletions X] [--rate R] [--json out.json]`
  *
  * On a fresh local control plane: M runs (default 100) that ask for a DockerDaemon are created at
  * R/s (default 10) while the operator child process is SIGKILLed K times (default 5) at random
  * moments and restarted, its watch connections are cut C times (default K; SIGUSR2) and the
  * kube-apiserver is restarted once (SIGKILL + start), and Tekton's controller is SIGKILLed and
- * restarted T times (default 2). Then it verifies (bench/chaos-core.ts),
+ * restarted T times (default 2). The operator's Lease is taken away for S seconds (default 15, longer
+ * than the startupTimeout D, default 10s), the PipelineSidecar is edited E times (default 4) and
+ * deleted and re-created X times (default 2). Then it verifies (bench/chaos-core.ts),
  * prints the counts and exits non-zero on any violation.
  */
 import * as fs from 'node:fs';
@@ -20,6 +23,10 @@ const { values: flags } = parseArgs({
     kills: { type: 'string', default: '5' },
     cuts: { type: 'string' },
     'tekton-kills': { type: 'string', default: '2' },
+    'outage-seconds': { type: 'string', default: '15' },
+    'startup-timeout': { type: 'string', default: '10s' },
+    'sidecar-edits': { type: 'string', default: '4' },
+    'sidecar-deletions': { type: 'string', default: '2' },
     rate: { type: 'string', default: '10' },
     json: { type: 'string' },
     'no-apiserver-restart': { type: 'boolean', default: false },
@@ -49,8 +56,9 @@ async function main(): Promise<number> {
   const cuts = flags.cuts === undefined ? kills : Number(flags.cuts);
   const rate = Number(flags.rate);
   const tektonKills = Number(flags['tekton-kills']);
-  if (![runs, kills, cuts, tektonKills].every((n) => Number.isInteger(n) && n >= 0) || runs < 1 || !(rate > 0)) {
-    process.stderr.write('usage: npm run chaos -- [--runs M (100)] [--kills K (5)] [--cuts C (=K)] [--tekton-kills T (2)] [--rate R (10/s)] [--no-apiserver-restart] [--json out.json]\n');
+  const [outageSeconds, sidecarEdits, sidecarDeletions] = [Number(flags['outage-seconds']), Number(flags['sidecar-edits']), Number(flags['sidecar-deletions'])];
+  if (![runs, kills, cuts, tektonKills, outageSeconds, sidecarEdits, sidecarDeletions].every((n) => Number.isInteger(n) && n >= 0) || runs < 1 || !(rate > 0)) {
+    process.stderr.write('usage: npm run chaos -- [--runs M (100)] [--kills K (5)] [--cuts C (=K)] [--tekton-kills T (2)] [--outage-seconds S (15)] [--startup-timeout D (10s)] [--sidecar-edits E (4)] [--sidecar-deletions X (2)] [--rate R (10/s)] [--no-apiserver-restart] [--json out.json]\n');
     return 2;
   }
   const cp = await ControlPlane.start();
@@ -59,11 +67,13 @@ async function main(): Promise<number> {
     say(`control plane up in ${cp.state.startedMs} ms`);
     const { client } = await connectWithTekton(cp);
     client.close();
-    say(`${runs} runs at ${rate}/s; ${kills} operator SIGKILLs, ${cuts} watch cuts, ${tektonKills} Tekton controller SIGKILLs${flags['no-apiserver-restart'] ? '' : ', 1 kube-apiserver restart'}`);
+    say(`${runs} runs at ${rate}/s; ${kills} operator SIGKILLs, ${cuts} watch cuts, ${tektonKills} Tekton controller SIGKILLs, ` +
+      `a ${outageSeconds} s operator outage (startupTimeout ${flags['startup-timeout']}), ${sidecarEdits} PipelineSidecar edits, ${sidecarDeletions} deletions${flags['no-apiserver-restart'] ? '' : ', 1 kube-apiserver restart'}`);
     const result = await runChaos({
       kubeconfig: cp.state.kubeconfig, namespace: 'chaos', runs, kills, watchCuts: cuts, rate,
       restartApiServer: flags['no-apiserver-restart'] ? undefined : () => restartApiServer(cp),
       tektonKills, restartTektonController: tektonKills > 0 ? () => cp.restart('tekton-controller') : undefined,
+      outageSeconds: outageSeconds || undefined, startupTimeout: flags['startup-timeout'], sidecarEdits, sidecarDeletions,
       log: (l) => say(l),
     });
     process.stdout.write(`\npipeline-sidecars chaos: ${new Date().toISOString()}, ${require('node:os').cpus().length} cores\n\n`);

@@ -316,6 +316,10 @@ export interface RunObjects {
   uidSeenAt: Map<string, number>;
   deploymentSeen?: number;
   unpendedBeforeReady?: boolean;
+  /** Deployment generation → local time first seen (a started run's sidecar must gain none). */
+  deploymentGenerations: Map<number, number>;
+  /** Local time a Deployment of the run was deleted. */
+  deploymentDeleted?: number;
 }
 
 /**
@@ -354,7 +358,7 @@ export class Tracker {
 
   objects(runId: string): RunObjects {
     let o = this.byRunId.get(runId);
-    if (!o) { o = { seen: new Map(), live: new Set(), deploymentUids: new Set(), secretUids: new Map(), uidSeenAt: new Map() }; this.byRunId.set(runId, o); }
+    if (!o) { o = { seen: new Map(), live: new Set(), deploymentUids: new Set(), secretUids: new Map(), uidSeenAt: new Map(), deploymentGenerations: new Map() }; this.byRunId.set(runId, o); }
     return o;
   }
 
@@ -383,6 +387,7 @@ export class Tracker {
     const o = this.objects(runId);
     const key = `${kind}/${obj.metadata.name}`;
     if (type === 'delete') {
+      if (kind === 'Deployment') o.deploymentDeleted ??= now;
       o.live.delete(key);
       if (o.live.size === 0 && o.applied !== undefined && o.deleted === undefined) o.deleted = now;
       return;
@@ -391,7 +396,12 @@ export class Tracker {
     o.live.add(key);
     if (obj.metadata.uid) {
       if (!o.uidSeenAt.has(obj.metadata.uid)) o.uidSeenAt.set(obj.metadata.uid, now);
-      if (kind === 'Deployment') { o.deploymentUids.add(obj.metadata.uid); o.deploymentSeen ??= now; }
+      if (kind === 'Deployment') {
+        o.deploymentUids.add(obj.metadata.uid);
+        o.deploymentSeen ??= now;
+        const g = obj.metadata.generation;
+        if (typeof g === 'number' && !o.deploymentGenerations.has(g)) o.deploymentGenerations.set(g, now);
+      }
       if (kind === 'Secret') {
         let s = o.secretUids.get(obj.metadata.name);
         if (!s) { s = new Set(); o.secretUids.set(obj.metadata.name, s); }

@@ -23,6 +23,8 @@ export const REASONS = {
   materialLost: 'SidecarMaterialLost',
   /** The API refused the run's objects (admission, validation, server errors). */
   applyFailed: 'SidecarApplyFailed',
+  /** A PipelineSidecar the run asks for does not exist (yet): the run waits, up to its start-up timeout. */
+  sidecarMissing: 'SidecarMissing',
   /** The run was pended by someone else and its sidecars missed their start-up timeout. */
   startupLate: 'SidecarStartupLate',
 } as const;

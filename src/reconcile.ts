@@ -20,6 +20,7 @@ import {
 import { deploymentReady, notReadyCause } from './readiness';
 import { annotatedSidecars, selectSidecars } from './selection';
 import { SPEC_SNAPSHOT, SidecarApplier } from './sidecar-apply';
+import { SIDECAR_USE_LABEL, externalPodInputs } from './sidecar-inputs';
 
 export { OWNED_KINDS, OWNED_SELECTOR, isDone, runIdentity, CANCELLED_ANNOTATION };
 
@@ -56,6 +57,17 @@ const MAX_REQUEUE_MS = 10 * 60_000;
 /** A reason to refuse the run's sidecars, with the Event reason to give. */
 class Refusal extends Error {
   constructor(readonly reason: string, message: string) { super(message); }
+}
+
+/**
+ * PipelineSidecars the run asks for that do not exist (yet, or any more). A GitOps sync that deletes
+ * and re-creates one, or applies it a moment after the Pipeline, must not cost the runs in between:
+ * a run that has not started waits for them until its start-up timeout, then is refused.
+ */
+class MissingSidecars extends Error {
+  constructor(readonly names: string[], namespace: string) {
+    super(`PipelineSidecar ${names.map((n) => `"${n}"`).join(', ')} does not exist in namespace ${namespace}`);
+  }
 }
 
 /**
@@ -138,6 +150,7 @@ export class Reconciler {
     try {
       sidecars = await this.sidecarsOf(run, names, unknown, frozen);
     } catch (e) {
+      if (e instanceof MissingSidecars) return this.waitForSidecars(run, frozen, e, log);
       if (e instanceof Refusal || e instanceof SidecarSpecError) return this.refuse(run, frozen, e instanceof Refusal ? e.reason : REASONS.refused, e.message, log);
       throw e;
     }
@@ -156,6 +169,10 @@ export class Reconciler {
     } catch (e) {
       if (e instanceof SidecarSpecError) return this.refuse(run, frozen, REASONS.refused, e.message, log);
       throw e;
+    }
+    if (!frozen) {
+      const refused = await this.unconsentedInputs(namespace, manifests);
+      if (refused) return this.refuse(run, frozen, REASONS.refused, refused, log);
     }
     try {
       const out = await this.applier.apply(run, manifests, { frozen, skip: new Set(m.lost.map((l) => l.secret)), log });
@@ -193,17 +210,35 @@ export class Reconciler {
       const live = await this.o.client.getOrUndefined(objectPath({ apiVersion: API_VERSION, kind: KIND, metadata: { name: n, namespace: ns } }));
       if (live) fromServer.set(n, live);
     }
-    const missing = unknown.filter((n) => !snapshots.has(n) && !fromServer.has(n));
-    if (missing.length > 0) throw new Refusal(REASONS.refused, `PipelineSidecar ${missing.map((n) => `"${n}"`).join(', ')} does not exist in namespace ${ns}`);
-    return [...new Set([...names, ...unknown])].sort().map((n) => {
+    const all = [...new Set([...names, ...unknown])].sort();
+    const missing = all.filter((n) => !snapshots.has(n) && !fromServer.has(n) && !this.o.caches.sidecars.get(ns, n));
+    if (missing.length > 0) throw new MissingSidecars(missing, ns);
+    return all.map((n) => {
       const snap = snapshots.get(n);
       if (snap) return { name: n, spec: snap };
-      const cr = (this.o.caches.sidecars.get(ns, n) as unknown as PipelineSidecarResource | undefined) ?? fromServer.get(n);
-      if (!cr) throw new Refusal(REASONS.refused, `PipelineSidecar "${n}" does not exist in namespace ${ns} (deleted after the run was created?)`);
+      const cr = ((this.o.caches.sidecars.get(ns, n) as unknown as PipelineSidecarResource | undefined) ?? fromServer.get(n))!;
       const problems = validateSidecarSpec(n, cr.spec, this.o.kinds);
       if (problems.length) throw new Refusal(REASONS.refused, `PipelineSidecar "${n}" is not valid: ${problems.map((p) => p.message).join('; ')}`);
       return { name: n, spec: cr.spec };
     });
+  }
+
+  /**
+   * #11.2: the Secrets and ConfigMaps the run's pods would read that their owners did not label for
+   * sidecar use, as a refusal message (undefined when there are none). Read from the server: they
+   * are not the operator's objects and are not cached. A missing one is left to the kubelet (the pod
+   * does not start, and the start-up timeout says why).
+   */
+  private async unconsentedInputs(namespace: string, manifests: ReadonlyArray<Record<string, any>>): Promise<string | undefined> {
+    const refused: string[] = [];
+    for (const input of externalPodInputs(manifests)) {
+      const path = `/api/v1/namespaces/${namespace}/${input.kind === 'Secret' ? 'secrets' : 'configmaps'}/${encodeURIComponent(input.name)}`;
+      const obj = await this.o.client.getOrUndefined(path);
+      if (obj && obj.metadata?.labels?.[SIDECAR_USE_LABEL] !== 'true') refused.push(`${input.kind} ${input.name} (${input.where})`);
+    }
+    if (refused.length === 0) return undefined;
+    return `the sidecar would read ${refused.join(', ')}, which ${refused.length > 1 ? 'are' : 'is'} not labelled for sidecar use: ` +
+      `whoever owns ${refused.length > 1 ? 'them' : 'it'} may allow it with \`kubectl label ${refused.length > 1 ? '<kind> <name>' : refused[0].split(' (')[0].toLowerCase()} ${SIDECAR_USE_LABEL}=true\`, or remove the reference from the PipelineSidecar`;
   }
 
   private privilegedAllowed(namespace: string): boolean {
@@ -352,6 +387,24 @@ export class Reconciler {
     }
     await this.o.events.emit(run, 'Warning', reason, `${message}; this run was pended by someone else, who decides whether it starts`, message);
     return {};
+  }
+
+  /**
+   * A PipelineSidecar the run asks for is missing. A started run keeps what it has (its objects'
+   * snapshots would have been used; only a run whose every object is gone gets here) and hears why.
+   * A run that has not started waits until the start-up timeout, counted from the first time the
+   * cluster recorded the absence (an Event), then is refused like any other.
+   */
+  private async waitForSidecars(run: PipelineRun, frozen: boolean, e: MissingSidecars, log: Logger): Promise<ReconcileResult> {
+    if (frozen) return this.refuse(run, frozen, REASONS.refused, e.message, log);
+    const timeoutMs = this.o.startupTimeoutDefaultMs ?? 300_000;
+    await this.o.events.emit(run, 'Warning', REASONS.sidecarMissing,
+      `${e.message} (deleted, or not applied yet?); waiting for it up to the start-up timeout (${Math.round(timeoutMs / 1000)} s), then the run is refused`, e.names.join(','));
+    const since = (await this.o.events.firstRecorded(run, REASONS.sidecarMissing, e.names.join(','))) ?? this.now();
+    const left = since + timeoutMs - this.now();
+    if (left <= 0) return this.refuse(run, frozen, REASONS.refused, `${e.message} (waited the start-up timeout for it)`, log);
+    // The PipelineSidecar's own events requeue the run when it comes back; this is the deadline.
+    return { requeueAfterMs: Math.min(MAX_REQUEUE_MS, left + 50) };
   }
 
   private async remove(run: PipelineRun, why: string): Promise<ReconcileResult> {

@@ -53,6 +53,8 @@ export function namespaceRules(): PolicyRule[] {
     { apiGroups: [''], resources: ['services', 'serviceaccounts'], verbs: WRITE },
     { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: WRITE },
     { apiGroups: [''], resources: ['secrets'], verbs: [...READ, ...WRITE] },
+    // A sidecar may read a ConfigMap only if it is labelled for sidecar use: the operator checks.
+    { apiGroups: [''], resources: ['configmaps'], verbs: ['get'] },
   ];
 }
 

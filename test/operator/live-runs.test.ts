@@ -160,3 +160,15 @@ test('#11.8 a run whose sidecar objects the API refuses is cancelled at its star
     await rawClient().delete(`${quotas}/no-services`).catch(() => undefined);
   }
 });
+
+test('#11.15 what the reconciler holds per run (minted keys, synthesis memo) is released when runs end or are deleted', async () => {
+  await createSidecar(ns, 'mem', dockerDaemonSpec());
+  const before = op.controller!.reconciler.memoryEntries;
+  const runs = await Promise.all([0, 1, 2].map(() => startedRun('mem', 'mem')));
+  expect(op.controller!.reconciler.memoryEntries).toBeGreaterThan(before);
+  // Two end normally; one is deleted while it runs.
+  for (const r of runs.slice(0, 2)) await finish(r.name, r.runId);
+  await rawClient().delete(`/apis/tekton.dev/v1/namespaces/${ns}/pipelineruns/${runs[2].name}`);
+  await eventually('its sidecars to go', async () => (await objectsOfRun(ns, runs[2].runId)).length === 0, 15_000);
+  await eventually('per-run memory back to where it was', async () => op.controller!.reconciler.memoryEntries === before, 10_000);
+});
