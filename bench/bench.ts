@@ -200,9 +200,14 @@ async function main(): Promise<void> {
 
     // --- Finish every run, time the clean-up ----------------------------------------------
     // Each run's one task was held running; releasing it lets Tekton finish the run.
+    // Tekton creates a task's pod a moment after the run starts: wait for it (up to 60 s).
     await paced(N, RATE, async (i) => {
-      const n = await releaseTasks(NS, names[i], { client: loader }).catch((e) => { createErrors.push(`finish ${names[i]}: ${(e as Error).message}`); return 1; });
-      if (n === 0) createErrors.push(`finish ${names[i]}: no held task pod`);
+      for (let attempt = 0; ; attempt++) {
+        const n = await releaseTasks(NS, names[i], { client: loader }).catch((e) => { createErrors.push(`finish ${names[i]}: ${(e as Error).message}`); return 1; });
+        if (n > 0) return;
+        if (attempt >= 240) { createErrors.push(`finish ${names[i]}: no held task pod after 60 s`); return; }
+        await sleep(250);
+      }
     });
     const runIds = names.map((n) => tracker.run(n).runId).filter((x): x is string => !!x);
     const allDeleted = await waitFor('every run\'s objects deleted', () => runIds.every((id) => tracker.objects(id).deleted !== undefined), 120_000);
