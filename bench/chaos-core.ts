@@ -15,6 +15,7 @@
  * - no run is pending past its startupTimeout, and none was cancelled;
  * - nothing is duplicated: exactly M runs exist.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ANNOTATIONS, API_VERSION, KIND, LABELS } from '../constructs/api/spec';
@@ -22,6 +23,7 @@ import { RawClient } from '../src/k8s/raw';
 import { collectionPath } from '../src/k8s/resources';
 import { OWNED_KINDS } from '../src/reconcile';
 import { releaseTasks } from '../test/harness/runs';
+import { TcpProxy } from '../test/runtime/tcp-proxy';
 import { benchRun, createRetrying, freePort, OperatorProcess, prepareNamespace, REPO, SIDECAR, sleep, Tracker } from './lib';
 
 /** The Lease the chaos run's operator elects its leader with (so an outage can take it away). */
@@ -54,6 +56,12 @@ export interface ChaosOptions {
   readonly sidecarEdits?: number;
   /** Delete and re-create the PipelineSidecar this many times (started runs keep their sidecars). */
   readonly sidecarDeletions?: number;
+  /**
+   * Freeze the operator's open connections to the API server once, for this many seconds (a
+   * half-open watch: both sockets stay open, nothing flows). The operator runs behind a local TCP
+   * proxy with a 5 s watch idle timeout and must detect the stall and recover.
+   */
+  readonly freezeSeconds?: number;
   /** Give up waiting for runs to settle after this long (default 180 s). */
   readonly settleTimeoutMs?: number;
   readonly log?: (line: string) => void;
@@ -86,15 +94,27 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const tracker = new Tracker(kc, ns, 6);
   await tracker.start();
   const webhookConfig = `ps-chaos-${ns}`.slice(0, 63);
+  // With a freeze, the operator reaches the API server through a proxy the driver can freeze.
+  let proxy: TcpProxy | undefined;
+  let operatorKubeconfig = o.kubeconfig;
+  if (o.freezeSeconds) {
+    proxy = new TcpProxy(new URL(kc.getCurrentCluster()!.server));
+    const port = await proxy.start();
+    operatorKubeconfig = path.join(path.dirname(o.kubeconfig), `kubeconfig-chaos-proxy-${port}`);
+    fs.writeFileSync(operatorKubeconfig, fs.readFileSync(o.kubeconfig, 'utf8').replace(kc.getCurrentCluster()!.server, `https://127.0.0.1:${port}`));
+  }
+  const operatorLog = o.logFile ?? path.join(REPO, '.work', 'chaos', `operator-${ns}.log`);
   const op = new OperatorProcess({
-    kubeconfig: o.kubeconfig, namespace: ns, webhookPort: await freePort(), webhookConfig,
-    logFile: o.logFile ?? path.join(REPO, '.work', 'chaos', `operator-${ns}.log`),
-    // With an outage, the operator elects itself through a Lease the driver can take away.
-    extraArgs: o.outageSeconds ? ['--leader-elect', '--lease-name', CHAOS_LEASE, '--lease-duration', '4s'] : [],
+    kubeconfig: operatorKubeconfig, namespace: ns, webhookPort: await freePort(), webhookConfig, logFile: operatorLog,
+    extraArgs: [
+      // With an outage, the operator elects itself through a Lease the driver can take away.
+      ...(o.outageSeconds ? ['--leader-elect', '--lease-name', CHAOS_LEASE, '--lease-duration', '4s'] : []),
+      ...(o.freezeSeconds ? ['--watch-idle-timeout', '5s'] : []),
+    ],
   });
   const counts: Record<string, number> = {
     runs: o.runs, kills: 0, restarts: 0, watchCuts: 0, apiServerRestarts: 0, tektonControllerRestarts: 0,
-    outages: 0, runsCreatedDuringOutage: 0, sidecarEdits: 0, sidecarDeletions: 0, createRetries: 0,
+    outages: 0, runsCreatedDuringOutage: 0, sidecarEdits: 0, sidecarDeletions: 0, freezes: 0, frozenConnections: 0, stallsDetected: 0, createRetries: 0,
   };
   let inOutage = false;
   const sidecarPath = `${collectionPath(API_VERSION, KIND, ns)}/${SIDECAR}`;
@@ -148,8 +168,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     // Long enough that the kills (each followed by a restart of 1-3 s) do not bunch up.
     const window = Math.max(creationMs, o.kills * 3000) + 5000;
     const cuts = o.watchCuts ?? o.kills;
-    type Act = { at: number; what: 'kill' | 'cut' | 'apiserver' | 'tekton' | 'outage' | 'edit' | 'delete' };
+    type Act = { at: number; what: 'kill' | 'cut' | 'apiserver' | 'tekton' | 'outage' | 'edit' | 'delete' | 'freeze' };
     const acts: Act[] = [
+      ...(o.freezeSeconds ? [{ at: creationMs * 0.6, what: 'freeze' as const }] : []),
       ...(o.outageSeconds ? [{ at: creationMs * 0.2, what: 'outage' as const }] : []),
       ...Array.from({ length: o.sidecarEdits ?? 0 }, () => ({ at: Math.random() * window, what: 'edit' as const })),
       ...Array.from({ length: o.sidecarDeletions ?? 0 }, () => ({ at: Math.random() * window, what: 'delete' as const })),
@@ -186,6 +207,17 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
           inOutage = false;
           await client.delete(leasePath).catch(() => undefined);
           mark('outage over: the Lease is free again');
+        });
+      } else if (a.what === 'freeze') {
+        const logBefore = fs.existsSync(operatorLog) ? fs.statSync(operatorLog).size : 0;
+        counts.frozenConnections += proxy!.freeze();
+        counts.freezes++;
+        mark(`froze the operator's ${counts.frozenConnections} open connections to the API server for ${o.freezeSeconds} s (half-open: nothing flows, nothing closes)`);
+        void sleep(o.freezeSeconds! * 1000).then(() => {
+          const log = fs.readFileSync(operatorLog, 'utf8').slice(logBefore);
+          counts.stallsDetected = (log.match(/"why":"stalled/g) ?? []).length;
+          mark(`after the freeze the operator had given up ${counts.stallsDetected} stalled watches`);
+          if (counts.stallsDetected === 0) violations.push('a frozen watch connection was not detected');
         });
       } else if (a.what === 'edit') {
         const mirrors = counts.sidecarEdits % 2 === 0 ? ['https://mirror-a.invalid'] : [];
@@ -288,6 +320,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     return { counts, violations: [...new Set(violations)], timeline };
   } finally {
     await op.stop().catch(() => undefined);
+    await proxy?.close();
     await tracker.stop();
     await client.delete(`/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${webhookConfig}`).catch(() => undefined);
     client.close();

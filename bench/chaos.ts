@@ -8,7 +8,9 @@
  * kube-apiserver is restarted once (SIGKILL + start), and Tekton's controller is SIGKILLed and
  * restarted T times (default 2). The operator's Lease is taken away for S seconds (default 15, longer
  * than the startupTimeout D, default 10s), the PipelineSidecar is edited E times (default 4) and
- * deleted and re-created X times (default 2). Then it verifies (bench/chaos-core.ts),
+ * deleted and re-created X times (default 2), and the operator's open connections to the API server
+ * are frozen once for F seconds (default 8; half-open, behind a local proxy; the operator runs with
+ * a 5 s watch idle timeout and must notice). Then it verifies (bench/chaos-core.ts),
  * prints the counts and exits non-zero on any violation.
  */
 import * as fs from 'node:fs';
@@ -27,6 +29,7 @@ const { values: flags } = parseArgs({
     'startup-timeout': { type: 'string', default: '10s' },
     'sidecar-edits': { type: 'string', default: '4' },
     'sidecar-deletions': { type: 'string', default: '2' },
+    'freeze-seconds': { type: 'string', default: '8' },
     rate: { type: 'string', default: '10' },
     json: { type: 'string' },
     'no-apiserver-restart': { type: 'boolean', default: false },
@@ -56,9 +59,9 @@ async function main(): Promise<number> {
   const cuts = flags.cuts === undefined ? kills : Number(flags.cuts);
   const rate = Number(flags.rate);
   const tektonKills = Number(flags['tekton-kills']);
-  const [outageSeconds, sidecarEdits, sidecarDeletions] = [Number(flags['outage-seconds']), Number(flags['sidecar-edits']), Number(flags['sidecar-deletions'])];
-  if (![runs, kills, cuts, tektonKills, outageSeconds, sidecarEdits, sidecarDeletions].every((n) => Number.isInteger(n) && n >= 0) || runs < 1 || !(rate > 0)) {
-    process.stderr.write('usage: npm run chaos -- [--runs M (100)] [--kills K (5)] [--cuts C (=K)] [--tekton-kills T (2)] [--outage-seconds S (15)] [--startup-timeout D (10s)] [--sidecar-edits E (4)] [--sidecar-deletions X (2)] [--rate R (10/s)] [--no-apiserver-restart] [--json out.json]\n');
+  const [outageSeconds, sidecarEdits, sidecarDeletions, freezeSeconds] = [Number(flags['outage-seconds']), Number(flags['sidecar-edits']), Number(flags['sidecar-deletions']), Number(flags['freeze-seconds'])];
+  if (![runs, kills, cuts, tektonKills, outageSeconds, sidecarEdits, sidecarDeletions, freezeSeconds].every((n) => Number.isInteger(n) && n >= 0) || runs < 1 || !(rate > 0)) {
+    process.stderr.write('usage: npm run chaos -- [--runs M (100)] [--kills K (5)] [--cuts C (=K)] [--tekton-kills T (2)] [--outage-seconds S (15)] [--startup-timeout D (10s)] [--sidecar-edits E (4)] [--sidecar-deletions X (2)] [--freeze-seconds F (8)] [--rate R (10/s)] [--no-apiserver-restart] [--json out.json]\n');
     return 2;
   }
   const cp = await ControlPlane.start();
@@ -74,6 +77,7 @@ async function main(): Promise<number> {
       restartApiServer: flags['no-apiserver-restart'] ? undefined : () => restartApiServer(cp),
       tektonKills, restartTektonController: tektonKills > 0 ? () => cp.restart('tekton-controller') : undefined,
       outageSeconds: outageSeconds || undefined, startupTimeout: flags['startup-timeout'], sidecarEdits, sidecarDeletions,
+      freezeSeconds: freezeSeconds || undefined,
       log: (l) => say(l),
     });
     process.stdout.write(`\npipeline-sidecars chaos: ${new Date().toISOString()}, ${require('node:os').cpus().length} cores\n\n`);

@@ -28,6 +28,7 @@ export const RUN_OPTIONS = {
   'startup-timeout': { type: 'string' },
   'sweep-interval': { type: 'string' },
   'concurrency': { type: 'string' },
+  'watch-idle-timeout': { type: 'string' },
   'install-crd': { type: 'boolean' },
   'watch-namespace': { type: 'string', multiple: true },
 } as const;
@@ -81,6 +82,7 @@ export function operatorFromArgs(argv: string[]): Operator {
     allowPrivilegedEverywhere: v['allow-privileged'] ?? false,
     startupTimeoutDefault: dur(v['startup-timeout'], 'startup-timeout'),
     sweepIntervalMs: dur(v['sweep-interval'], 'sweep-interval'),
+    watchIdleTimeoutMs: dur(v['watch-idle-timeout'], 'watch-idle-timeout'),
     concurrency: int(v.concurrency, 'concurrency'),
     installCrd: v['install-crd'] ?? false,
     watchNamespaces: v['watch-namespace'],

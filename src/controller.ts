@@ -26,6 +26,8 @@ export interface ControllerOptions {
   readonly startupTimeoutDefaultMs?: number;
   /** Serve only these namespaces (default: all). */
   readonly watchNamespaces?: string[];
+  /** A watch that delivers nothing (not even a bookmark) for this long is re-opened (default 150 s). */
+  readonly watchIdleTimeoutMs?: number;
 }
 
 const RUN = 'run:';
@@ -53,8 +55,8 @@ export class Controller {
     // Serving a list of namespaces: watch namespaced kinds in each of them (the install's RBAC grants
     // Secrets and writes only there), never cluster-wide.
     const inf = (name: string, apiVersion: string, kind: string, labelSelector?: string): ObjectCache => served
-      ? new MultiNamespaceInformer(o.kubeConfig, o.client, served, (ns) => collectionPath(apiVersion, kind, ns), { name, labelSelector, log: o.log })
-      : new Informer(o.kubeConfig, o.client, { name, path: collectionPath(apiVersion, kind), labelSelector, log: o.log });
+      ? new MultiNamespaceInformer(o.kubeConfig, o.client, served, (ns) => collectionPath(apiVersion, kind, ns), { name, labelSelector, log: o.log, watchIdleTimeoutMs: o.watchIdleTimeoutMs })
+      : new Informer(o.kubeConfig, o.client, { name, path: collectionPath(apiVersion, kind), labelSelector, log: o.log, watchIdleTimeoutMs: o.watchIdleTimeoutMs });
     const owned = new Map<string, ObjectCache>();
     for (const k of OWNED_KINDS) owned.set(`${k.apiVersion}/${k.kind}`, inf(k.kind, k.apiVersion, k.kind, OWNED_SELECTOR));
     this.caches = {

@@ -34,6 +34,8 @@ export interface OperatorOptions {
   readonly startupTimeoutDefault?: string | number;
   /** Interval of the orphan sweep (default 60 s). */
   readonly sweepIntervalMs?: number;
+  /** A watch that delivers nothing (not even a bookmark) for this long is re-opened (default 150 s). */
+  readonly watchIdleTimeoutMs?: number;
   /** Reconciles in parallel (default 16). */
   readonly concurrency?: number;
   /** Serve only runs in these namespaces (default: all). The webhook configuration should match (namespaceSelector). */
@@ -123,7 +125,7 @@ export class Operator {
       if (this.current || !this.started || (this.elector && !this.elector.isLeader)) return;
       const c = new Controller({
         kubeConfig: this.opts.kubeConfig, client: this.client, kinds: this.kinds, log: this.log.child({ part: 'controller' }),
-        metrics: this.metrics, events: this.events, concurrency: this.opts.concurrency, sweepIntervalMs: this.opts.sweepIntervalMs,
+        metrics: this.metrics, events: this.events, concurrency: this.opts.concurrency, sweepIntervalMs: this.opts.sweepIntervalMs, watchIdleTimeoutMs: this.opts.watchIdleTimeoutMs,
         allowPrivilegedEverywhere: this.opts.allowPrivilegedEverywhere, watchNamespaces: this.opts.watchNamespaces,
         startupTimeoutDefaultMs: typeof this.opts.startupTimeoutDefault === 'number' ? this.opts.startupTimeoutDefault : parseDuration(this.opts.startupTimeoutDefault),
       });
