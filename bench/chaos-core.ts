@@ -170,7 +170,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const cuts = o.watchCuts ?? o.kills;
     type Act = { at: number; what: 'kill' | 'cut' | 'apiserver' | 'tekton' | 'outage' | 'edit' | 'delete' | 'freeze' };
     const acts: Act[] = [
-      ...(o.freezeSeconds ? [{ at: creationMs * 0.6, what: 'freeze' as const }] : []),
+      // The freeze needs a leading operator with open watches: well after any outage is over.
+      ...(o.freezeSeconds ? [{ at: Math.max(creationMs * 0.6, o.outageSeconds ? creationMs * 0.2 + o.outageSeconds * 1000 + 8000 : 0), what: 'freeze' as const }] : []),
       ...(o.outageSeconds ? [{ at: creationMs * 0.2, what: 'outage' as const }] : []),
       ...Array.from({ length: o.sidecarEdits ?? 0 }, () => ({ at: Math.random() * window, what: 'edit' as const })),
       ...Array.from({ length: o.sidecarDeletions ?? 0 }, () => ({ at: Math.random() * window, what: 'delete' as const })),
