@@ -137,7 +137,10 @@ async function main(): Promise<void> {
       nodeStarting = startDemoNode(cp.state, client);
       node = await nodeStarting;
       const t = node.handle.state.timings;
-      process.stdout.write(`real node ${node.handle.state.name} Ready in ${t.nodeReady} ms, DNS and NetworkPolicy controller up in ${t.ready ?? t.dns} ms ` +
+      // The lock wait (another real node, e.g. a test run's) is not the node's start-up: report it apart.
+      const waited = t.lock ?? 0;
+      process.stdout.write(`real node ${node.handle.state.name} Ready in ${t.nodeReady - waited} ms, DNS and NetworkPolicy controller up in ${(t.ready ?? t.dns) - waited} ms` +
+        `${waited > 1000 ? ` (after ${waited} ms waiting for another real node to finish)` : ''} ` +
         `(containerd, kubelet, kube-proxy, CoreDNS, kube-router, in network namespace ${node.handle.state.netns}); nothing is pulled\n`);
     }
     await applyAll(client, bundleCrds());
@@ -247,7 +250,7 @@ async function main(): Promise<void> {
               const step = task === 'docker-build' ? 'step-build' : 'step-test';
               const log = podName ? podLog(node.handle.state, NS, podName, step) : '';
               if (task === 'docker-test') testOutput = log.split('\n').find((l) => l.includes(marker)) ?? '';
-              const detail = task === 'docker-test' ? `output of the built image: "${testOutput || lastLine(log)}"` : `last line of \`docker build\`: ${lastLine(log)}`;
+              const detail = task === 'docker-test' ? `output of the built image: "${testOutput || lastLine(log)}"` : `\`docker build\` through the run's daemon: ${log.split('\n').find((l) => /naming to|Successfully tagged/.test(l))?.trim() ?? lastLine(log)}`;
               tl.mark(`task ${task} done`, `${c.reason}; ${detail}`);
               if (c.status === 'False') failed = true;
             }
