@@ -296,6 +296,8 @@ async function main(): Promise<void> {
       `stopping the operator${node ? ', the real node' : ''} and the control plane\n`);
     await shutdown(failed ? 1 : 0);
   } catch (e) {
+    // Interrupted: the signal handler is stopping everything (its API calls are what failed here); let it finish.
+    if (stopping) return;
     process.stderr.write(`demo failed: ${(e as Error).message}\n(operator log: ${logFile}; control plane logs: ${cp.state.workDir}/logs)\n`);
     stopping = true;
     await stopAll(true);
