@@ -117,6 +117,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     outages: 0, runsCreatedDuringOutage: 0, sidecarEdits: 0, sidecarDeletions: 0, freezes: 0, frozenConnections: 0, stallsDetected: 0, createRetries: 0,
   };
   let inOutage = false;
+  /** When the operator process last started (a freeze needs it leading, with its watches open). */
+  let lastStart = Date.now();
   const sidecarPath = `${collectionPath(API_VERSION, KIND, ns)}/${SIDECAR}`;
   const leasePath = `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${CHAOS_LEASE}`;
   const violations: string[] = [];
@@ -190,6 +192,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         mark(`SIGKILL operator (pid ${pid})`);
         await sleep(Math.random() * 1000);
         const r = await op.start();
+        lastStart = Date.now();
         counts.restarts++;
         mark(`operator restarted (pid ${op.pid}, ${r.startMs} ms)`);
       } else if (a.what === 'cut') {
@@ -210,6 +213,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
           mark('outage over: the Lease is free again');
         });
       } else if (a.what === 'freeze') {
+        // Only a leading operator has watches open: wait until it has led for a few seconds.
+        while (inOutage || Date.now() - lastStart < 8000) await sleep(200);
         const logBefore = fs.existsSync(operatorLog) ? fs.statSync(operatorLog).size : 0;
         counts.frozenConnections += proxy!.freeze();
         counts.freezes++;
