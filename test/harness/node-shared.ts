@@ -30,3 +30,13 @@ export async function testNode(opts: NodeOptions = {}): Promise<TestNode> {
 }
 
 export { stopNode };
+
+/**
+ * The afterAll of a real-node test file: give the node back (stopping it when this file started it)
+ * and fail the file if anything of it was left on the host.
+ */
+export async function releaseTestNode(node: TestNode | undefined): Promise<void> {
+  if (!node) return;
+  const errors = await node.release();
+  if (errors.length) throw new Error(`the real node left things behind:\n  ${errors.join('\n  ')}`);
+}

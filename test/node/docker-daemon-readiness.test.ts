@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createTestNamespace, rawClient } from '../harness/cluster';
-import { TestNode, testNode } from '../harness/node-shared';
+import { TestNode, testNode, releaseTestNode } from '../harness/node-shared';
 import { deploySidecar, sidecarPod } from '../harness/node-sidecars';
 
 /**
@@ -14,10 +14,8 @@ jest.setTimeout(240_000);
 let node: TestNode;
 beforeAll(async () => { node = await testNode(); }, 300_000);
 afterAll(async () => {
-  if (!node) return;
-  const errors = await node.release();
   rawClient().close();
-  expect(errors).toEqual([]);
+  await releaseTestNode(node);
 }, 60_000);
 
 it('#10.2 a daemon that starts and then dies is never started nor Ready', async () => {

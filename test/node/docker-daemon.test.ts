@@ -1,6 +1,6 @@
 import { createTestNamespace, eventually, rawClient } from '../harness/cluster';
 import { podLog } from '../harness/node';
-import { TestNode, testNode } from '../harness/node-shared';
+import { TestNode, testNode, releaseTestNode } from '../harness/node-shared';
 import { podOnNode, retried, runPod, waitPod } from '../harness/node-pods';
 import { DeployedSidecar, deploySidecar, sidecarPod, taskPodLabels } from '../harness/node-sidecars';
 import { serviceDnsNames } from '../../constructs';
@@ -48,10 +48,8 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  if (!node) return;
-  const errors = await node.release();
   rawClient().close();
-  expect(errors).toEqual([]);
+  await releaseTestNode(node);
 }, 60_000);
 
 describe('#10 DockerDaemon on the real node', () => {

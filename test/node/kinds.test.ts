@@ -1,6 +1,6 @@
 import { createTestNamespace, eventually, rawClient } from '../harness/cluster';
 import { podLog } from '../harness/node';
-import { TestNode, testNode } from '../harness/node-shared';
+import { TestNode, testNode, releaseTestNode } from '../harness/node-shared';
 import { BUSYBOX, podOnNode, retried, runPod } from '../harness/node-pods';
 import { DeployedSidecar, deploySidecar, sidecarPod, taskPodLabels } from '../harness/node-sidecars';
 import type { PipelineSidecarSpec } from '../../constructs';
@@ -15,10 +15,8 @@ jest.setTimeout(240_000);
 let node: TestNode;
 beforeAll(async () => { node = await testNode({ verbose: true }); }, 300_000);
 afterAll(async () => {
-  if (!node) return;
-  const errors = await node.release();
   rawClient().close();
-  expect(errors).toEqual([]);
+  await releaseTestNode(node);
 }, 60_000);
 
 async function readySidecar(ns: string, run: string, spec: PipelineSidecarSpec): Promise<{ d: DeployedSidecar; ms: number }> {

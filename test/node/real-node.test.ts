@@ -1,6 +1,6 @@
 import { createTestNamespace, eventually, rawClient } from '../harness/cluster';
 import { podLog, resolveA } from '../harness/node';
-import { TestNode, testNode } from '../harness/node-shared';
+import { TestNode, testNode, releaseTestNode } from '../harness/node-shared';
 import { podOnNode, retried, runPod, waitPod, waitReadyIp } from '../harness/node-pods';
 import { REAL_NODE_NAMESPACE_LABEL, pinLabelledNamespaces, waitPinned } from '../harness/node-pin';
 import { FAKE_NODE } from '../harness/control-plane';
@@ -18,10 +18,8 @@ beforeAll(async () => {
   process.stderr.write(`[node] timings ${JSON.stringify(node.state.timings)}\n`);
 }, 300_000);
 afterAll(async () => {
-  if (!node) return;
-  const errors = await node.release();
   rawClient().close();
-  expect(errors).toEqual([]);
+  await releaseTestNode(node);
 }, 60_000);
 
 describe('#10 real node', () => {

@@ -1,7 +1,7 @@
 import { ANNOTATIONS, LABELS } from '../../constructs/api/spec';
 import { eventually, rawClient } from '../harness/cluster';
 import { ctr, podLog } from '../harness/node';
-import { TestNode, testNode } from '../harness/node-shared';
+import { TestNode, testNode, releaseTestNode } from '../harness/node-shared';
 import { REAL_NODE_NAMESPACE_LABEL, pinLabelledNamespaces, waitPinned } from '../harness/node-pin';
 import { BUSYBOX } from '../harness/node-pods';
 import { succeeded, taskPodsOf, waitRunDone } from '../harness/runs';
@@ -36,10 +36,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await stopServedOperator(fx);
   await unpin?.();
-  if (!node) return;
-  const errors = await node.release();
   rawClient().close();
-  expect(errors).toEqual([]);
+  await releaseTestNode(node);
 }, 120_000);
 
 /** TEP-0130's example (examples/docker-daemon/pipeline.yaml), with a step writing the Dockerfile that git-clone would fetch. */

@@ -3,7 +3,7 @@ import { serviceDnsNames } from '../../constructs';
 import { mintRunTls } from '../../src/tls';
 import { eventually, rawClient } from '../harness/cluster';
 import { podLog } from '../harness/node';
-import { TestNode, testNode } from '../harness/node-shared';
+import { TestNode, testNode, releaseTestNode } from '../harness/node-shared';
 import { REAL_NODE_NAMESPACE_LABEL, pinLabelledNamespaces, waitPinned } from '../harness/node-pin';
 import { BUSYBOX } from '../harness/node-pods';
 import { readRun, succeeded, taskPodsOf, waitRunDone } from '../harness/runs';
@@ -34,10 +34,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await stopServedOperator(fx);
   await unpin?.();
-  if (!node) return;
-  const errors = await node.release();
   rawClient().close();
-  expect(errors).toEqual([]);
+  await releaseTestNode(node);
 }, 120_000);
 
 /** A one-task inline pipeline whose step runs `script` in the docker CLI image. */
