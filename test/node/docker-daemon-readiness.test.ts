@@ -14,8 +14,8 @@ jest.setTimeout(240_000);
 let node: TestNode;
 beforeAll(async () => { node = await testNode(); }, 300_000);
 afterAll(async () => {
-  rawClient().close();
   await releaseTestNode(node);
+  rawClient().close();
 }, 60_000);
 
 it('#10.2 a daemon that starts and then dies is never started nor Ready', async () => {

@@ -48,8 +48,8 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  rawClient().close();
   await releaseTestNode(node);
+  rawClient().close();
 }, 60_000);
 
 describe('#10 DockerDaemon on the real node', () => {

@@ -15,8 +15,8 @@ jest.setTimeout(240_000);
 let node: TestNode;
 beforeAll(async () => { node = await testNode({ verbose: true }); }, 300_000);
 afterAll(async () => {
-  rawClient().close();
   await releaseTestNode(node);
+  rawClient().close();
 }, 60_000);
 
 async function readySidecar(ns: string, run: string, spec: PipelineSidecarSpec): Promise<{ d: DeployedSidecar; ms: number }> {

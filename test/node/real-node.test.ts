@@ -18,8 +18,8 @@ beforeAll(async () => {
   process.stderr.write(`[node] timings ${JSON.stringify(node.state.timings)}\n`);
 }, 300_000);
 afterAll(async () => {
-  rawClient().close();
   await releaseTestNode(node);
+  rawClient().close();
 }, 60_000);
 
 describe('#10 real node', () => {

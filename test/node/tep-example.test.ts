@@ -36,8 +36,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await stopServedOperator(fx);
   await unpin?.();
-  rawClient().close();
   await releaseTestNode(node);
+  rawClient().close();
 }, 120_000);
 
 /** TEP-0130's example (examples/docker-daemon/pipeline.yaml), with a step writing the Dockerfile that git-clone would fetch. */

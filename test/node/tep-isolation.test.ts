@@ -34,8 +34,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await stopServedOperator(fx);
   await unpin?.();
-  rawClient().close();
   await releaseTestNode(node);
+  rawClient().close();
 }, 120_000);
 
 /** A one-task inline pipeline whose step runs `script` in the docker CLI image. */
