@@ -8,10 +8,12 @@ export interface SidecarObservation {
   readonly name: string;
   readonly ready: boolean;
   /**
-   * When the cluster first recorded this sidecar's objects (the Deployment's creationTimestamp), or
-   * when the API first refused them (the failure Event's firstTimestamp); undefined when neither
-   * happened yet. The start-up timeout counts from here, not from the run's creation, so a run that
-   * waited behind an operator outage or another queue is not cancelled the moment we come back.
+   * When the operator last gave this sidecar's Deployment a new desire (its applied-at annotation:
+   * created, or changed while the run had not started, so a new pod rolls out), else the
+   * Deployment's creationTimestamp, or when the API first refused the objects (the failure Event);
+   * undefined when none of that happened yet. The start-up timeout counts from here, not from the
+   * run's creation, so a run that waited behind an operator outage or another queue is not
+   * cancelled the moment we come back, nor while a change we just applied rolls out.
    */
   readonly since?: number;
   readonly startupTimeoutMs: number;

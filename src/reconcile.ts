@@ -19,7 +19,7 @@ import {
 } from './pipelinerun';
 import { deploymentReady, notReadyCause } from './readiness';
 import { annotatedSidecars, selectSidecars } from './selection';
-import { SPEC_SNAPSHOT, SidecarApplier } from './sidecar-apply';
+import { APPLIED_AT, SPEC_SNAPSHOT, SidecarApplier } from './sidecar-apply';
 import { SIDECAR_USE_LABEL, externalPodInputs } from './sidecar-inputs';
 
 export { OWNED_KINDS, OWNED_SELECTOR, isDone, runIdentity, CANCELLED_ANNOTATION };
@@ -255,9 +255,11 @@ export class Reconciler {
     const deployments = this.o.caches.owned.get('apps/v1/Deployment')!;
     return sidecars.map((s) => {
       const dep = deployments.get(ident.namespace, objectName(ident, s.name));
-      const created = dep?.metadata.creationTimestamp ? Date.parse(dep.metadata.creationTimestamp) : undefined;
+      // From when the operator last gave the Deployment a new desire (its pod rolls out anew), or
+      // from its creation, as the cluster recorded it.
+      const at = Date.parse(dep?.metadata.annotations?.[APPLIED_AT] ?? dep?.metadata.creationTimestamp ?? '');
       return {
-        name: s.name, ready: deploymentReady(dep), since: created ?? since,
+        name: s.name, ready: deploymentReady(dep), since: Number.isFinite(at) ? at : since,
         startupTimeoutMs: this.timeoutOf(s.spec), onSidecarFailure: s.spec.lifecycle?.onSidecarFailure ?? 'Cancel',
       };
     });

@@ -17,8 +17,19 @@ export const APPLIED_HASH = `${GROUP}/applied-hash`;
  * run's missing objects are re-created from it, not from the PipelineSidecar as it is now.
  */
 export const SPEC_SNAPSHOT = `${GROUP}/sidecar-spec`;
+/**
+ * When the operator last wrote a new desire into the object (created it, or applied a changed
+ * spec to a run that had not started): a sidecar's start-up timeout counts from here, because a
+ * changed Deployment rolls out a new pod that needs its own start-up time. Kept as it is when a hand
+ * edit is put back. Outside the applied hash, so that time never looks like a change.
+ */
+export const APPLIED_AT = `${GROUP}/applied-at`;
 
 type Manifest = Record<string, any>;
+
+function stamped(m: Manifest, at: string): Manifest {
+  return { ...m, metadata: { ...m.metadata, annotations: { ...m.metadata.annotations, [APPLIED_AT]: at } } };
+}
 
 function hashOf(v: unknown): string {
   return createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 16);
@@ -131,8 +142,9 @@ export class SidecarApplier {
         return;
       }
       const hash = m.metadata.annotations[APPLIED_HASH];
+      const now = new Date().toISOString();
       if (!live) {
-        await this.client.apply(objectPath(m as any), m, FIELD_MANAGER, { force: false });
+        await this.client.apply(objectPath(m as any), stamped(m, now), FIELD_MANAGER, { force: false });
         written++;
         if (opts.frozen) recreated.push(what);
         return;
@@ -142,7 +154,7 @@ export class SidecarApplier {
       if (liveHash !== hash) {
         // Changed desire. A started run keeps what it got; a run that has not started gets the change.
         if (opts.frozen) return;
-        await this.applyOrReport(run, m, false);
+        await this.applyOrReport(run, stamped(m, now), false);
         written++;
         return;
       }
@@ -152,14 +164,15 @@ export class SidecarApplier {
       written++;
       const by = await this.lastOtherManager(m);
       const key = `${what}/${live.metadata.resourceVersion}`;
+      const back = stamped(m, live.metadata.annotations?.[APPLIED_AT] ?? now);
       try {
-        await this.client.apply(objectPath(m as any), m, FIELD_MANAGER, { force: false });
+        await this.client.apply(objectPath(m as any), back, FIELD_MANAGER, { force: false });
         await this.events.emit(run, 'Warning', REASONS.driftCorrected, `${what} was changed${by} and no longer matched what the operator applied; put it back`, key);
       } catch (e) {
         if (!isConflict(e)) throw e;
         await this.events.emit(run, 'Warning', REASONS.driftCorrected,
           `${what} was changed${by}; putting back what the operator applied, overriding that field manager: ${(e as Error).message}`, key);
-        await this.client.apply(objectPath(m as any), m, FIELD_MANAGER, { force: true });
+        await this.client.apply(objectPath(m as any), back, FIELD_MANAGER, { force: true });
       }
     };
     // Two waves of parallel requests: everything the Deployments' pods refer to (ServiceAccount,
