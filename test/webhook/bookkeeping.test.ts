@@ -42,10 +42,15 @@ describe('the webhook strips user-written bookkeeping at CREATE', () => {
   });
 
   test('#11.3 a run that asks for no sidecars loses every pipeline-sidecars.dev/ annotation and label it wrote, and keeps its own', async () => {
-    const r = await eventually('the webhook to answer', () => createRun(ns, {
-      metadata: { generateName: 'plain-', annotations: { ...SPOOFED_ANNOTATIONS, team: 'a' }, labels: { ...SPOOFED_LABELS, app: 'b' } },
-      spec: { pipelineSpec: inline },
-    }), 10_000, 200);
+    // A new webhook configuration takes a moment to be used (until then a run is admitted untouched):
+    // retry with new runs for up to 10 s; code that never strips fails here.
+    const r = await eventually('the webhook to strip the run\'s reserved annotations', async () => {
+      const created = await createRun(ns, {
+        metadata: { generateName: 'plain-', annotations: { ...SPOOFED_ANNOTATIONS, team: 'a' }, labels: { ...SPOOFED_LABELS, app: 'b' } },
+        spec: { pipelineSpec: inline },
+      });
+      return reservedKeys(created.metadata.annotations).length === 0 ? created : undefined;
+    }, 10_000, 200);
     expect(reservedKeys(r.metadata.annotations)).toEqual([]);
     expect(reservedKeys(r.metadata.labels)).toEqual([]);
     expect(r.metadata.annotations.team).toBe('a');
