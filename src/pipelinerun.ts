@@ -36,8 +36,6 @@ export interface PipelineRun {
 
 export const PENDING = 'PipelineRunPending';
 export const CANCELLED = 'Cancelled';
-/** spec.status values that stop a run. Only `Cancelled` runs nothing more; the others may run finally tasks. */
-export const STOP_VALUES = new Set([CANCELLED, 'CancelledRunFinally', 'StoppedRunFinally']);
 /** Set with spec.status: Cancelled when the operator cancels a run (the Event says why). */
 export const CANCELLED_ANNOTATION = `${GROUP}/cancelled`;
 /**
