@@ -10,8 +10,7 @@ import type { ControlPlaneState } from '../test/harness/control-plane';
 import { NodeHandle, ensureNodeBinaries, startNode } from '../test/harness/node';
 import { NODE_LOCK_FILE } from '../test/harness/node-lock';
 import { pinLabelledNamespaces } from '../test/harness/node-pin';
-import { BUSYBOX, podOnNode } from '../test/harness/node-pods';
-import { TEKTON_IMAGES } from '../test/harness/tekton';
+import { podOnNode } from '../test/harness/node-pods';
 
 /** The real node, pinned to labelled namespaces; `stop` undoes both and returns what it could not undo. */
 export interface DemoNode {
@@ -35,9 +34,7 @@ export function prepareNodeCache(): string {
 export async function startDemoNode(cp: ControlPlaneState, client: RawClient): Promise<DemoNode> {
   const holder = (() => { try { return fs.readFileSync(NODE_LOCK_FILE, 'utf8').trim().split(' ')[0]; } catch { return undefined; } })();
   if (holder) process.stderr.write(`[node] another real node holds ${NODE_LOCK_FILE} (pid ${holder}, e.g. a test run): waiting for it\n`);
-  // Tekton's controller names its shell image; the node cache has busybox under its own tag.
-  const shell: string = TEKTON_IMAGES.shell;
-  const handle = await startNode(cp, { verbose: true, imageAliases: shell === BUSYBOX ? {} : { [shell]: BUSYBOX } });
+  const handle = await startNode(cp, { verbose: true });
   let unpin: (() => Promise<void>) | undefined;
   try {
     unpin = await pinLabelledNamespaces(client, handle.state);

@@ -1,9 +1,13 @@
 import type { RawClient } from '../../src/k8s/raw';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NodeState, REAL_NODE_TOLERATION } from './node';
+import { TEKTON_IMAGES } from './tekton';
 
-/** The shell image the node cache imports (busybox-static), never pulled. */
-export const BUSYBOX = 'pipeline-sidecars.local/busybox:1.38';
+/**
+ * The shell image the node cache imports (busybox-static, BUSYBOX_IMAGE in test/k8s/node.env), never
+ * pulled: the same one Tekton's controller is told to use for its script steps.
+ */
+export const BUSYBOX = TEKTON_IMAGES.shell;
 
 export interface PodSpecOptions {
   readonly labels?: Record<string, string>;

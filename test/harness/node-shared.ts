@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { clusterState } from './cluster';
-import { NodeOptions, NodeState, ctr, startNode, stopNode } from './node';
+import { NodeOptions, NodeState, startNode, stopNode } from './node';
 
 /**
  * The node a test file uses: the one jest's globalSetup started for the whole run (its state file
@@ -22,7 +22,6 @@ export async function testNode(opts: NodeOptions = {}): Promise<TestNode> {
   const file = process.env[NODE_STATE_ENV];
   if (file && fs.existsSync(file)) {
     const state: NodeState = JSON.parse(fs.readFileSync(file, 'utf8'));
-    for (const [alias, source] of Object.entries(opts.imageAliases ?? {})) ctr(state, ['images', 'tag', '--force', source, alias]);
     return { state, own: false, release: async () => [] };
   }
   const handle = await startNode(clusterState(), opts);

@@ -42,12 +42,6 @@ export interface NodeOptions {
   readonly dedicated?: boolean;
   /** Bearer token of the node's daemons (default the control plane's admin token; see the report on the Node authorizer). */
   readonly token?: string;
-  /**
-   * Extra names for imported images, alias -> an image of the cache (full names, e.g.
-   * 'pipeline-sidecars.local/busybox:1.36' -> 'pipeline-sidecars.local/busybox:1.38'), for callers
-   * that name an image differently from the cache.
-   */
-  readonly imageAliases?: Record<string, string>;
   /** Queue on the one-node-per-machine lock (default true); false when the caller holds it already. */
   readonly lock?: boolean;
   /** Print progress to stderr. */
@@ -206,7 +200,6 @@ export async function startNode(cp: ControlPlaneState, opts: NodeOptions = {}): 
     });
     mark('containerd');
     await Promise.all(nodeImages(cacheDir).map((img) => ctrAsync(state, ['images', 'import', img.file])));
-    for (const [alias, source] of Object.entries(opts.imageAliases ?? {})) ctr(state, ['images', 'tag', '--force', source, alias]);
     mark('images');
 
     // --- kubelet, then the Node Ready.

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RawClient } from '../../src/k8s/raw';
 import { rawClient } from './cluster';
-import { TASK_LABELS } from './tekton';
+import { TASK_LABELS, TEKTON_IMAGES } from './tekton';
 
 /**
  * Helpers for tests that drive real Tekton runs on the kwok node: tasks whose pods end the way a
@@ -34,7 +34,7 @@ export function inlineTask(name: string, b: TaskBehaviour & { readonly runAfter?
     ...(b.runAfter ? { runAfter: b.runAfter } : {}),
     taskSpec: {
       metadata: { labels: behaviourLabels(b) },
-      steps: [{ name: 'main', image: 'pipeline-sidecars.local/busybox:1.38', script: b.script ?? `echo ${name}` }],
+      steps: [{ name: 'main', image: TEKTON_IMAGES.shell, script: b.script ?? `echo ${name}` }],
     },
   };
 }
@@ -46,7 +46,7 @@ export function scriptTask(name: string, workspaces: string[] = [], b: TaskBehav
     metadata: { name, labels: behaviourLabels(b) },
     spec: {
       ...(workspaces.length ? { workspaces: workspaces.map((w) => ({ name: w })) } : {}),
-      steps: [{ name: 'main', image: 'pipeline-sidecars.local/busybox:1.38', script: `echo ${name}` }],
+      steps: [{ name: 'main', image: TEKTON_IMAGES.shell, script: `echo ${name}` }],
     },
   };
 }

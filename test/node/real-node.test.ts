@@ -1,7 +1,7 @@
 import { createTestNamespace, eventually, rawClient } from '../harness/cluster';
 import { podLog, resolveA } from '../harness/node';
 import { TestNode, testNode, releaseTestNode } from '../harness/node-shared';
-import { podOnNode, retried, runPod, waitPod, waitReadyIp } from '../harness/node-pods';
+import { BUSYBOX, podOnNode, retried, runPod, waitPod, waitReadyIp } from '../harness/node-pods';
 import { REAL_NODE_NAMESPACE_LABEL, pinLabelledNamespaces, waitPinned } from '../harness/node-pin';
 import { FAKE_NODE } from '../harness/control-plane';
 import * as dns from 'node:dns';
@@ -104,7 +104,7 @@ describe('#10 real node', () => {
       await waitPinned(client, pinned, node.state);
       // A pod with no nodeSelector and no toleration, as the operator's Deployments make them.
       const bare = (name: string) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name },
-        spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: 'pipeline-sidecars.local/busybox:1.38', imagePullPolicy: 'Never', command: ['true'] }] } });
+        spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: BUSYBOX, imagePullPolicy: 'Never', command: ['true'] }] } });
       await client.create(`/api/v1/namespaces/${pinned}/pods`, bare('p'));
       await client.create(`/api/v1/namespaces/${plain}/pods`, bare('p'));
       const onNode = await waitPod(client, pinned, 'p', (x) => x?.status?.phase === 'Succeeded');

@@ -1,12 +1,10 @@
 import { ANNOTATIONS, LABELS } from '../../constructs/api/spec';
 import { eventually, rawClient } from '../harness/cluster';
 import { ctr, podLog } from '../harness/node';
-import { TestNode, testNode, releaseTestNode } from '../harness/node-shared';
-import { REAL_NODE_NAMESPACE_LABEL, pinLabelledNamespaces, waitPinned } from '../harness/node-pin';
-import { BUSYBOX } from '../harness/node-pods';
+import type { TestNode } from '../harness/node-shared';
 import { succeeded, taskPodsOf, waitRunDone } from '../harness/runs';
-import { TEKTON_IMAGES } from '../harness/tekton';
-import { createRun, createSidecar, dockerDaemonSpec, objectsOfRun, ServedOperator, startServedOperator, stopServedOperator } from '../operator/helpers';
+import { createRun, objectsOfRun, ServedOperator } from '../operator/helpers';
+import { TektonOnNode, tektonOnNode } from './tekton-fixture';
 
 /**
  * #10.1 The TEP example for real: the real Tekton runs the PipelineRun's TaskRun pods on the real
@@ -20,25 +18,14 @@ jest.setTimeout(300_000);
 const CLI = 'docker.io/library/docker:27';
 let node: TestNode;
 let fx: ServedOperator;
-let unpin: () => Promise<void>;
 
+let setup: TektonOnNode;
 beforeAll(async () => {
-  // Tekton's controller names its shell image; the node cache has busybox under its own tag.
-  const shell: string = TEKTON_IMAGES.shell;
-  const aliases: Record<string, string> = shell === BUSYBOX ? {} : { [shell]: BUSYBOX };
-  node = await testNode({ verbose: true, imageAliases: aliases });
-  unpin = await pinLabelledNamespaces(rawClient(), node.state);
-  fx = await startServedOperator('node-tep', { [REAL_NODE_NAMESPACE_LABEL]: node.state.name, [LABELS.allowPrivileged]: 'true' });
-  await waitPinned(rawClient(), fx.ns, node.state);
-  await createSidecar(fx.ns, 'docker', dockerDaemonSpec());
+  setup = await tektonOnNode('node-tep');
+  ({ node, fx } = setup);
 }, 300_000);
 
-afterAll(async () => {
-  await stopServedOperator(fx);
-  await unpin?.();
-  await releaseTestNode(node);
-  rawClient().close();
-}, 120_000);
+afterAll(() => setup?.stop(), 120_000);
 
 /** TEP-0130's example (examples/docker-daemon/pipeline.yaml), with a step writing the Dockerfile that git-clone would fetch. */
 function tepPipelineSpec(marker: string): Record<string, any> {

@@ -3,12 +3,10 @@ import { serviceDnsNames } from '../../constructs';
 import { mintRunTls } from '../../src/tls';
 import { eventually, rawClient } from '../harness/cluster';
 import { podLog } from '../harness/node';
-import { TestNode, testNode, releaseTestNode } from '../harness/node-shared';
-import { REAL_NODE_NAMESPACE_LABEL, pinLabelledNamespaces, waitPinned } from '../harness/node-pin';
-import { BUSYBOX } from '../harness/node-pods';
+import type { TestNode } from '../harness/node-shared';
 import { readRun, succeeded, taskPodsOf, waitRunDone } from '../harness/runs';
-import { TEKTON_IMAGES } from '../harness/tekton';
-import { createRun, createSidecar, dockerDaemonSpec, ServedOperator, startServedOperator, stopServedOperator } from '../operator/helpers';
+import { createRun, ServedOperator } from '../operator/helpers';
+import { TektonOnNode, tektonOnNode } from './tekton-fixture';
 
 /**
  * #10.3 on the real Tekton: while a run is going, a task of another run in the same namespace
@@ -20,23 +18,14 @@ jest.setTimeout(300_000);
 const CLI = 'docker.io/library/docker:27';
 let node: TestNode;
 let fx: ServedOperator;
-let unpin: () => Promise<void>;
 
+let setup: TektonOnNode;
 beforeAll(async () => {
-  const shell: string = TEKTON_IMAGES.shell;
-  node = await testNode({ verbose: true, imageAliases: shell === BUSYBOX ? {} : { [shell]: BUSYBOX } });
-  unpin = await pinLabelledNamespaces(rawClient(), node.state);
-  fx = await startServedOperator('node-iso', { [REAL_NODE_NAMESPACE_LABEL]: node.state.name, [LABELS.allowPrivileged]: 'true' });
-  await waitPinned(rawClient(), fx.ns, node.state);
-  await createSidecar(fx.ns, 'docker', dockerDaemonSpec());
+  setup = await tektonOnNode('node-iso');
+  ({ node, fx } = setup);
 }, 300_000);
 
-afterAll(async () => {
-  await stopServedOperator(fx);
-  await unpin?.();
-  await releaseTestNode(node);
-  rawClient().close();
-}, 120_000);
+afterAll(() => setup?.stop(), 120_000);
 
 /** A one-task inline pipeline whose step runs `script` in the docker CLI image. */
 function oneStep(script: string, withDocker: boolean): Record<string, any> {
