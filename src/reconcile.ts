@@ -137,7 +137,8 @@ export class Reconciler {
     const pending = run.spec?.status === PENDING;
     // Once a run is out of pending its tasks may run: what it got is frozen, whoever released it.
     // (A run admitted without the gate gets its first objects like any other.)
-    const frozen = (!pending || hasStarted(run)) && this.cleaner.ofRun(run).length > 0;
+    const existing = this.cleaner.ofRun(run);
+    const frozen = (!pending || hasStarted(run)) && existing.length > 0;
     const log = this.o.log.child({ run: key, runId: ident.runId });
 
     if (!pending && !hasStarted(run) && run.spec?.status === undefined && ident.naming === 'runName' && run.metadata.annotations?.[ANNOTATIONS.started] === undefined) {
@@ -148,7 +149,7 @@ export class Reconciler {
 
     let sidecars: RunSidecar[];
     try {
-      sidecars = await this.sidecarsOf(run, names, unknown, frozen);
+      sidecars = await this.sidecarsOf(run, names, unknown, frozen ? existing : []);
     } catch (e) {
       if (e instanceof MissingSidecars) return this.waitForSidecars(run, frozen, e, log);
       if (e instanceof Refusal || e instanceof SidecarSpecError) return this.refuse(run, frozen, e instanceof Refusal ? e.reason : REASONS.refused, e.message, log);
@@ -189,18 +190,17 @@ export class Reconciler {
 
   /**
    * The sidecars and specs the run gets. A frozen run keeps the spec it was first applied with (the
-   * snapshot on its objects): editing or deleting its PipelineSidecar changes nothing under it.
+   * snapshot on its objects, passed as `snapshotFrom`; empty for a run that has not started):
+   * editing or deleting its PipelineSidecar changes nothing under it.
    */
-  private async sidecarsOf(run: PipelineRun, names: string[], unknown: string[], frozen: boolean): Promise<RunSidecar[]> {
+  private async sidecarsOf(run: PipelineRun, names: string[], unknown: string[], snapshotFrom: readonly KubeObject[]): Promise<RunSidecar[]> {
     const ns = run.metadata.namespace;
     const snapshots = new Map<string, PipelineSidecarSpec>();
-    if (frozen) {
-      for (const o of this.cleaner.ofRun(run)) {
-        const sc = o.metadata.labels?.[LABELS.sidecar];
-        const snap = o.metadata.annotations?.[SPEC_SNAPSHOT];
-        if (sc && snap && !snapshots.has(sc)) {
-          try { snapshots.set(sc, JSON.parse(snap)); } catch { /* a mangled snapshot: fall back to the PipelineSidecar */ }
-        }
+    for (const o of snapshotFrom) {
+      const sc = o.metadata.labels?.[LABELS.sidecar];
+      const snap = o.metadata.annotations?.[SPEC_SNAPSHOT];
+      if (sc && snap && !snapshots.has(sc)) {
+        try { snapshots.set(sc, JSON.parse(snap)); } catch { /* a mangled snapshot: fall back to the PipelineSidecar */ }
       }
     }
     // A name the cache does not know may be a PipelineSidecar created a moment ago: the server decides.
