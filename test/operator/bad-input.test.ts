@@ -104,6 +104,8 @@ test('a privileged sidecar in a namespace without allow-privileged: Event naming
 test('an API error while applying (a quota forbids Services) is reported on the run, and the run starts once it is lifted', async () => {
   const quotas = `/api/v1/namespaces/${ns}/resourcequotas`;
   await rawClient().create(quotas, { apiVersion: 'v1', kind: 'ResourceQuota', metadata: { name: 'no-services' }, spec: { hard: { services: '0' } } });
+  // The quota admits everything until the quota controller has filled in its status.
+  await eventually('the quota to be enforced', async () => (await rawClient().get(`${quotas}/no-services`)).status?.hard?.services === '0', 10_000);
   try {
     const run = await createRun(ns, { metadata: { generateName: 'quota-', annotations: { [ANNOTATIONS.sidecars]: 'redis' } }, spec: { pipelineSpec: inline } });
     const ev = await eventually('a SidecarApplyFailed event', async () => (await eventsFor(ns, run.metadata.name)).find((e) => e.reason === 'SidecarApplyFailed'), 15_000);

@@ -145,6 +145,8 @@ test('#11.8 a run whose sidecar objects the API refuses is cancelled at its star
   const quotas = `/api/v1/namespaces/${ns}/resourcequotas`;
   await createSidecar(ns, 'quick', { kind: 'Container', template: { containers: [{ name: 'redis', image: 'redis:7' }] }, ports: [{ name: 'redis', port: 6379 }], lifecycle: { startupTimeout: '2s' } });
   await rawClient().create(quotas, { apiVersion: 'v1', kind: 'ResourceQuota', metadata: { name: 'no-services' }, spec: { hard: { services: '0' } } });
+  // The quota admits everything until the quota controller has filled in its status.
+  await eventually('the quota to be enforced', async () => (await rawClient().get(`${quotas}/no-services`)).status?.hard?.services === '0', 10_000);
   try {
     const run = await createRun(ns, { metadata: { generateName: 'refused-', annotations: { [ANNOTATIONS.sidecars]: 'quick' } }, spec: { pipelineSpec: { tasks: [inlineTask('t')] } } });
     const cancelled = await eventually('the run to be cancelled', async () => {
