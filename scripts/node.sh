@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the real-node tier into a cache outside the repo: kubelet and kube-proxy (test/k8s/node),
-# CoreDNS (test/k8s/coredns), kube-router's network-policy controller (test/k8s/kube-router), Tekton's
-# pod commands (test/k8s/tekton), containerd, runc, CNI plugins, iptables and ipset (Debian packages,
-# unpacked, not installed), and the images the tests run (scripts/images). Nothing is ever pulled.
+# CoreDNS (test/k8s/coredns), kube-router's network-policy controller (test/k8s/kube-router), buildkitd,
+# buildctl and rootlesskit (test/k8s/buildkit), Tekton's pod commands (test/k8s/tekton), containerd,
+# runc, CNI plugins, iptables, ipset, PostgreSQL and uidmap (Debian packages, unpacked, not
+# installed), and the images the tests run (scripts/images). Nothing is ever pulled.
 # Idempotent: a cache whose pins match is reused as it is; each finished step is kept if a later one fails.
 #   scripts/node.sh          build if needed, then print the cache directory
 #   scripts/node.sh --dir    print the cache directory only (no build)
@@ -15,7 +16,7 @@ k8s="$root/test/k8s"
 . "$k8s/node.env"
 
 pins_hash=$(cat "$k8s/versions.env" "$k8s/node.env" "$k8s"/node/go.* "$k8s"/node/pause/main.go \
-  "$k8s"/coredns/go.* "$k8s"/coredns/main.go "$k8s"/kube-router/go.* "$k8s"/tekton/go.* \
+  "$k8s"/coredns/go.* "$k8s"/coredns/main.go "$k8s"/kube-router/go.* "$k8s"/buildkit/go.* "$k8s"/tekton/go.* \
   "$root"/scripts/images/* "$0" | sha256sum | cut -c1-12)
 cache_root="${PIPELINE_SIDECARS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pipeline-sidecars}"
 out="$cache_root/node-${K8S_VERSION}-${pins_hash}"
@@ -106,6 +107,15 @@ if [ ! -x "$out/bin/kube-router" ]; then
   say "kube-router $KUBE_ROUTER_VERSION: go build"
   (cd "$k8s/kube-router" && CGO_ENABLED=0 gobuild -v -ldflags "-s -w" -o "$out/bin/kube-router" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router) 2>&1 | progress kube-router
   [ "${PIPESTATUS[0]}" -eq 0 ] || { say "go build of kube-router failed"; exit 1; }
+fi
+
+# --- buildkitd, buildctl and rootlesskit for the moby/buildkit:rootless stand-in.
+if [ ! -x "$out/buildkit/buildkitd" ] || [ ! -x "$out/buildkit/buildctl" ] || [ ! -x "$out/buildkit/rootlesskit" ]; then
+  say "buildkit $(awk '$1=="github.com/moby/buildkit"{print $2}' "$k8s/buildkit/go.mod"), rootlesskit: go build"
+  mkdir -p "$out/buildkit"
+  (cd "$k8s/buildkit" && CGO_ENABLED=0 gobuild -v -ldflags "-s -w" -o "$out/buildkit/" github.com/moby/buildkit/cmd/buildkitd \
+      github.com/moby/buildkit/cmd/buildctl github.com/rootless-containers/rootlesskit/v2/cmd/rootlesskit) 2>&1 | progress buildkit
+  [ "${PIPESTATUS[0]}" -eq 0 ] || { say "go build of buildkit failed"; exit 1; }
 fi
 
 # --- Tekton's pod commands, static, from the Tekton module the controller is built from.

@@ -12,6 +12,7 @@ export DEB_ROOT="$out/debian"
 # shellcheck source=/dev/null
 . "$here/../../test/k8s/node.env"
 say() { printf '[node] images: %s\n' "$*" >&2; }
+command -v setcap >/dev/null || { say "missing 'setcap': apt-get install libcap2-bin (the buildkit image's newuidmap needs file capabilities)"; exit 1; }
 work="$out/images/rootfs"
 rm -rf "$work"; mkdir -p "$work" "$out/images"
 list="$out/images/images.txt.tmp"; : > "$list"
@@ -60,6 +61,50 @@ add_bin "$r" "$DEB_ROOT/usr/bin/docker-registry" bin/registry
 mkdir -p "$r/etc/docker/registry" "$r/var/lib/registry"
 cp "$here/registry-config.yml" "$r/etc/docker/registry/config.yml"
 image "$REGISTRY_IMAGE" "$r" 'entrypoint=["/bin/registry"]' 'cmd=["serve","/etc/docker/registry/config.yml"]'
+
+# postgres, equivalent for our purposes: Debian's PostgreSQL server and client binaries at Debian's
+# paths (their compiled-in share and lib dirs), the zoneinfo Debian builds against, a postgres user
+# (uid 999 as in docker-library's image) and an entrypoint doing docker-library's init
+# (postgres-entrypoint.sh). Tagged with its real major version: the Postgres kind's default follows
+# what we can build and test (no Debian release runnable here ships 16).
+pg=usr/lib/postgresql/$POSTGRES_MAJOR
+r="$work/postgres"; add_base "$r"; add_busybox "$r"; mkdir -p "$r/usr/local/bin" "$r/$pg/lib" "$r/usr/share/postgresql"
+printf 'postgres:x:999:999:PostgreSQL:/var/lib/postgresql:/bin/sh\n' >> "$r/etc/passwd"
+printf 'postgres:x:999:\n' >> "$r/etc/group"
+for b in postgres initdb pg_ctl psql pg_isready; do
+  add_bin "$r" "$DEB_ROOT/$pg/bin/$b" "$pg/bin/$b"; ln -sf "/$pg/bin/$b" "$r/usr/local/bin/$b"
+done
+# The server's loadable modules (plpgsql, snowball, ...) but not the LLVM JIT, which is optional.
+find "$DEB_ROOT/$pg/lib" -maxdepth 1 -name '*.so' ! -name 'llvmjit*' -exec cp {} "$r/$pg/lib/" \;
+cp -a "$DEB_ROOT/usr/share/postgresql/$POSTGRES_MAJOR" "$r/usr/share/postgresql/"
+rm -rf "$r/usr/share/postgresql/$POSTGRES_MAJOR/man"
+mkdir -p "$r/usr/share"; cp -a "$DEB_ROOT/usr/share/zoneinfo" "$r/usr/share/"
+mkdir -p "$r/var/lib/postgresql/data" "$r/var/run/postgresql"
+cp "$here/postgres-entrypoint.sh" "$r/usr/local/bin/docker-entrypoint.sh"; chmod 755 "$r/usr/local/bin/docker-entrypoint.sh"
+image "$POSTGRES_IMAGE" "$r" 'entrypoint=["docker-entrypoint.sh"]' 'cmd=["postgres"]' \
+  "env=[\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/$pg/bin\",\"PGDATA=/var/lib/postgresql/data\"]"
+
+# moby/buildkit:rootless, equivalent for our purposes: buildkitd, buildctl and rootlesskit built from
+# their Go modules (test/k8s/buildkit), runc (also as buildkit-runc), setuid newuidmap/newgidmap,
+# user 1000 with subordinate ids, run as `rootlesskit buildkitd` by uid 1000 with upstream's
+# environment. The directories upstream chowns to the user are world-writable and sticky here instead
+# (every layer entry is owned by root; see oci-archive.sh).
+r="$work/buildkit"; add_base "$r"; add_busybox "$r"
+for b in buildkitd buildctl rootlesskit; do cp "$out/buildkit/$b" "$r/usr/bin/$b"; done
+add_bin "$r" "$DEB_ROOT/usr/sbin/runc" usr/bin/runc; ln -sf runc "$r/usr/bin/buildkit-runc"
+# newuidmap/newgidmap get file capabilities, not setuid root: bookworm's (shadow 4.13, built without
+# libcap) keeps euid 0 when setuid, and then the kernel wants CAP_SYS_ADMIN over the new user namespace,
+# which a container without privileges lacks ("newuidmap: write to uid_map failed: Operation not
+# permitted"); with file capabilities it runs as uid 1000, the namespace's owner.
+for b in newuidmap newgidmap; do add_bin "$r" "$DEB_ROOT/usr/bin/$b" "usr/bin/$b"; done
+setcap cap_setuid,cap_setfcap+ep "$r/usr/bin/newuidmap"; setcap cap_setgid,cap_setfcap+ep "$r/usr/bin/newgidmap"
+printf 'user:x:1000:1000:user:/home/user:/bin/sh\n' >> "$r/etc/passwd"
+printf 'user:x:1000:\n' >> "$r/etc/group"
+echo user:100000:65536 > "$r/etc/subuid"; echo user:100000:65536 > "$r/etc/subgid"
+mkdir -p "$r/run/user/1000" "$r/home/user/.local/tmp" "$r/home/user/.local/share/buildkit"
+chmod 1777 "$r/run/user" "$r/run/user/1000" "$r/home/user" "$r/home/user/.local" "$r/home/user/.local/tmp" "$r/home/user/.local/share" "$r/home/user/.local/share/buildkit"
+image "$BUILDKIT_IMAGE" "$r" 'entrypoint=["rootlesskit","buildkitd"]' 'cmd=[]' 'user=1000:1000' \
+  'env=["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","HOME=/home/user","USER=user","XDG_RUNTIME_DIR=/run/user/1000","TMPDIR=/home/user/.local/tmp","BUILDKIT_HOST=unix:///run/user/1000/buildkit/buildkitd.sock"]'
 
 # Tekton's pod images, each binary at /ko-app/NAME as Tekton's release images (ko) place them.
 for b in entrypoint nop workingdirinit sidecarlogresults; do

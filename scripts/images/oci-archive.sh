@@ -27,7 +27,9 @@ esac
 tag=${ref##*:}
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/blobs/sha256"
-tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --hard-dereference -C "$rootfs" -cf "$work/layer.tar" .
+# File capabilities (security.capability) go into the layer: the buildkit image's newuidmap needs them.
+tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --hard-dereference \
+  --xattrs --xattrs-include=security.capability -C "$rootfs" -cf "$work/layer.tar" .
 layer_digest=$(sha256sum "$work/layer.tar" | cut -d' ' -f1)
 layer_size=$(stat -c %s "$work/layer.tar")
 mv "$work/layer.tar" "$work/blobs/sha256/$layer_digest"
