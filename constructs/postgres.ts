@@ -7,7 +7,7 @@ import { optionBlock, optString } from './validate';
 
 /** Defaults of the Postgres kind, in one place. */
 export const POSTGRES_DEFAULTS = {
-  image: 'postgres:16',
+  image: 'postgres:15',
   database: 'app',
   user: 'app',
   port: 5432,

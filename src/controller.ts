@@ -11,6 +11,7 @@ import type { OperatorMetrics } from './metrics';
 import { WorkQueue } from './queue';
 import { timerDelay } from './timers';
 import { Caches, isDone, OWNED_KINDS, OWNED_SELECTOR, Reconciler, runIdentity } from './reconcile';
+import { hasCrashed, healthKeyOf, SidecarHealth } from './sidecar-health';
 
 export interface ControllerOptions {
   readonly kubeConfig: KubeConfig;
@@ -32,6 +33,7 @@ export interface ControllerOptions {
 
 const RUN = 'run:';
 const SIDECAR = 'psc:';
+const HEALTH = 'crash:';
 /** Delay that batches PipelineSidecar status writes caused by its Deployments changing. */
 const STATUS_COALESCE_MS = 2000;
 
@@ -43,6 +45,7 @@ const STATUS_COALESCE_MS = 2000;
 export class Controller {
   readonly caches: Caches;
   readonly reconciler: Reconciler;
+  private readonly health: SidecarHealth;
   private readonly queue: WorkQueue;
   private sweepTimer?: NodeJS.Timeout;
   private running = false;
@@ -74,6 +77,9 @@ export class Controller {
       client: o.client, caches: this.caches, kinds: o.kinds, events: o.events, log: o.log, metrics: o.metrics,
       allowPrivilegedEverywhere: o.allowPrivilegedEverywhere, startupTimeoutDefaultMs: o.startupTimeoutDefaultMs,
     });
+    this.health = new SidecarHealth({
+      client: o.client, runs: this.caches.runs, pods: this.caches.pods, deployments: owned.get('apps/v1/Deployment')!, events: o.events, log: o.log,
+    });
     // Reconciles wait on the API server, not the CPU: 4 workers queued runs for seconds at 10 runs/s
     // on a loaded API server (docs/benchmarks.md), so the default is 16.
     this.queue = new WorkQueue({ concurrency: o.concurrency ?? 16, onDepth: (d) => o.metrics.queueDepth.set(d) });
@@ -87,6 +93,11 @@ export class Controller {
   private wire(): void {
     const c = this.caches;
     c.runs.on((_t, run) => this.queue.add(RUN + keyOf(run)));
+    // #10.6: a sidecar container that died is reported on its run (sidecar-health.ts).
+    c.pods.on((t, pod) => {
+      const key = t !== 'delete' && hasCrashed(pod) ? healthKeyOf(pod) : undefined;
+      if (key) this.queue.add(HEALTH + key);
+    });
     c.sidecars.on((t, cr, old) => {
       this.queue.add(SIDECAR + keyOf(cr));
       // A new, changed or deleted PipelineSidecar may change what pending runs of its namespace get.
@@ -173,7 +184,9 @@ export class Controller {
   private async handle(key: string): Promise<{ requeueAfterMs?: number } | void> {
     const end = this.o.metrics.reconcileDuration.startTimer();
     try {
-      const r = key.startsWith(RUN) ? await this.reconciler.reconcile(key.slice(RUN.length)) : await this.sidecarStatus(key.slice(SIDECAR.length));
+      const r = key.startsWith(RUN) ? await this.reconciler.reconcile(key.slice(RUN.length))
+        : key.startsWith(HEALTH) ? await this.health.check(key.slice(HEALTH.length))
+          : await this.sidecarStatus(key.slice(SIDECAR.length));
       this.reconciles++;
       end({ result: r?.requeueAfterMs !== undefined ? 'requeue' : 'ok' });
       return r;

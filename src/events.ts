@@ -27,6 +27,8 @@ export const REASONS = {
   sidecarMissing: 'SidecarMissing',
   /** The run was pended by someone else and its sidecars missed their start-up timeout. */
   startupLate: 'SidecarStartupLate',
+  /** A sidecar container died while the run was not done (the kubelet restarts it; the run goes on). */
+  sidecarRestarted: 'SidecarRestarted',
 } as const;
 
 /**

@@ -151,7 +151,7 @@ export interface BuildKitDaemonOptions {
 
 /** Options of the Postgres kind. */
 export interface PostgresOptions {
-  /** Image (default postgres:16). */
+  /** Image (default postgres:15). */
   readonly image?: string;
   /** Database name (default app). */
   readonly database?: string;
