@@ -1,0 +1,128 @@
+import { ANNOTATIONS, LABELS } from '../../constructs/api/spec';
+import { REPORTED_CRASHES_ANNOTATION } from '../../src/sidecar-health';
+import { eventually, rawClient } from '../harness/cluster';
+import { ctr, podLog } from '../harness/node';
+import type { TestNode } from '../harness/node-shared';
+import { succeeded, taskPodsOf, waitRunDone } from '../harness/runs';
+import { createRun, ServedOperator } from '../operator/helpers';
+import { TektonOnNode, tektonOnNode } from './tekton-fixture';
+
+/**
+ * #10.6 (first half) Killing the daemon's container mid-run is reported on the run: the kubelet
+ * restarts dockerd, and the operator writes one SidecarRestarted Warning Event on the PipelineRun
+ * naming the sidecar, the container, the exit code and the restart count. Negative control: a run
+ * whose daemon nobody kills (and whose sidecars are torn down at its end, stopping their containers
+ * on purpose) gets no such Event.
+ */
+jest.setTimeout(300_000);
+
+const CLI = 'docker.io/library/docker:27';
+let node: TestNode;
+let fx: ServedOperator;
+let setup: TektonOnNode;
+beforeAll(async () => {
+  setup = await tektonOnNode('node-crash');
+  ({ node, fx } = setup);
+}, 300_000);
+afterAll(() => setup?.stop(), 120_000);
+
+const dockerEnv = [
+  { name: 'DOCKER_HOST', value: '$(params.docker-host)' },
+  { name: 'DOCKER_TLS_VERIFY', value: '1' },
+  { name: 'DOCKER_CERT_PATH', value: '$(workspaces.docker-tls-certs.path)' },
+];
+
+/** A one-task run using the DockerDaemon `docker`: it prints the server version, then runs `then`. */
+function runUsingDaemon(prefix: string, then: string): Record<string, any> {
+  return {
+    metadata: { generateName: prefix, annotations: { [ANNOTATIONS.sidecars]: 'docker' } },
+    spec: {
+      pipelineSpec: {
+        params: [{ name: 'docker-host' }], workspaces: [{ name: 'docker-tls-certs' }],
+        tasks: [{
+          name: 'use', params: [{ name: 'docker-host', value: '$(params.docker-host)' }],
+          workspaces: [{ name: 'docker-tls-certs', workspace: 'docker-tls-certs' }],
+          taskSpec: {
+            params: [{ name: 'docker-host' }], workspaces: [{ name: 'docker-tls-certs' }],
+            steps: [{ name: 'use', image: CLI, env: dockerEnv, script: `docker version --format "server={{.Server.Version}}"\n${then}` }],
+          },
+        }],
+      },
+    },
+  };
+}
+
+async function restartEvents(ns: string, runUid: string): Promise<any[]> {
+  const list = await rawClient().get(`/api/v1/namespaces/${ns}/events`, { fieldSelector: `involvedObject.uid=${runUid},reason=SidecarRestarted` });
+  return list.items ?? [];
+}
+
+async function sidecarPodOf(ns: string, runId: string): Promise<any> {
+  return (await rawClient().get(`/api/v1/namespaces/${ns}/pods`, { labelSelector: `${LABELS.runId}=${runId}` })).items[0];
+}
+
+async function waitForServer(ns: string, runName: string): Promise<void> {
+  await eventually('the task to reach its daemon', async () => {
+    const pod = (await taskPodsOf(ns, runName))[0];
+    return pod && /server=\d/.test(podLog(node.state, ns, pod.metadata.name, 'step-use'));
+  }, 120_000, 500);
+}
+
+it('#10.6 the dind container killed mid-run: a SidecarRestarted Warning Event on the run names sidecar, container, exit code and restarts', async () => {
+  const ns = fx.ns;
+  // The task outlives the kill: the run is not done while the daemon dies.
+  const run = await createRun(ns, runUsingDaemon('crash-', 'sleep 600'));
+  const name = run.metadata.name;
+  const uid = run.metadata.uid;
+  const runId = run.metadata.annotations[ANNOTATIONS.runId];
+  await waitForServer(ns, name);
+  const before = await sidecarPodOf(ns, runId);
+  const cs = before.status.containerStatuses.find((c: any) => c.name === 'dockerd');
+  expect(cs.restartCount).toBe(0);
+  expect(await restartEvents(ns, uid)).toEqual([]);
+  // Kill dockerd's container (its init process, docker-init) on the node, as an OOM kill or a crash would.
+  const id: string = cs.containerID.replace('containerd://', '');
+  const t0 = Date.now();
+  ctr(node.state, ['tasks', 'kill', '--signal', 'SIGKILL', id]);
+  const [ev] = await eventually('a SidecarRestarted Event on the run', async () => {
+    const evs = await restartEvents(ns, uid);
+    return evs.length ? evs : undefined;
+  }, 60_000, 200);
+  const reportedMs = Date.now() - t0;
+  expect(ev.type).toBe('Warning');
+  expect(ev.involvedObject).toMatchObject({ kind: 'PipelineRun', name, uid });
+  expect(ev.message).toContain('sidecar "docker"');
+  expect(ev.message).toContain(`container "dockerd" of pod ${before.metadata.name}`);
+  expect(ev.message).toContain('exit code 137');
+  expect(ev.message).toMatch(/restarts: [01]/);
+  // The kubelet restarts it in the same pod; the record on the Deployment says the crash was reported.
+  await eventually('dockerd restarted', async () => {
+    const p = await sidecarPodOf(ns, runId);
+    const c = p?.status?.containerStatuses?.find((x: any) => x.name === 'dockerd');
+    return p?.metadata.uid === before.metadata.uid && c?.restartCount === 1 && c.state?.running;
+  }, 60_000, 200);
+  const dep = (await rawClient().get(`/apis/apps/v1/namespaces/${ns}/deployments`, { labelSelector: `${LABELS.runId}=${runId}` })).items[0];
+  expect(JSON.parse(dep.metadata.annotations[REPORTED_CRASHES_ANNOTATION])).toEqual({ [`${before.metadata.name}/dockerd`]: 1 });
+  // One crash, one Event: the restart (and the status updates after it) report nothing more.
+  await new Promise((r) => setTimeout(r, 3000));
+  expect((await restartEvents(ns, uid)).length).toBe(1);
+  // The run was not cancelled by the crash: it is still running.
+  const live = await rawClient().get(`/apis/tekton.dev/v1/namespaces/${ns}/pipelineruns/${name}`);
+  expect(live.spec.status).toBeUndefined();
+  expect(succeeded(live).status).toBe('Unknown');
+  process.stderr.write(`[node] dind killed -> SidecarRestarted Event on the run in ${reportedMs} ms: ${ev.message}\n`);
+  await rawClient().delete(`/apis/tekton.dev/v1/namespaces/${ns}/pipelineruns/${name}`);
+});
+
+it('#10.6 negative control: a run whose daemon is not killed (torn down at its end) gets no SidecarRestarted Event', async () => {
+  const ns = fx.ns;
+  const run = await createRun(ns, runUsingDaemon('calm-', 'sleep 3; docker version --format "again={{.Server.Version}}"'));
+  const name = run.metadata.name;
+  const runId = run.metadata.annotations[ANNOTATIONS.runId];
+  const done = await waitRunDone(ns, name, 240_000);
+  expect(succeeded(done).status).toBe('True');
+  // The teardown stops the daemon's container on purpose: still no Event.
+  await eventually('the sidecar pod to be gone', async () => !(await sidecarPodOf(ns, runId)), 60_000, 200);
+  await new Promise((r) => setTimeout(r, 2000));
+  expect(await restartEvents(ns, run.metadata.uid)).toEqual([]);
+});
