@@ -9,6 +9,7 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import { RawClient } from '../../src/k8s/raw';
+import { ClientCa, writeClientCa, writeClientCert } from './client-certs';
 import { NetnsState, createNetns, deleteNetns, inNetns, netnsLeftovers } from './netns';
 import {
   TASK_LABELS, TEKTON_WEBHOOK_PORT, TektonLayout, controllerArgs, deploymentEnv, knativePortEnv, tektonConfigObjects, tektonLayout,
@@ -67,6 +68,8 @@ export interface ControlPlaneState {
   readonly kubeconfig: string;
   readonly adminToken: string;
   readonly caFile: string;
+  /** The CA the API server trusts for client certificates (--client-ca-file), with its key. */
+  readonly clientCa: ClientCa;
   readonly binDir: string;
   readonly pids: Record<string, number>;
   readonly ports: { etcd: number; etcdPeer: number; apiserver: number };
@@ -124,6 +127,10 @@ export class ControlPlane {
     fs.writeFileSync(path.join(certDir, 'sa.key'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
     fs.writeFileSync(path.join(certDir, 'sa.pub'), publicKey.export({ type: 'spki', format: 'pem' }));
     fs.writeFileSync(path.join(certDir, 'tokens.csv'), `${adminToken},admin,admin-uid,"system:masters"\n`);
+    // Client certificates (the real node's kubelet: system:node:<name>) are signed by this CA.
+    const clientCa = await writeClientCa(certDir);
+    // The API server's own client certificate towards kubelets (logs, exec, port-forward).
+    const kubeletClient = await writeClientCert(clientCa, path.join(certDir, 'apiserver-kubelet-client'), 'kube-apiserver-kubelet-client', ['system:masters']);
     const server = `https://127.0.0.1:${apiPort}`;
     const caFile = path.join(certDir, 'apiserver.crt');
     const kubeconfig = path.join(workDir, 'kubeconfig');
@@ -144,7 +151,12 @@ export class ControlPlane {
       `--etcd-servers=http://127.0.0.1:${etcdPort}`,
       `--secure-port=${apiPort}`, '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1',
       `--cert-dir=${certDir}`, `--token-auth-file=${path.join(certDir, 'tokens.csv')}`,
-      '--authorization-mode=RBAC',
+      `--client-ca-file=${clientCa.certFile}`,
+      // A real kubelet is held to its own Node and pods, as in a real cluster (real-node.md).
+      '--authorization-mode=Node,RBAC', '--enable-admission-plugins=NodeRestriction',
+      // Kubelets by their InternalIP: resolving the node name would ask the machine's DNS resolver.
+      '--kubelet-preferred-address-types=InternalIP',
+      `--kubelet-client-certificate=${kubeletClient.certFile}`, `--kubelet-client-key=${kubeletClient.keyFile}`,
       '--service-account-issuer=https://kubernetes.default.svc',
       `--service-account-key-file=${path.join(certDir, 'sa.pub')}`,
       `--service-account-signing-key-file=${path.join(certDir, 'sa.key')}`,
@@ -177,7 +189,7 @@ export class ControlPlane {
     const specs = new Map<Component, ProcSpec>();
     for (const [c, a] of args) specs.set(c, { command: path.join(binDir, c), args: a });
     const state: ControlPlaneState = {
-      workDir, server, kubeconfig, adminToken, caFile, binDir, pids: {},
+      workDir, server, kubeconfig, adminToken, caFile, clientCa, binDir, pids: {},
       ports: { etcd: etcdPort, etcdPeer, apiserver: apiPort }, auditLog, startedMs: 0,
     };
     const cp = new ControlPlane(state, verbose, specs);

@@ -115,7 +115,7 @@ export function cniConfig(l: NodeLayout): string {
 }
 
 /** The kubelet's KubeletConfiguration: what real-node.md found necessary on this machine kind, plus own paths. */
-export function kubeletConfig(l: NodeLayout): string {
+export function kubeletConfig(l: NodeLayout, clientCaFile: string): string {
   return stringify({
     apiVersion: 'kubelet.config.k8s.io/v1beta1',
     kind: 'KubeletConfiguration',
@@ -136,7 +136,8 @@ export function kubeletConfig(l: NodeLayout): string {
     containerRuntimeEndpoint: `unix://${containerdSocket(l)}`,
     podLogsDir: `${l.workDir}/pod-logs`,
     staticPodPath: '',
-    authentication: { anonymous: { enabled: false }, webhook: { enabled: true } },
+    // The API server (logs, exec) comes with a client certificate of the control plane's client CA.
+    authentication: { anonymous: { enabled: false }, webhook: { enabled: true }, x509: { clientCAFile: clientCaFile } },
     authorization: { mode: 'Webhook' },
     registerWithTaints: l.taints,
     // Imported images are never garbage-collected and pods are not evicted for a full-ish disk.
@@ -191,12 +192,16 @@ export function corefile(kubeconfig: string): string {
 `;
 }
 
+/** How a node daemon authenticates: a bearer token, or a client certificate and key. */
+export type NodeCredentials = { readonly token: string } | { readonly certFile: string; readonly keyFile: string };
+
 /** A kubeconfig for the node's daemons: the API server through the host end of the veth pair. */
-export function nodeKubeconfig(server: string, caFile: string, token: string, tlsServerName: string): string {
+export function nodeKubeconfig(server: string, caFile: string, creds: NodeCredentials, tlsServerName: string): string {
+  const user = 'token' in creds ? { token: creds.token } : { 'client-certificate': creds.certFile, 'client-key': creds.keyFile };
   return stringify({
     apiVersion: 'v1', kind: 'Config',
     clusters: [{ name: 'local', cluster: { 'server': server, 'certificate-authority': caFile, 'tls-server-name': tlsServerName } }],
-    users: [{ name: 'node', user: { token } }],
+    users: [{ name: 'node', user }],
     contexts: [{ name: 'local', context: { cluster: 'local', user: 'node' } }],
     'current-context': 'local',
   });

@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ControlPlaneState } from './control-plane';
+import { writeClientCert } from './client-certs';
 import {
   NodeLayout, cniConfig, containerdConfig, containerdSocket, corefile, gatewayOf, kubeProxyConfig, kubeletConfig,
   nodeKubeconfig, registryBlackhole,
@@ -179,13 +180,26 @@ export async function startNode(cp: ControlPlaneState, opts: NodeOptions = {}): 
       }
     }
     // --- configuration files.
+    // Each daemon as the identity a real cluster gives it: the kubelet as system:node:<name> (the
+    // Node authorizer and NodeRestriction apply), kube-proxy as system:kube-proxy (bound to
+    // system:node-proxier by the API server's bootstrap policy); CoreDNS and kube-router, test-rig
+    // components with no bootstrap role, keep the harness's token.
+    const apiUrl = `https://${hostIp}:${apiPort}`;
+    const pki = path.join(workDir, 'pki');
+    fs.mkdirSync(pki, { recursive: true });
+    const kubeletCert = await writeClientCert(cp.clientCa, path.join(pki, 'kubelet'), `system:node:${name}`, ['system:nodes']);
+    const proxyCert = await writeClientCert(cp.clientCa, path.join(pki, 'kube-proxy'), 'system:kube-proxy', []);
+    const kubeletKubeconfig = path.join(workDir, 'kubelet.kubeconfig');
+    fs.writeFileSync(kubeletKubeconfig, nodeKubeconfig(apiUrl, cp.caFile, kubeletCert, '127.0.0.1'));
+    const proxyKubeconfig = path.join(workDir, 'kube-proxy.kubeconfig');
+    fs.writeFileSync(proxyKubeconfig, nodeKubeconfig(apiUrl, cp.caFile, proxyCert, '127.0.0.1'));
     const kubeconfig = path.join(workDir, 'kubeconfig');
-    fs.writeFileSync(kubeconfig, nodeKubeconfig(`https://${hostIp}:${apiPort}`, cp.caFile, state.api.token, '127.0.0.1'));
+    fs.writeFileSync(kubeconfig, nodeKubeconfig(apiUrl, cp.caFile, { token: state.api.token }, '127.0.0.1'));
     fs.writeFileSync(path.join(workDir, 'containerd', 'config.toml'), containerdConfig(layout));
     fs.writeFileSync(path.join(workDir, 'containerd', 'certs.d', '_default', 'hosts.toml'), registryBlackhole());
     fs.writeFileSync(path.join(workDir, 'cni', 'net.d', '10-pipeline-sidecars.conflist'), cniConfig(layout));
-    fs.writeFileSync(path.join(workDir, 'kubelet', 'config.yaml'), kubeletConfig(layout));
-    fs.writeFileSync(path.join(workDir, 'kube-proxy.yaml'), kubeProxyConfig(layout, kubeconfig));
+    fs.writeFileSync(path.join(workDir, 'kubelet', 'config.yaml'), kubeletConfig(layout, cp.clientCa.certFile));
+    fs.writeFileSync(path.join(workDir, 'kube-proxy.yaml'), kubeProxyConfig(layout, proxyKubeconfig));
     fs.writeFileSync(path.join(workDir, 'Corefile'), corefile(kubeconfig));
 
     // --- the API server, reachable from the namespace at hostIp:apiPort.
@@ -204,7 +218,7 @@ export async function startNode(cp: ControlPlaneState, opts: NodeOptions = {}): 
 
     // --- kubelet, then the Node Ready.
     launch('kubelet', [
-      path.join(cacheDir, 'bin', 'kubelet'), `--config=${path.join(workDir, 'kubelet', 'config.yaml')}`, `--kubeconfig=${kubeconfig}`,
+      path.join(cacheDir, 'bin', 'kubelet'), `--config=${path.join(workDir, 'kubelet', 'config.yaml')}`, `--kubeconfig=${kubeletKubeconfig}`,
       `--hostname-override=${name}`, `--node-ip=${nodeIp}`, `--root-dir=${path.join(workDir, 'kubelet')}`,
       `--cert-dir=${path.join(workDir, 'kubelet', 'pki')}`, '--v=1',
     ]);
@@ -288,12 +302,22 @@ function layoutOf(state: NodeState): { workDir: string } & NodeLayout {
   return { workDir: state.workDir } as NodeLayout;
 }
 
-/** An authenticated request to the API server with the node's token. */
-export function apiRequest(state: NodeState, method: string, apiPath: string, body?: unknown, contentType = 'application/json'): Promise<{ status: number; json: any }> {
+/** The kubelet's client certificate and key (system:node:<name>), as its kubeconfig names them. */
+export function kubeletCredentials(state: NodeState): { certFile: string; keyFile: string } {
+  return { certFile: path.join(state.workDir, 'pki', 'kubelet.crt'), keyFile: path.join(state.workDir, 'pki', 'kubelet.key') };
+}
+
+/**
+ * An authenticated request to the API server with the node's token, or, given `as`, with that
+ * client certificate instead (e.g. the kubelet's, to see what the Node authorizer lets it do).
+ */
+export function apiRequest(state: NodeState, method: string, apiPath: string, body?: unknown, contentType = 'application/json',
+  as?: { certFile: string; keyFile: string }): Promise<{ status: number; json: any }> {
   return new Promise((resolve, reject) => {
+    const auth = as ? { cert: fs.readFileSync(as.certFile), key: fs.readFileSync(as.keyFile) } : {};
     const req = https.request(`${state.api.server}${apiPath}`, {
-      method, ca: fs.readFileSync(state.api.caFile),
-      headers: { 'Authorization': `Bearer ${state.api.token}`, 'Content-Type': contentType, 'Accept': 'application/json' },
+      method, ca: fs.readFileSync(state.api.caFile), ...auth,
+      headers: { ...(as ? {} : { 'Authorization': `Bearer ${state.api.token}` }), 'Content-Type': contentType, 'Accept': 'application/json' },
     }, (res) => {
       let text = '';
       res.on('data', (c) => { text += c; });

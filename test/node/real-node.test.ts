@@ -1,10 +1,11 @@
-import { createTestNamespace, eventually, rawClient } from '../harness/cluster';
-import { podLog, resolveA } from '../harness/node';
+import { clusterState, createTestNamespace, eventually, rawClient } from '../harness/cluster';
+import { apiRequest, kubeletCredentials, podLog, resolveA } from '../harness/node';
 import { TestNode, testNode, releaseTestNode } from '../harness/node-shared';
 import { BUSYBOX, podOnNode, retried, runPod, waitPod, waitReadyIp } from '../harness/node-pods';
 import { REAL_NODE_NAMESPACE_LABEL, pinLabelledNamespaces, waitPinned } from '../harness/node-pin';
 import { FAKE_NODE } from '../harness/control-plane';
 import * as dns from 'node:dns';
+import * as fs from 'node:fs';
 
 /**
  * The real-node tier (issue 10): pods run in real containers on a kubelet node joined to the
@@ -114,5 +115,31 @@ describe('#10 real node', () => {
     } finally {
       await unpin();
     }
+  });
+
+  it('#10 the kubelet is system:node:<name>, held by the Node authorizer and NodeRestriction; the API server reaches it by InternalIP', async () => {
+    const me = kubeletCredentials(node.state);
+    const name = node.state.name;
+    // Its own Node: allowed.
+    expect((await apiRequest(node.state, 'GET', `/api/v1/nodes/${name}`, undefined, undefined, me)).status).toBe(200);
+    // Secrets cluster-wide: the Node authorizer only lets a kubelet read what its own pods use.
+    const secrets = await apiRequest(node.state, 'GET', '/api/v1/secrets', undefined, undefined, me);
+    expect(secrets.status).toBe(403);
+    expect(secrets.json.message).toContain(`User "system:node:${name}"`);
+    // Another Node (kwok's): NodeRestriction refuses a kubelet changing it.
+    const other = await apiRequest(node.state, 'PATCH', `/api/v1/nodes/${FAKE_NODE}`, { metadata: { labels: { touched: 'yes' } } }, 'application/merge-patch+json', me);
+    expect(other.status).toBe(403);
+    // Negative control: the harness's own credentials may do both.
+    expect((await apiRequest(node.state, 'GET', '/api/v1/secrets')).status).toBe(200);
+    // The API server proxies logs from the kubelet by its InternalIP, with its client certificate.
+    const ns = await createTestNamespace('node-logs');
+    const marker = `via-api-${Math.random().toString(36).slice(2)}`;
+    const { pod } = await runPod(rawClient(), ns, podOnNode(node.state, 'logs', `echo ${marker}`));
+    expect(pod.status.phase).toBe('Succeeded');
+    const log = await apiRequest(node.state, 'GET', `/api/v1/namespaces/${ns}/pods/logs/log?container=main`);
+    expect(log.status).toBe(200);
+    expect(String(log.json)).toContain(marker);
+    const apiserverArgs = fs.readFileSync(`/proc/${clusterState().pids['kube-apiserver']}/cmdline`, 'utf8').split('\0');
+    expect(apiserverArgs).toEqual(expect.arrayContaining(['--authorization-mode=Node,RBAC', '--enable-admission-plugins=NodeRestriction', '--kubelet-preferred-address-types=InternalIP']));
   });
 });
