@@ -135,6 +135,14 @@ project.addTask('bench', {
     { exec: 'ts-node --transpile-only --project test/tsconfig.json bench/bench.ts', receiveArgs: true },
   ],
 });
+// Issue 10: gate latency on the real node (needs root; scripts/node.sh builds or reuses the node cache).
+project.addTask('bench:gate-node', {
+  description: 'created -> unpended p50/p99 and the daemon-ready part over N TEP runs on the real node (--runs N, default 20; --json FILE)',
+  steps: [
+    { exec: 'bash scripts/control-plane.sh >/dev/null', name: 'build or reuse the local control plane' },
+    { exec: 'ts-node --transpile-only --project test/tsconfig.json bench/gate-node.ts', receiveArgs: true },
+  ],
+});
 project.addTask('chaos', {
   description: 'create runs while SIGKILLing the operator, cutting its watches and restarting the API server; verify (--runs M --kills K)',
   steps: [

@@ -4,7 +4,8 @@ import { eventually, rawClient } from '../harness/cluster';
 import { ctr, podLog } from '../harness/node';
 import type { TestNode } from '../harness/node-shared';
 import { succeeded, taskPodsOf, waitRunDone } from '../harness/runs';
-import { createRun, ServedOperator } from '../operator/helpers';
+import { createRun, inProcessOperator, ServedOperator } from '../operator/helpers';
+import type { Operator } from '../../src/operator';
 import { TektonOnNode, tektonOnNode } from './tekton-fixture';
 
 /**
@@ -125,4 +126,44 @@ it('#10.6 negative control: a run whose daemon is not killed (torn down at its e
   await eventually('the sidecar pod to be gone', async () => !(await sidecarPodOf(ns, runId)), 60_000, 200);
   await new Promise((r) => setTimeout(r, 2000));
   expect(await restartEvents(ns, run.metadata.uid)).toEqual([]);
+});
+
+it('#10.6 restart-safe: a crash while the operator is down is reported once when it is back, and another restart reports nothing more', async () => {
+  const ns = fx.ns;
+  const run = await createRun(ns, runUsingDaemon('down-', 'sleep 600'));
+  const { name, uid } = run.metadata;
+  const runId = run.metadata.annotations[ANNOTATIONS.runId];
+  await waitForServer(ns, name);
+  // This file's last test: the fixture's operator stops here (its stop at the end is then a no-op).
+  await fx.op.stop();
+  const before = await sidecarPodOf(ns, runId);
+  const id: string = before.status.containerStatuses.find((c: any) => c.name === 'dockerd').containerID.replace('containerd://', '');
+  ctr(node.state, ['tasks', 'kill', '--signal', 'SIGKILL', id]);
+  await eventually('dockerd restarted by the kubelet while no operator runs', async () => {
+    const c = (await sidecarPodOf(ns, runId))?.status?.containerStatuses?.find((x: any) => x.name === 'dockerd');
+    return c?.restartCount === 1 && c.state?.running;
+  }, 60_000, 200);
+  expect(await restartEvents(ns, uid)).toEqual([]);
+  let op: Operator | undefined;
+  try {
+    // Back: its caches sync, the pod's state says one crash, the Deployment's record says none.
+    op = inProcessOperator(`${ns}-back`, [ns], { webhook: false });
+    await op.start();
+    const [ev] = await eventually('the crash reported after the restart', async () => {
+      const evs = await restartEvents(ns, uid);
+      return evs.length ? evs : undefined;
+    }, 60_000, 200);
+    expect(ev.message).toContain('exit code 137');
+    expect(ev.message).toContain('restarts: 1');
+    await op.stop();
+    // Once more: the record on the Deployment (and the Event's name) make it a no-op.
+    op = inProcessOperator(`${ns}-again`, [ns], { webhook: false });
+    await op.start();
+    await eventually('the operator synced', async () => op!.controller?.synced, 30_000, 100);
+    await new Promise((r) => setTimeout(r, 3000));
+    expect((await restartEvents(ns, uid)).length).toBe(1);
+  } finally {
+    await rawClient().delete(`/apis/tekton.dev/v1/namespaces/${ns}/pipelineruns/${name}`).catch(() => undefined);
+    await op?.stop();
+  }
 });
