@@ -73,6 +73,12 @@ export interface OperatorStats {
   /** Requests sent so far by method and resource. */
   requestsByKind: Record<string, number>;
   memory: NodeJS.MemoryUsage;
+  /** Controller start → its caches synced (ms), once it leads. */
+  syncMs?: number;
+  /** PipelineRuns in the controller's cache. */
+  runsCached: number;
+  /** Informer list pages fetched (limit/continue) since start. */
+  listPages: number;
   cpu: NodeJS.CpuUsage;
   leader: boolean;
 }

@@ -1,4 +1,5 @@
 import { LABELS, MANAGED_BY } from '../constructs/api/spec';
+import { RUN_INDEX } from './cache-shapes';
 import { EventRecorder, REASONS } from './events';
 import type { KubeObject, ObjectCache } from './k8s/informer';
 import { RawClient, isNotFound } from './k8s/raw';
@@ -44,9 +45,16 @@ export class RunCleaner {
     return out;
   }
 
+  /** Owned objects filed under `key` in the run index (cache-shapes.ts runIndex): no scan. */
+  indexed(key: string): KubeObject[] {
+    const out: KubeObject[] = [];
+    for (const inf of this.owned.values()) out.push(...inf.byIndex(RUN_INDEX, key));
+    return out;
+  }
+
   /** The objects of this run (by uid: a run that copied another run's id never matches its objects). */
   ofRun(run: PipelineRun): KubeObject[] {
-    return this.objects(run.metadata.namespace, (o) => ownedByRun(o, run.metadata.uid));
+    return this.indexed(`uid:${run.metadata.namespace}/${run.metadata.uid}`).filter((o) => ownedByRun(o, run.metadata.uid));
   }
 
   /** Deletes the run's objects and says why on the run. */
@@ -68,7 +76,7 @@ export class RunCleaner {
    * too, eventually). Returns whether the run still exists (the cache is behind).
    */
   async runGone(namespace: string, name: string): Promise<boolean> {
-    const orphans = this.objects(namespace, (o) => (o.metadata as any).ownerReferences?.some((r: any) => r.kind === 'PipelineRun' && r.name === name));
+    const orphans = this.indexed(`owner:${namespace}/${name}`);
     if (orphans.length === 0) return false;
     const live = await this.client.getOrUndefined(objectPath({ apiVersion: 'tekton.dev/v1', kind: 'PipelineRun', metadata: { name, namespace } }));
     const uids = new Set<string>();

@@ -4,6 +4,7 @@ import { KindRegistry } from '../constructs/kinds';
 import { objectName } from '../constructs/names';
 import { validateSidecarSpec } from '../constructs/synthesize';
 import { trustedRunId } from './bookkeeping';
+import { RUN_INDEX } from './cache-shapes';
 import { OWNED_KINDS, OWNED_SELECTOR, RunCleaner, ownedByRun } from './cleanup';
 import { parseDuration } from './duration';
 import { EventRecorder, REASONS } from './events';
@@ -51,6 +52,12 @@ export interface ReconcilerOptions {
 
 export interface ReconcileResult { readonly requeueAfterMs?: number }
 
+/**
+ * How long a run we gate waits for its sidecars before a SidecarsApplied Event says what was created
+ * and what it waits for; sidecars Ready sooner are reported by SidecarsReady alone.
+ */
+export const APPLIED_EVENT_AFTER_MS = 5_000;
+
 /** The longest a reconcile asks to wait before looking again: a deadline further out is re-read then. */
 const MAX_REQUEUE_MS = 10 * 60_000;
 
@@ -82,6 +89,8 @@ export class Reconciler {
   readonly cleaner: RunCleaner;
   private readonly material: MaterialStore;
   private readonly applier: SidecarApplier;
+  /** Uids of runs whose deferred SidecarsApplied Event went out (saves a 409 per later reconcile; a restart forgets it harmlessly). */
+  private readonly appliedReported = new Set<string>();
   /** `ns/name` → uid of runs with something in memory, so a run that is gone is forgotten too. */
   private readonly uids = new Map<string, string>();
 
@@ -93,7 +102,7 @@ export class Reconciler {
   }
 
   /** Per-run entries held in memory (material minted but not cached yet, synthesis memo). */
-  get memoryEntries(): number { return this.material.size + this.applier.size + this.uids.size; }
+  get memoryEntries(): number { return this.material.size + this.applier.size + this.uids.size + this.appliedReported.size; }
 
   /** Owned objects in `namespace` matching `pred`, from the caches (the sweep uses it). */
   ownedObjects(namespace: string | undefined, pred: (o: KubeObject) => boolean): KubeObject[] {
@@ -180,7 +189,12 @@ export class Reconciler {
       if (out.lostRace) return { requeueAfterMs: 0 };
       if (out.written > 0 && !frozen) {
         log.info('applied sidecar objects', { written: out.written, total: manifests.length });
-        await this.o.events.emit(run, 'Normal', REASONS.sidecarsApplied, `created ${manifests.map((x) => `${x.kind} ${x.metadata.name}`).join(', ')}`, ident.runId);
+        // A run we gate hears about its objects once: in SidecarsReady when they come up quickly, or
+        // in SidecarsApplied once they have been waited for a while (gate()). One Event per run, not
+        // two, on the common path: Events are a third of the writes a run costs.
+        if (!(pending && releasableByUs(run))) {
+          await this.o.events.emit(run, 'Normal', REASONS.sidecarsApplied, `created ${manifests.map((x) => `${x.kind} ${x.metadata.name}`).join(', ')}`, ident.runId);
+        }
       }
     } catch (e) {
       return this.applyFailed(run, ident, sidecars, pending, e, log);
@@ -266,8 +280,30 @@ export class Reconciler {
   }
 
   private async gate(run: PipelineRun, ident: RunIdentity, sidecars: readonly RunSidecar[], pending: boolean, log: Logger): Promise<ReconcileResult> {
-    const decision = decide({ pending, releasable: releasableByUs(run), sidecars: this.observe(ident, sidecars), now: this.now() });
+    const observed = this.observe(ident, sidecars);
+    const releasable = releasableByUs(run);
+    const decision = decide({ pending, releasable, sidecars: observed, now: this.now() });
+    if (decision.kind !== 'wait' || !releasable) return this.act(run, ident, sidecars, decision, log);
+    // Waiting on a run we gate: once its sidecars have taken a while, say what exists and what it waits for.
+    const waiting = observed.filter((o) => !o.ready && o.since !== undefined);
+    if (waiting.length === 0 || this.appliedReported.has(run.metadata.uid)) return this.act(run, ident, sidecars, decision, log);
+    const slowAt = Math.min(...waiting.map((o) => o.since!)) + APPLIED_EVENT_AFTER_MS;
+    if (this.now() < slowAt) {
+      const until = decision.until === undefined ? slowAt : Math.min(decision.until, slowAt);
+      return this.act(run, ident, sidecars, { kind: 'wait', until }, log);
+    }
+    const pods = this.o.caches.pods.byIndex(RUN_INDEX, `id:${ident.namespace}/${ident.runId}`);
+    const deployments = this.o.caches.owned.get('apps/v1/Deployment')!;
+    const why = waiting.map((o) => `"${o.name}": ${notReadyCause(deployments.get(ident.namespace, objectName(ident, o.name)), pods.filter((p) => p.metadata.labels?.[LABELS.sidecar] === o.name))}`).join('; ');
+    await this.o.events.emit(run, 'Normal', REASONS.sidecarsApplied,
+      `created ${this.objectList(run)}; the run starts when every sidecar is Ready, waiting for ${why}`, ident.runId);
+    this.appliedReported.add(run.metadata.uid);
     return this.act(run, ident, sidecars, decision, log);
+  }
+
+  /** `Deployment a, Service b, ...` of the run's cached objects, for Event messages. */
+  private objectList(run: PipelineRun): string {
+    return this.cleaner.ofRun(run).map((o) => `${o.kind} ${o.metadata.name}`).sort().join(', ');
   }
 
   /**
@@ -281,7 +317,7 @@ export class Reconciler {
       case 'none': return {};
       case 'wait': return d.until === undefined ? {} : { requeueAfterMs: Math.min(MAX_REQUEUE_MS, Math.max(50, d.until - this.now() + 50)) };
       case 'start': {
-        await this.o.events.emit(run, 'Normal', REASONS.sidecarsReady, `sidecars ready (${sidecars.map((s) => s.name).join(', ')}): starting the run`);
+        await this.o.events.emit(run, 'Normal', REASONS.sidecarsReady, `sidecars ready (${sidecars.map((s) => s.name).join(', ')}; created ${this.objectList(run)}): starting the run`);
         if (await this.setRunStatus(run, 'start')) {
           const latency = (this.now() - Date.parse(run.metadata.creationTimestamp!)) / 1000;
           this.o.metrics?.unpendLatency.observe(latency);
@@ -313,10 +349,10 @@ export class Reconciler {
   }
 
   private causes(ident: RunIdentity, sidecars: readonly RunSidecar[], expired: readonly string[]): string {
-    const pods = this.o.caches.pods.list(ident.namespace);
+    const pods = this.o.caches.pods.byIndex(RUN_INDEX, `id:${ident.namespace}/${ident.runId}`);
     const deployments = this.o.caches.owned.get('apps/v1/Deployment')!;
     return sidecars.filter((s) => expired.includes(s.name)).map((s) => {
-      const podsOf = pods.filter((p) => p.metadata.labels?.[LABELS.runId] === ident.runId && p.metadata.labels?.[LABELS.sidecar] === s.name);
+      const podsOf = pods.filter((p) => p.metadata.labels?.[LABELS.sidecar] === s.name);
       const timeout = s.spec.lifecycle?.startupTimeout ?? `${Math.round(this.timeoutOf(s.spec) / 1000)}s`;
       return `sidecar "${s.name}" was not Ready within startupTimeout ${timeout}: ${notReadyCause(deployments.get(ident.namespace, objectName(ident, s.name)), podsOf)}`;
     }).join('; ');
@@ -418,6 +454,7 @@ export class Reconciler {
   /** Drops everything held in memory for the run. */
   private forget(run: Pick<PipelineRun, 'metadata'>): void {
     this.uids.delete(`${run.metadata.namespace}/${run.metadata.name}`);
+    this.appliedReported.delete(run.metadata.uid);
     this.material.forget(run.metadata.uid);
     this.applier.forget(run.metadata.uid);
   }
