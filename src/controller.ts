@@ -120,7 +120,7 @@ export class Controller {
 
   private wire(): void {
     const c = this.caches;
-    c.runs.on((_t, run) => this.queue.add(RUN + keyOf(run)));
+    c.runs.on((_t, run) => { this.queue.add(RUN + keyOf(run)); this.o.metrics.cachedRuns.set(c.runs.size); });
     const onSidecar: InformerHandler = (t, cr, old) => {
       if (!this.running) return;
       this.queue.add(SIDECAR + keyOf(cr));

@@ -90,6 +90,8 @@ export class Operator {
   get webhookPort(): number | undefined { return this.webhookServer?.port; }
   get healthPort(): number | undefined { return (this.health?.address() as AddressInfo | undefined)?.port; }
   get webhookCa(): string | undefined { return this.webhookServer?.caCert; }
+  /** Reads the webhook sent to the API server instead of its caches (tests read it). */
+  get admissionLiveReads(): number { return this.webhookServer?.liveReads ?? 0; }
 
   /** Re-reads the shared webhook certificate (renewing it when due or missing) and reloads it. */
   async refreshWebhookCertificate(): Promise<boolean> {

@@ -351,6 +351,7 @@ export class WebhookServer {
     const cached = !live && this.fromCache ? this.caches!.pipelines.get(namespace, ref.name) : undefined;
     if (cached) return { pipeline: cached };
     this.liveReads++;
+    this.metrics?.admissionReads.inc();
     const p = await this.client.getOrUndefined(objectPath({ apiVersion: 'tekton.dev/v1', kind: 'Pipeline', metadata: { name: ref.name, namespace } }));
     return p ? { pipeline: p } : { problem: `Pipeline "${ref.name}" does not exist in namespace "${namespace}"` };
   }
@@ -358,6 +359,7 @@ export class WebhookServer {
   private async readSidecars(namespace: string, live: boolean): Promise<PipelineSidecarResource[]> {
     if (!live && this.fromCache) return this.caches!.sidecars.list(namespace) as unknown as PipelineSidecarResource[];
     this.liveReads++;
+    this.metrics?.admissionReads.inc();
     try {
       const list = await this.client.get(collectionPath(API_VERSION, KIND, namespace));
       return (list.items ?? []) as PipelineSidecarResource[];
