@@ -40,7 +40,7 @@ export interface ControllerOptions {
 const RUN = 'run:';
 const SIDECAR = 'psc:';
 /** Delay that batches PipelineSidecar status writes caused by its Deployments changing. */
-const STATUS_COALESCE_MS = 2000;
+const STATUS_COALESCE_MS = 15_000;
 
 /**
  * Informers feeding one work queue. Keys are `run:<ns>/<name>` (a PipelineRun reconcile) and
@@ -140,6 +140,7 @@ export class Controller {
       informer.on((t, obj, old) => {
         const owner = (obj.metadata as any).ownerReferences?.find((r: any) => r.kind === 'PipelineRun');
         const ns = obj.metadata.namespace;
+        if (t === 'delete') this.reconciler.objectDeleted(obj);
         // Objects of a fallback run keep its namespace's runs watched even if its PipelineSidecars go.
         if (ns && t === 'add') void this.fallbackRuns.ensure(ns);
         if (kind === 'apps/v1/Deployment') {
@@ -149,8 +150,9 @@ export class Controller {
           const run = owner && ns ? this.caches.runs.get(ns, owner.name) : undefined;
           if (owner && ns) this.queue.add(`${RUN}${ns}/${owner.name}`, nowReady && run?.spec?.status === PENDING ? { priority: true } : undefined);
           const sc = obj.metadata.labels?.[LABELS.sidecar];
-          // activeRuns in the PipelineSidecar's status: at most one write per 2 s per PipelineSidecar
-          // (addAfter coalesces), not one per Deployment change: that was 7 of 16 requests per run.
+          // activeRuns in the PipelineSidecar's status: at most one write per 15 s per PipelineSidecar
+          // (addAfter coalesces), not one per Deployment change: that was 7 of 16 requests per run,
+          // and one per 2 s was still 0.4 of a run's requests at 5 runs/s (#12).
           if (sc && ns) this.queue.addAfter(`${SIDECAR}${ns}/${sc}`, STATUS_COALESCE_MS);
           this.o.metrics.activeSidecars.set(informer.size);
         } else if (owner && ns) this.queue.add(`${RUN}${ns}/${owner.name}`);

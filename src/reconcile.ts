@@ -4,7 +4,7 @@ import { KindRegistry } from '../constructs/kinds';
 import { objectName } from '../constructs/names';
 import { validateSidecarSpec } from '../constructs/synthesize';
 import { trustedRunId } from './bookkeeping';
-import { RUN_INDEX } from './cache-shapes';
+import { RUN_INDEX, slimPipelineRun } from './cache-shapes';
 import { OWNED_KINDS, OWNED_SELECTOR, RunCleaner, ownedByRun } from './cleanup';
 import { parseDuration } from './duration';
 import { EventRecorder, REASONS } from './events';
@@ -20,7 +20,7 @@ import {
 } from './pipelinerun';
 import { deploymentReady, notReadyCause } from './readiness';
 import { annotatedSidecars, selectSidecars } from './selection';
-import { APPLIED_AT, SPEC_SNAPSHOT, SidecarApplier } from './sidecar-apply';
+import { APPLIED_AT, SPEC_SNAPSHOT, SidecarApplier, resourceVersionNewer } from './sidecar-apply';
 import { SIDECAR_USE_LABEL, externalPodInputs } from './sidecar-inputs';
 
 export { OWNED_KINDS, OWNED_SELECTOR, isDone, runIdentity, CANCELLED_ANNOTATION };
@@ -91,6 +91,8 @@ export class Reconciler {
   private readonly applier: SidecarApplier;
   /** Uids of runs whose deferred SidecarsApplied Event went out (saves a 409 per later reconcile; a restart forgets it harmlessly). */
   private readonly appliedReported = new Set<string>();
+  /** `ns/name` → the run as our last spec.status patch returned it, until the cache catches up (freshest()). */
+  private readonly patchedRuns = new Map<string, KubeObject>();
   /** `ns/name` → uid of runs with something in memory, so a run that is gone is forgotten too. */
   private readonly uids = new Map<string, string>();
 
@@ -102,12 +104,15 @@ export class Reconciler {
   }
 
   /** Per-run entries held in memory (material minted but not cached yet, synthesis memo). */
-  get memoryEntries(): number { return this.material.size + this.applier.size + this.uids.size + this.appliedReported.size; }
+  get memoryEntries(): number { return this.material.size + this.applier.size + this.uids.size + this.appliedReported.size + this.patchedRuns.size; }
 
   /** Owned objects in `namespace` matching `pred`, from the caches (the sweep uses it). */
   ownedObjects(namespace: string | undefined, pred: (o: KubeObject) => boolean): KubeObject[] {
     return this.cleaner.objects(namespace, pred);
   }
+
+  /** An owned object was seen deleted: forget what our own write of it returned (sidecar-apply.ts). */
+  objectDeleted(obj: KubeObject): void { this.applier.objectDeleted(obj); }
 
   /** Deletes every object of one run id (the sweep, for runs that are gone or done). */
   deleteByRunId(namespace: string, runId: string): Promise<void> {
@@ -128,7 +133,7 @@ export class Reconciler {
     const slash = key.indexOf('/');
     const namespace = key.slice(0, slash);
     const name = key.slice(slash + 1);
-    const run = this.o.caches.runs.get(namespace, name) as unknown as PipelineRun | undefined;
+    const run = this.freshest(key, this.o.caches.runs.get(namespace, name)) as unknown as PipelineRun | undefined;
     if (!run) {
       const uid = this.uids.get(key);
       if (uid) this.forget({ metadata: { name, namespace, uid } });
@@ -395,7 +400,8 @@ export class Reconciler {
       ann ? { op: 'add', path: `/metadata/annotations/${annKey}`, value: stamp } : { op: 'add', path: '/metadata/annotations', value: { [annotation]: stamp } },
     ];
     try {
-      await this.o.client.jsonPatch(objectPath({ apiVersion: 'tekton.dev/v1', kind: 'PipelineRun', metadata: run.metadata }), ops);
+      const patched = await this.o.client.jsonPatch(objectPath({ apiVersion: 'tekton.dev/v1', kind: 'PipelineRun', metadata: run.metadata }), ops);
+      if (patched?.metadata?.resourceVersion) this.patchedRuns.set(`${run.metadata.namespace}/${run.metadata.name}`, slimPipelineRun(patched));
       return true;
     } catch (e) {
       // 422 from the failed test: not pending any more. 404: deleted meanwhile. Either way, nothing to do.
@@ -451,9 +457,23 @@ export class Reconciler {
     return {};
   }
 
+  /**
+   * The cached run, or what our own spec.status patch returned when the cache has not caught up with
+   * it yet: otherwise a reconcile right after the unpend would try it again (a refused patch and a
+   * repeated Event: requests for nothing). Never brings back a run the cache no longer has.
+   */
+  private freshest(key: string, cached: KubeObject | undefined): KubeObject | undefined {
+    const mine = this.patchedRuns.get(key);
+    if (!mine) return cached;
+    if (cached && resourceVersionNewer(mine, cached)) return mine;
+    this.patchedRuns.delete(key);
+    return cached;
+  }
+
   /** Drops everything held in memory for the run. */
   private forget(run: Pick<PipelineRun, 'metadata'>): void {
     this.uids.delete(`${run.metadata.namespace}/${run.metadata.name}`);
+    this.patchedRuns.delete(`${run.metadata.namespace}/${run.metadata.name}`);
     this.appliedReported.delete(run.metadata.uid);
     this.material.forget(run.metadata.uid);
     this.applier.forget(run.metadata.uid);
