@@ -16,6 +16,9 @@ export const OWNED_KINDS: ReadonlyArray<{ apiVersion: string; kind: string }> = 
   { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy' },
 ];
 
+/** How long a run's clean-up stands before the caches' view of its objects is trusted again. */
+const CLEANED_TTL_MS = 10_000;
+
 /** Selects every object of every run (the webhook's own Secret carries no run-id and stays out). */
 export const OWNED_SELECTOR = `${LABELS.managedBy}=${MANAGED_BY},${LABELS.runId}`;
 
@@ -57,10 +60,22 @@ export class RunCleaner {
     return this.indexed(`uid:${run.metadata.namespace}/${run.metadata.uid}`).filter((o) => ownedByRun(o, run.metadata.uid));
   }
 
+  /**
+   * Runs whose objects were deleted a moment ago (uid → when): the caches still show the objects
+   * until the delete events arrive, and a reconcile in between must not delete (and announce) again.
+   * A run's clean-up is final; anything left after CLEANED_TTL_MS is deleted by the next reconcile
+   * or the sweep.
+   */
+  private readonly cleaned = new Map<string, number>();
+
   /** Deletes the run's objects and says why on the run. */
   async cleanup(run: PipelineRun, why: string): Promise<void> {
+    const now = Date.now();
+    for (const [uid, at] of this.cleaned) { if (now - at < CLEANED_TTL_MS) break; this.cleaned.delete(uid); }
+    if (this.cleaned.has(run.metadata.uid)) return;
     if (this.ofRun(run).length === 0) return;
     await this.deleteBySelector(run.metadata.namespace, `${LABELS.managedBy}=${MANAGED_BY},${LABELS.runUid}=${run.metadata.uid}`);
+    this.cleaned.set(run.metadata.uid, now);
     this.log.info('deleted sidecar objects', { run: `${run.metadata.namespace}/${run.metadata.name}`, why });
     await this.events.emit(run, 'Normal', REASONS.deleted, `deleted the sidecars of this run: ${why}`);
   }

@@ -39,8 +39,6 @@ export interface ControllerOptions {
 
 const RUN = 'run:';
 const SIDECAR = 'psc:';
-/** Delay that batches PipelineSidecar status writes caused by its Deployments changing. */
-const STATUS_COALESCE_MS = 15_000;
 
 /**
  * Informers feeding one work queue. Keys are `run:<ns>/<name>` (a PipelineRun reconcile) and
@@ -149,11 +147,9 @@ export class Controller {
           const nowReady = t !== 'delete' && deploymentReady(obj) && !deploymentReady(old);
           const run = owner && ns ? this.caches.runs.get(ns, owner.name) : undefined;
           if (owner && ns) this.queue.add(`${RUN}${ns}/${owner.name}`, nowReady && run?.spec?.status === PENDING ? { priority: true } : undefined);
-          const sc = obj.metadata.labels?.[LABELS.sidecar];
-          // activeRuns in the PipelineSidecar's status: at most one write per 15 s per PipelineSidecar
-          // (addAfter coalesces), not one per Deployment change: that was 7 of 16 requests per run,
-          // and one per 2 s was still 0.4 of a run's requests at 5 runs/s (#12).
-          if (sc && ns) this.queue.addAfter(`${SIDECAR}${ns}/${sc}`, STATUS_COALESCE_MS);
+          // activeRuns in the PipelineSidecar's status is refreshed by the sweep (once a minute), not
+          // on Deployment changes: one write per Deployment change was 7 of 16 requests per run, one
+          // per 2 s still 0.4 of a run's requests at 5 runs/s (#12).
           this.o.metrics.activeSidecars.set(informer.size);
         } else if (owner && ns) this.queue.add(`${RUN}${ns}/${owner.name}`);
       });
@@ -272,6 +268,8 @@ export class Controller {
       this.o.log.info('sweep deleted objects of a finished or missing run', { namespace: g.ns, runId: g.runId, run: live?.metadata?.name ?? '(gone)' });
       deleted++;
     }
+    // Each PipelineSidecar's status (activeRuns) follows once per sweep: written only when it changed.
+    for (const cr of this.caches.sidecars.list()) this.queue.add(SIDECAR + keyOf(cr));
     return deleted;
   }
 
