@@ -52,9 +52,9 @@ const spans = new Map<string, Array<[number, number, number]>>();
 const queuedAt = new Map<string, number>();
 const qproto = WorkQueue.prototype as any;
 const add = qproto.add;
-qproto.add = function timedAdd(key: string) {
+qproto.add = function timedAdd(key: string, ...rest: unknown[]) {
   if (key.startsWith('run:') && !queuedAt.has(key)) queuedAt.set(key, Date.now());
-  return add.call(this, key);
+  return add.call(this, key, ...rest); // the options too (priority): a hook must not change behaviour
 };
 const cproto = Controller.prototype as any;
 const handleKey = cproto.handle;
