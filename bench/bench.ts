@@ -483,8 +483,10 @@ async function main(): Promise<void> {
     }
 
     const phases: Phase[] = [];
+    // Each phase's key figures go to stderr as soon as it ends: a long invocation stopped half-way keeps them.
+    const done = (p: Phase) => { say(`[${p.label}] ${JSON.stringify(p.figures)}`); return p; };
     for (let k = 1; k <= REPEAT; k++) {
-      phases.push(await operatorPhase(cp, kc, client, REPEAT > 1 ? `empty cluster, ${k} of ${REPEAT}` : 'empty cluster', REPEAT > 1 ? `${NS}-${k}` : NS, base, objectsPerRun));
+      phases.push(done(await operatorPhase(cp, kc, client, REPEAT > 1 ? `empty cluster, ${k} of ${REPEAT}` : 'empty cluster', REPEAT > 1 ? `${NS}-${k}` : NS, base, objectsPerRun)));
       await settle(cp);
     }
     let finishedInfo: { ms: number; finished: number; settleMs: number } | undefined;
@@ -503,7 +505,7 @@ async function main(): Promise<void> {
         await clearBaseline(client);
         await settle(cp);
       }
-      phases.push(await operatorPhase(cp, kc, client, `${FINISHED} finished runs present`, `${NS}-finished`, baseFinished ?? base, objectsPerRun));
+      phases.push(done(await operatorPhase(cp, kc, client, `${FINISHED} finished runs present`, `${NS}-finished`, baseFinished ?? base, objectsPerRun)));
     }
 
     const empty = phases[0];
