@@ -73,6 +73,12 @@ export interface OperatorStats {
   /** Requests sent so far by method and resource. */
   requestsByKind: Record<string, number>;
   memory: NodeJS.MemoryUsage;
+  /** Controller start → its caches synced (ms), once it leads. */
+  syncMs?: number;
+  /** PipelineRuns in the controller's cache. */
+  runsCached: number;
+  /** Informer list pages fetched (limit/continue) since start. */
+  listPages: number;
   cpu: NodeJS.CpuUsage;
   leader: boolean;
 }
@@ -87,6 +93,8 @@ export interface OperatorProcessOptions {
   readonly extraArgs?: string[];
   /** Flags for node itself (e.g. --cpu-prof). */
   readonly nodeArgs?: string[];
+  /** Serve every namespace (no --watch-namespace), as a cluster-wide install does. */
+  readonly clusterWide?: boolean;
 }
 
 /**
@@ -104,7 +112,7 @@ export class OperatorProcess {
   args(): string[] {
     const o = this.o;
     return [
-      '--kubeconfig', o.kubeconfig, '--namespace', o.namespace, '--watch-namespace', o.namespace,
+      '--kubeconfig', o.kubeconfig, '--namespace', o.namespace, ...(o.clusterWide ? [] : ['--watch-namespace', o.namespace]),
       '--webhook-port', String(o.webhookPort), '--webhook-bind', '127.0.0.1',
       '--webhook-url', `https://127.0.0.1:{port}${WEBHOOK_PATH}`, '--webhook-register', '--webhook-config', o.webhookConfig,
       '--health-port', '0', ...(o.extraArgs ?? []),

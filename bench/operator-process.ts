@@ -52,9 +52,9 @@ const spans = new Map<string, Array<[number, number, number]>>();
 const queuedAt = new Map<string, number>();
 const qproto = WorkQueue.prototype as any;
 const add = qproto.add;
-qproto.add = function timedAdd(key: string) {
+qproto.add = function timedAdd(key: string, ...rest: unknown[]) {
   if (key.startsWith('run:') && !queuedAt.has(key)) queuedAt.set(key, Date.now());
-  return add.call(this, key);
+  return add.call(this, key, ...rest); // the options too (priority): a hook must not change behaviour
 };
 const cproto = Controller.prototype as any;
 const handleKey = cproto.handle;
@@ -91,10 +91,18 @@ for (const step of ['material', 'synthesize', 'apply', 'gate']) {
 async function main(): Promise<void> {
   const op = operatorFromArgs(process.argv.slice(2));
   // Leaf informers (a MultiNamespaceInformer holds one per served namespace in `byNs`).
+  // Leaf informers behind a UnionCache (`parts`), a MultiNamespaceInformer (`byNs`) or a
+  // GrowingNamespaceInformer (`informers`); the shared caches live outside the controller.
+  const leaves = (x: any): any[] => {
+    if (Array.isArray(x.parts)) return x.parts.flatMap(leaves);
+    if (x.byNs instanceof Map) return [...x.byNs.values()];
+    if (Array.isArray(x.informers)) return x.informers;
+    return [x];
+  };
   const informers = (): any[] => {
     const c = op.controller?.caches;
-    const caches: any[] = c ? [c.runs, c.sidecars, c.pipelines, c.namespaces, c.pods, ...c.owned.values()] : [];
-    return caches.flatMap((x) => (x.byNs instanceof Map ? [...x.byNs.values()] : [x]));
+    const caches: any[] = c ? [c.runs, c.namespaces, c.pods, ...c.owned.values()] : [];
+    return [...new Set([...caches, op.shared.sidecars, op.shared.pipelines].flatMap(leaves))];
   };
   process.on('SIGUSR2', () => {
     let cut = 0;
@@ -115,6 +123,9 @@ async function main(): Promise<void> {
       requestsByKind: { ...requestsByKind },
       stepMs: m.spans ? stepMs : undefined,
       memory: process.memoryUsage(),
+      syncMs: op.controller?.syncMs,
+      runsCached: op.controller?.caches.runs.size ?? 0,
+      listPages: infs.reduce((n, i) => n + (i.pages ?? 0), 0),
       cpu: process.cpuUsage(),
       leader: op.isLeader,
     });

@@ -1,4 +1,5 @@
 import { LABELS, MANAGED_BY } from '../constructs/api/spec';
+import { RUN_INDEX } from './cache-shapes';
 import { EventRecorder, REASONS } from './events';
 import type { KubeObject, ObjectCache } from './k8s/informer';
 import { RawClient, isNotFound } from './k8s/raw';
@@ -14,6 +15,9 @@ export const OWNED_KINDS: ReadonlyArray<{ apiVersion: string; kind: string }> = 
   { apiVersion: 'v1', kind: 'ServiceAccount' },
   { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy' },
 ];
+
+/** How long a run's clean-up stands before the caches' view of its objects is trusted again. */
+const CLEANED_TTL_MS = 10_000;
 
 /** Selects every object of every run (the webhook's own Secret carries no run-id and stays out). */
 export const OWNED_SELECTOR = `${LABELS.managedBy}=${MANAGED_BY},${LABELS.runId}`;
@@ -44,15 +48,34 @@ export class RunCleaner {
     return out;
   }
 
+  /** Owned objects filed under `key` in the run index (cache-shapes.ts runIndex): no scan. */
+  indexed(key: string): KubeObject[] {
+    const out: KubeObject[] = [];
+    for (const inf of this.owned.values()) out.push(...inf.byIndex(RUN_INDEX, key));
+    return out;
+  }
+
   /** The objects of this run (by uid: a run that copied another run's id never matches its objects). */
   ofRun(run: PipelineRun): KubeObject[] {
-    return this.objects(run.metadata.namespace, (o) => ownedByRun(o, run.metadata.uid));
+    return this.indexed(`uid:${run.metadata.namespace}/${run.metadata.uid}`).filter((o) => ownedByRun(o, run.metadata.uid));
   }
+
+  /**
+   * Runs whose objects were deleted a moment ago (uid → when): the caches still show the objects
+   * until the delete events arrive, and a reconcile in between must not delete (and announce) again.
+   * A run's clean-up is final; anything left after CLEANED_TTL_MS is deleted by the next reconcile
+   * or the sweep.
+   */
+  private readonly cleaned = new Map<string, number>();
 
   /** Deletes the run's objects and says why on the run. */
   async cleanup(run: PipelineRun, why: string): Promise<void> {
+    const now = Date.now();
+    for (const [uid, at] of this.cleaned) { if (now - at < CLEANED_TTL_MS) break; this.cleaned.delete(uid); }
+    if (this.cleaned.has(run.metadata.uid)) return;
     if (this.ofRun(run).length === 0) return;
     await this.deleteBySelector(run.metadata.namespace, `${LABELS.managedBy}=${MANAGED_BY},${LABELS.runUid}=${run.metadata.uid}`);
+    this.cleaned.set(run.metadata.uid, now);
     this.log.info('deleted sidecar objects', { run: `${run.metadata.namespace}/${run.metadata.name}`, why });
     await this.events.emit(run, 'Normal', REASONS.deleted, `deleted the sidecars of this run: ${why}`);
   }
@@ -68,7 +91,7 @@ export class RunCleaner {
    * too, eventually). Returns whether the run still exists (the cache is behind).
    */
   async runGone(namespace: string, name: string): Promise<boolean> {
-    const orphans = this.objects(namespace, (o) => (o.metadata as any).ownerReferences?.some((r: any) => r.kind === 'PipelineRun' && r.name === name));
+    const orphans = this.indexed(`owner:${namespace}/${name}`);
     if (orphans.length === 0) return false;
     const live = await this.client.getOrUndefined(objectPath({ apiVersion: 'tekton.dev/v1', kind: 'PipelineRun', metadata: { name, namespace } }));
     const uids = new Set<string>();

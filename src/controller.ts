@@ -1,13 +1,18 @@
 import type { KubeConfig } from '@kubernetes/client-node';
-import { API_VERSION, KIND, LABELS, PipelineSidecarResource } from '../constructs/api/spec';
+import { LABELS, PipelineSidecarResource } from '../constructs/api/spec';
 import { KindRegistry } from '../constructs/kinds';
 import { validateSidecarSpec } from '../constructs/synthesize';
 import { EventRecorder, REASONS } from './events';
-import { Informer, KubeObject, MultiNamespaceInformer, ObjectCache, keyOf } from './k8s/informer';
+import { RUN_ID_INDEX, RUN_INDEX, SIDECAR_INDEX, runIdIndex, runIndex, sidecarIndex, slimPipelineRun, slimPod } from './cache-shapes';
+import { GrowingNamespaceInformer, UnionCache } from './k8s/cache-union';
+import { SharedCaches, sharedCaches } from './shared-caches';
+import { Informer, InformerHandler, InformerOptions, KubeObject, MultiNamespaceInformer, ObjectCache, keyOf } from './k8s/informer';
 import { ApiError, RawClient, isNotFound } from './k8s/raw';
 import { collectionPath, objectPath } from './k8s/resources';
 import type { Logger } from './log';
 import type { OperatorMetrics } from './metrics';
+import { PENDING } from './pipelinerun';
+import { deploymentReady } from './readiness';
 import { WorkQueue } from './queue';
 import { timerDelay } from './timers';
 import { Caches, isDone, OWNED_KINDS, OWNED_SELECTOR, Reconciler, runIdentity } from './reconcile';
@@ -29,13 +34,13 @@ export interface ControllerOptions {
   readonly watchNamespaces?: string[];
   /** A watch that delivers nothing (not even a bookmark) for this long is re-opened (default 150 s). */
   readonly watchIdleTimeoutMs?: number;
+  /** PipelineSidecar and Pipeline caches shared with the webhook (started and stopped by their owner); built here when absent. */
+  readonly shared?: SharedCaches;
 }
 
 const RUN = 'run:';
 const SIDECAR = 'psc:';
 const HEALTH = 'crash:';
-/** Delay that batches PipelineSidecar status writes caused by its Deployments changing. */
-const STATUS_COALESCE_MS = 2000;
 
 /**
  * Informers feeding one work queue. Keys are `run:<ns>/<name>` (a PipelineRun reconcile) and
@@ -47,30 +52,48 @@ export class Controller {
   readonly reconciler: Reconciler;
   private readonly health: SidecarHealth;
   private readonly queue: WorkQueue;
+  private readonly fallbackRuns: GrowingNamespaceInformer;
+  private readonly ownShared: boolean;
   private sweepTimer?: NodeJS.Timeout;
   private running = false;
   private reconciling = false;
   /** Reconciles done (tests and benchmarks read it). */
   reconciles = 0;
+  /** How long the caches took to sync at start (ms; benchmarks read it). */
+  syncMs?: number;
 
   constructor(private readonly o: ControllerOptions) {
     const served = o.watchNamespaces?.length ? [...new Set(o.watchNamespaces)] : undefined;
     // Serving a list of namespaces: watch namespaced kinds in each of them (the install's RBAC grants
     // Secrets and writes only there), never cluster-wide.
-    const inf = (name: string, apiVersion: string, kind: string, labelSelector?: string): ObjectCache => served
-      ? new MultiNamespaceInformer(o.kubeConfig, o.client, served, (ns) => collectionPath(apiVersion, kind, ns), { name, labelSelector, log: o.log, watchIdleTimeoutMs: o.watchIdleTimeoutMs })
-      : new Informer(o.kubeConfig, o.client, { name, path: collectionPath(apiVersion, kind), labelSelector, log: o.log, watchIdleTimeoutMs: o.watchIdleTimeoutMs });
+    const inf = (name: string, apiVersion: string, kind: string, extra: Partial<InformerOptions> = {}): ObjectCache => served
+      ? new MultiNamespaceInformer(o.kubeConfig, o.client, served, (ns) => collectionPath(apiVersion, kind, ns), { name, log: o.log, watchIdleTimeoutMs: o.watchIdleTimeoutMs, ...extra })
+      : new Informer(o.kubeConfig, o.client, { name, path: collectionPath(apiVersion, kind), log: o.log, watchIdleTimeoutMs: o.watchIdleTimeoutMs, ...extra });
     const owned = new Map<string, ObjectCache>();
-    for (const k of OWNED_KINDS) owned.set(`${k.apiVersion}/${k.kind}`, inf(k.kind, k.apiVersion, k.kind, OWNED_SELECTOR));
+    for (const k of OWNED_KINDS) {
+      owned.set(`${k.apiVersion}/${k.kind}`, inf(k.kind, k.apiVersion, k.kind, {
+        labelSelector: OWNED_SELECTOR, indexers: { [RUN_INDEX]: runIndex, ...(k.kind === 'Deployment' ? { [SIDECAR_INDEX]: sidecarIndex } : {}) },
+      }));
+    }
+    const shared = o.shared ?? sharedCaches(o);
+    this.ownShared = !o.shared;
+    // Runs, by two narrow paths (docs/operator.md, "Which runs the operator caches"): every run the
+    // webhook admitted carries the admitted label, cluster-wide; a run the webhook did not see
+    // (fallback mode) can only get sidecars in a namespace that holds a PipelineSidecar, so those
+    // namespaces (and only those) are watched for runs without the label. A run never moves between
+    // the two: only the webhook sets the label, at CREATE.
+    const runOpts = { transform: slimPipelineRun, indexers: { [RUN_ID_INDEX]: runIdIndex }, log: o.log, watchIdleTimeoutMs: o.watchIdleTimeoutMs };
+    const runPath = (ns?: string) => collectionPath('tekton.dev/v1', 'PipelineRun', ns);
+    this.fallbackRuns = new GrowingNamespaceInformer(o.kubeConfig, o.client, runPath, { ...runOpts, name: 'PipelineRun(fallback)', labelSelector: `!${LABELS.admitted}` }, served);
     this.caches = {
-      runs: inf('PipelineRun', 'tekton.dev/v1', 'PipelineRun'),
-      sidecars: inf('PipelineSidecar', API_VERSION, KIND),
-      pipelines: inf('Pipeline', 'tekton.dev/v1', 'Pipeline'),
+      runs: new UnionCache([inf('PipelineRun', 'tekton.dev/v1', 'PipelineRun', { ...runOpts, labelSelector: LABELS.admitted }), this.fallbackRuns]),
+      sidecars: shared.sidecars,
+      pipelines: shared.pipelines,
       namespaces: new Informer(o.kubeConfig, o.client, {
         name: 'Namespace', path: collectionPath('v1', 'Namespace'), log: o.log,
         filter: served ? (obj: KubeObject) => served.includes(obj.metadata.name) : undefined,
       }),
-      pods: inf('Pod', 'v1', 'Pod', OWNED_SELECTOR),
+      pods: inf('Pod', 'v1', 'Pod', { labelSelector: OWNED_SELECTOR, transform: slimPod, indexers: { [RUN_INDEX]: runIndex } }),
       owned,
     };
     this.reconciler = new Reconciler({
@@ -86,40 +109,60 @@ export class Controller {
     this.wire();
   }
 
+  /** The caches this controller starts and stops (shared ones live as long as the operator). */
+  private get startable(): ObjectCache[] {
+    const c = this.caches;
+    return [c.runs, ...(this.ownShared ? [c.sidecars, c.pipelines] : []), c.namespaces, c.pods, ...c.owned.values()];
+  }
+
   private enqueueRunsOf(namespace: string | undefined): void {
     for (const r of this.caches.runs.list(namespace)) if (!isDone(r)) this.queue.add(RUN + keyOf(r));
   }
 
+  /** Handlers this controller registered on the shared caches, removed when it stops (leadership changes). */
+  private readonly sharedHandlers: Array<[ObjectCache, InformerHandler]> = [];
+
   private wire(): void {
     const c = this.caches;
-    c.runs.on((_t, run) => this.queue.add(RUN + keyOf(run)));
+    c.runs.on((_t, run) => { this.queue.add(RUN + keyOf(run)); this.o.metrics.cachedRuns.set(c.runs.size); });
     // #10.6: a sidecar container that died is reported on its run (sidecar-health.ts).
     c.pods.on((t, pod) => {
       const key = t !== 'delete' && hasCrashed(pod) ? healthKeyOf(pod) : undefined;
       if (key) this.queue.add(HEALTH + key);
     });
-    c.sidecars.on((t, cr, old) => {
+    const onSidecar: InformerHandler = (t, cr, old) => {
+      if (!this.running) return;
       this.queue.add(SIDECAR + keyOf(cr));
+      if (t !== 'delete' && cr.metadata.namespace) void this.fallbackRuns.ensure(cr.metadata.namespace);
       // A new, changed or deleted PipelineSidecar may change what pending runs of its namespace get.
       // Not its status: the operator writes activeRuns there on every sidecar Deployment change, and
       // re-queuing every run of the namespace each time made reconciles grow with runs² (docs/benchmarks.md).
       if (t === 'update' && old && old.metadata.generation === cr.metadata.generation) return;
       this.enqueueRunsOf(cr.metadata.namespace);
-    });
+    };
+    c.sidecars.on(onSidecar);
+    this.sharedHandlers.push([c.sidecars, onSidecar]);
     c.namespaces.on((t, ns, old) => {
       if (t === 'update' && ns.metadata.labels?.[LABELS.allowPrivileged] !== old?.metadata.labels?.[LABELS.allowPrivileged]) this.enqueueRunsOf(ns.metadata.name);
     });
     for (const [kind, informer] of c.owned) {
-      informer.on((_t, obj) => {
+      informer.on((t, obj, old) => {
         const owner = (obj.metadata as any).ownerReferences?.find((r: any) => r.kind === 'PipelineRun');
-        if (owner && obj.metadata.namespace) this.queue.add(`${RUN}${obj.metadata.namespace}/${owner.name}`);
+        const ns = obj.metadata.namespace;
+        if (t === 'delete') this.reconciler.objectDeleted(obj);
+        // Objects of a fallback run keep its namespace's runs watched even if its PipelineSidecars go.
+        if (ns && t === 'add') void this.fallbackRuns.ensure(ns);
         if (kind === 'apps/v1/Deployment') {
-          const sc = obj.metadata.labels?.[LABELS.sidecar];
-          // activeRuns in the PipelineSidecar's status: at most one write per 2 s per PipelineSidecar
-          // (addAfter coalesces), not one per Deployment change: that was 7 of 16 requests per run.
-          if (sc && obj.metadata.namespace) this.queue.addAfter(`${SIDECAR}${obj.metadata.namespace}/${sc}`, STATUS_COALESCE_MS);
-          this.o.metrics.activeSidecars.set(informer.list().length);
-        }
+          // A sidecar that just became Ready lets a pending run start: a cheap reconcile (one patch)
+          // that must not wait behind runs still being provisioned (their reconciles take round trips).
+          const nowReady = t !== 'delete' && deploymentReady(obj) && !deploymentReady(old);
+          const run = owner && ns ? this.caches.runs.get(ns, owner.name) : undefined;
+          if (owner && ns) this.queue.add(`${RUN}${ns}/${owner.name}`, nowReady && run?.spec?.status === PENDING ? { priority: true } : undefined);
+          // activeRuns in the PipelineSidecar's status is refreshed by the sweep (once a minute), not
+          // on Deployment changes: one write per Deployment change was 7 of 16 requests per run, one
+          // per 2 s still 0.4 of a run's requests at 5 runs/s (#12).
+          this.o.metrics.activeSidecars.set(informer.size);
+        } else if (owner && ns) this.queue.add(`${RUN}${ns}/${owner.name}`);
       });
     }
   }
@@ -127,15 +170,27 @@ export class Controller {
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
-    const all = [this.caches.runs, this.caches.sidecars, this.caches.pipelines, this.caches.namespaces, this.caches.pods, ...this.caches.owned.values()];
+    const began = Date.now();
     try {
-      await Promise.all(all.map((i) => i.start()));
+      // The shared caches first: the namespaces holding PipelineSidecars are the ones whose
+      // un-admitted (fallback) runs are watched.
+      await Promise.all([this.caches.sidecars.start(), this.caches.pipelines.start()]);
+      for (const cr of this.caches.sidecars.list()) {
+        if (cr.metadata.namespace) void this.fallbackRuns.ensure(cr.metadata.namespace);
+        // Shared caches synced before this controller's handlers existed: queue what they hold.
+        this.queue.add(SIDECAR + keyOf(cr));
+      }
+      await Promise.all(this.startable.map((i) => i.start()));
+      const ownedNs = new Set<string>();
+      for (const inf of this.caches.owned.values()) for (const o of inf.list()) if (o.metadata.namespace) ownedNs.add(o.metadata.namespace);
+      await Promise.all([...ownedNs].map((ns) => this.fallbackRuns.ensure(ns)));
     } catch (e) {
       if (!this.running) return; // stopped while the caches synced (leadership lost): not a failure
       throw e;
     }
     // Stopped while the caches synced: never start reconciling.
     if (!this.running) return;
+    this.syncMs = Date.now() - began;
     this.reconciling = true;
     this.queue.start((key) => this.handle(key), (key, e, retryIn) => {
       this.o.metrics.errors.inc({ reason: errorReason(e) });
@@ -151,7 +206,7 @@ export class Controller {
     // The first sweep runs right after the caches synced: it catches what changed while no leader ran.
     this.sweepTimer = setTimeout(tick, 0);
     this.sweepTimer.unref?.();
-    this.o.log.info('controller started', { caches: all.length });
+    this.o.log.info('controller started', { caches: this.startable.length, syncMs: this.syncMs, runsCached: this.caches.runs.size, fallbackNamespaces: this.fallbackRuns.namespaces.length });
   }
 
   async stop(): Promise<void> {
@@ -159,9 +214,9 @@ export class Controller {
     this.running = false;
     this.reconciling = false;
     if (this.sweepTimer) clearTimeout(this.sweepTimer);
+    for (const [cache, h] of this.sharedHandlers.splice(0)) cache.off(h);
     await this.queue.stop();
-    const all = [this.caches.runs, this.caches.sidecars, this.caches.pipelines, this.caches.namespaces, this.caches.pods, ...this.caches.owned.values()];
-    await Promise.all(all.map((i) => i.stop()));
+    await Promise.all(this.startable.map((i) => i.stop()));
   }
 
   /** Caches synced and reconciling (false while the caches still sync). */
@@ -202,26 +257,55 @@ export class Controller {
    */
   async sweep(): Promise<number> {
     // Group by run id, not by owner: objects orphaned on purpose (delete --cascade=orphan) have lost
-    // their ownerReferences, and the run-name label may be truncated; the run id always identifies the run.
-    const groups = new Map<string, { ns: string; runId: string }>();
+    // their ownerReferences, and the run-name label may be truncated; the run id always identifies the
+    // run. One pass over the owned objects, then one index lookup per group: linear in what we own.
+    const groups = new Map<string, { ns: string; runId: string; owner?: string }>();
     for (const o of this.reconciler.ownedObjects(undefined, () => true)) {
       const runId = o.metadata.labels?.[LABELS.runId];
-      if (runId && o.metadata.namespace) groups.set(`${o.metadata.namespace}/${runId}`, { ns: o.metadata.namespace, runId });
+      const ns = o.metadata.namespace;
+      if (!runId || !ns) continue;
+      const g = groups.get(`${ns}/${runId}`) ?? { ns, runId };
+      g.owner ??= (o.metadata as any).ownerReferences?.find((r: any) => r.kind === 'PipelineRun')?.name;
+      groups.set(`${ns}/${runId}`, g);
     }
-    const liveRuns = new Map<string, Array<Record<string, any>>>();
     let deleted = 0;
-    for (const g of groups.values()) {
-      const cached = this.caches.runs.list(g.ns).find((r) => runIdentity(r).runId === g.runId);
+    for (const [key, g] of groups) {
+      const cached = this.caches.runs.byIndex(RUN_ID_INDEX, key)[0];
       if (cached && !isDone(cached)) continue;
-      // Confirm on the server: the cache may not have seen a run created a moment ago.
-      if (!liveRuns.has(g.ns)) liveRuns.set(g.ns, (await this.o.client.get(collectionPath('tekton.dev/v1', 'PipelineRun', g.ns))).items ?? []);
-      const live = liveRuns.get(g.ns)!.find((r) => runIdentity(r).runId === g.runId);
+      // Confirm on the server: the cache may not have seen a run created a moment ago. Only this
+      // run is read (by the webhook's label, or by its name from an ownerReference), never a
+      // namespace's whole list of runs.
+      const live = await this.liveRunOf(g);
       if (live && !isDone(live)) continue;
       await this.reconciler.deleteByRunId(g.ns, g.runId);
       this.o.log.info('sweep deleted objects of a finished or missing run', { namespace: g.ns, runId: g.runId, run: live?.metadata?.name ?? '(gone)' });
       deleted++;
     }
+    // Each PipelineSidecar's status (activeRuns) follows once per sweep: written only when it changed.
+    for (const cr of this.caches.sidecars.list()) this.queue.add(SIDECAR + keyOf(cr));
     return deleted;
+  }
+
+  /** The run named by a run id, read from the server (undefined: none exists). */
+  private async liveRunOf(g: { ns: string; runId: string; owner?: string }): Promise<Record<string, any> | undefined> {
+    const path = collectionPath('tekton.dev/v1', 'PipelineRun', g.ns);
+    const admitted = (await this.o.client.get(path, { labelSelector: `${LABELS.admitted}=${g.runId}` })).items ?? [];
+    const byLabel = admitted.find((r: any) => runIdentity(r).runId === g.runId);
+    if (byLabel) return byLabel;
+    if (!g.owner) {
+      // No ownerReference left (orphaned on purpose, or a fallback run's objects stripped by hand):
+      // only the namespace's list can tell. Rare; paged like an informer's list.
+      let cont: string | undefined;
+      do {
+        const page = await this.o.client.get(path, { limit: 500, continue: cont });
+        const hit = (page.items ?? []).find((r: any) => runIdentity(r).runId === g.runId);
+        if (hit) return hit;
+        cont = page.metadata?.continue || undefined;
+      } while (cont);
+      return undefined;
+    }
+    const byName = await this.o.client.getOrUndefined(`${path}/${encodeURIComponent(g.owner)}`);
+    return byName && runIdentity(byName).runId === g.runId ? byName : undefined;
   }
 
   /** status of one PipelineSidecar: Valid / Ready conditions, activeRuns, observedGeneration. */
@@ -235,7 +319,7 @@ export class Controller {
     } catch (e) {
       problems = [`cannot be validated: ${(e as Error).message}`];
     }
-    const deployments = this.caches.owned.get('apps/v1/Deployment')!.list(ns).filter((d) => d.metadata.labels?.[LABELS.sidecar] === name);
+    const deployments = this.caches.owned.get('apps/v1/Deployment')!.byIndex(SIDECAR_INDEX, `${ns}/${name}`);
     const activeRuns = new Set(deployments.map((d) => d.metadata.labels?.[LABELS.runId])).size;
     const gen = cr.metadata.generation;
     const now = new Date().toISOString();

@@ -14,6 +14,8 @@ export class OperatorMetrics {
   readonly unpendLatency: Histogram;
   readonly admissions: Counter<'result'>;
   readonly isLeader: Gauge;
+  readonly cachedRuns: Gauge;
+  readonly admissionReads: Counter;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -29,6 +31,8 @@ export class OperatorMetrics {
       buckets: [0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300], registers,
     });
     this.admissions = new Counter({ name: 'pipeline_sidecars_admissions_total', help: 'Admission reviews by result', labelNames: ['result'], registers });
+    this.cachedRuns = new Gauge({ name: 'pipeline_sidecars_cached_pipelineruns', help: 'PipelineRuns in the controller\'s cache (runs the webhook admitted, and un-admitted runs of namespaces holding PipelineSidecars)', registers });
+    this.admissionReads = new Counter({ name: 'pipeline_sidecars_admission_api_reads_total', help: 'Reads the webhook sent to the API server (caches not synced yet, a cache miss, or a refusal confirmed)', registers });
     this.isLeader = new Gauge({ name: 'pipeline_sidecars_leader', help: '1 when this replica holds the leader Lease', registers });
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry });
   }

@@ -13,6 +13,7 @@ import { objectPath } from './k8s/resources';
 import { LeaderElector, LeaderElectionOptions } from './leader';
 import { createLogger, Logger } from './log';
 import { OperatorMetrics, startHealthServer } from './metrics';
+import { SharedCaches, sharedCaches } from './shared-caches';
 import { WebhookOptions, WebhookServer } from './webhook';
 
 export interface OperatorOptions {
@@ -62,6 +63,8 @@ export class Operator {
   readonly kinds: KindRegistry;
   private readonly events: EventRecorder;
   private readonly webhookServer?: WebhookServer;
+  /** PipelineSidecar and Pipeline caches for the webhook and the controller (tests inspect them). */
+  readonly shared: SharedCaches;
   private elector?: LeaderElector;
   private health?: Server;
   private current?: Controller;
@@ -75,7 +78,10 @@ export class Operator {
     this.client = new RawClient(opts.kubeConfig);
     this.kinds = opts.kinds ?? defaultKinds();
     this.events = new EventRecorder(this.client, 'pipeline-sidecars', this.identity, this.log);
-    if (opts.webhook) this.webhookServer = new WebhookServer(this.client, opts.namespace, opts.webhook, this.kinds, this.log.child({ part: 'webhook' }), this.metrics, opts.watchNamespaces);
+    // Every replica caches PipelineSidecars and Pipelines: its webhook reads them on each admission
+    // (no request to the API server), and its controller, while it leads, uses the same caches.
+    this.shared = sharedCaches({ kubeConfig: opts.kubeConfig, client: this.client, log: this.log.child({ part: 'caches' }), watchNamespaces: opts.watchNamespaces, watchIdleTimeoutMs: opts.watchIdleTimeoutMs });
+    if (opts.webhook) this.webhookServer = new WebhookServer(this.client, opts.namespace, opts.webhook, this.kinds, this.log.child({ part: 'webhook' }), this.metrics, opts.watchNamespaces, this.shared);
   }
 
   /** The controller while this replica leads (tests inspect its caches). */
@@ -84,6 +90,8 @@ export class Operator {
   get webhookPort(): number | undefined { return this.webhookServer?.port; }
   get healthPort(): number | undefined { return (this.health?.address() as AddressInfo | undefined)?.port; }
   get webhookCa(): string | undefined { return this.webhookServer?.caCert; }
+  /** Reads the webhook sent to the API server instead of its caches (tests read it). */
+  get admissionLiveReads(): number { return this.webhookServer?.liveReads ?? 0; }
 
   /** Re-reads the shared webhook certificate (renewing it when due or missing) and reloads it. */
   async refreshWebhookCertificate(): Promise<boolean> {
@@ -103,6 +111,9 @@ export class Operator {
         ready: () => this.started && (!this.webhookServer || this.webhookServer.serving),
       });
     }
+    // Not awaited: until they synced the webhook reads from the server, and a controller waits for them.
+    // A failure (CRD not installed yet) is retried by the controller's start, and logged here.
+    for (const c of [this.shared.sidecars, this.shared.pipelines]) c.start().catch((e) => this.log.warn('a shared cache could not start; admissions read from the server meanwhile', { error: e }));
     await this.webhookServer?.start();
     const le = this.opts.leaderElection;
     if (le) {
@@ -125,7 +136,7 @@ export class Operator {
       if (this.current || !this.started || (this.elector && !this.elector.isLeader)) return;
       const c = new Controller({
         kubeConfig: this.opts.kubeConfig, client: this.client, kinds: this.kinds, log: this.log.child({ part: 'controller' }),
-        metrics: this.metrics, events: this.events, concurrency: this.opts.concurrency, sweepIntervalMs: this.opts.sweepIntervalMs, watchIdleTimeoutMs: this.opts.watchIdleTimeoutMs,
+        metrics: this.metrics, events: this.events, concurrency: this.opts.concurrency, shared: this.shared, sweepIntervalMs: this.opts.sweepIntervalMs, watchIdleTimeoutMs: this.opts.watchIdleTimeoutMs,
         allowPrivilegedEverywhere: this.opts.allowPrivilegedEverywhere, watchNamespaces: this.opts.watchNamespaces,
         startupTimeoutDefaultMs: typeof this.opts.startupTimeoutDefault === 'number' ? this.opts.startupTimeoutDefault : parseDuration(this.opts.startupTimeoutDefault),
       });
@@ -172,6 +183,7 @@ export class Operator {
     await this.follow();
     this.started = false;
     await this.webhookServer?.stop();
+    await Promise.all([this.shared.sidecars.stop(), this.shared.pipelines.stop()]);
     await new Promise<void>((r) => (this.health ? this.health.close(() => r()) : r()));
     this.client.close();
     this.log.info('operator stopped');

@@ -36,11 +36,22 @@ export interface HandlerResult { readonly requeueAfterMs?: number }
 export type Handler = (key: string) => Promise<HandlerResult | void>;
 export type ErrorHandler = (key: string, error: unknown, retryInMs: number) => void;
 
+/** How soon a key is wanted: `priority` keys are taken before every other waiting key. */
+export interface AddOptions { readonly priority?: boolean }
+
 export class WorkQueue {
+  /**
+   * Two FIFOs: priority keys (cheap, latency-bound work, e.g. starting a run whose sidecars just
+   * became Ready) are taken before normal ones (provisioning). A key promoted while waiting in the
+   * normal FIFO leaves a stale entry there, skipped when reached (`queued` says where it waits).
+   */
+  private readonly urgent: string[] = [];
   private readonly queue: string[] = [];
-  private readonly queued = new Set<string>();
+  /** Waiting keys and the FIFO they wait in. */
+  private readonly queued = new Map<string, 'urgent' | 'normal'>();
   private readonly processing = new Set<string>();
-  private readonly dirty = new Set<string>();
+  /** Keys added while being processed, and whether one of those adds asked for priority. */
+  private readonly dirty = new Map<string, boolean>();
   private readonly timers = new Map<string, { at: number; cancel: () => void }>();
   private readonly limiter: RateLimiter;
   private readonly floorMs: number;
@@ -58,7 +69,7 @@ export class WorkQueue {
     this.floorMs = opts.minRequeueMs ?? 50;
   }
 
-  get depth(): number { return this.queue.length; }
+  get depth(): number { return this.queued.size; }
 
   /** When a delayed add of `key` is due (epoch ms), if one is pending. */
   scheduledAt(key: string): number | undefined { return this.timers.get(key)?.at; }
@@ -76,20 +87,23 @@ export class WorkQueue {
     for (const t of this.timers.values()) t.cancel();
     this.timers.clear();
     this.queue.length = 0;
+    this.urgent.length = 0;
     this.queued.clear();
     this.dirty.clear();
     this.depthChanged();
     if (this.running > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
   }
 
-  add(key: string): void {
+  add(key: string, opts?: AddOptions): void {
     if (this.stopped && this.handler) return;
     const t = this.timers.get(key);
     if (t) { t.cancel(); this.timers.delete(key); }
-    if (this.processing.has(key)) { this.dirty.add(key); return; }
-    if (this.queued.has(key)) return;
-    this.queued.add(key);
-    this.queue.push(key);
+    const priority = opts?.priority === true;
+    if (this.processing.has(key)) { this.dirty.set(key, priority || (this.dirty.get(key) ?? false)); return; }
+    const where = this.queued.get(key);
+    if (where === 'urgent' || (where === 'normal' && !priority)) return;
+    this.queued.set(key, priority ? 'urgent' : 'normal');
+    (priority ? this.urgent : this.queue).push(key);
     this.depthChanged();
     this.pump();
   }
@@ -118,12 +132,26 @@ export class WorkQueue {
     return Math.max(this.floorMs, Math.round(d * (1 + (this.opts.random ?? Math.random)() * 0.25)));
   }
 
-  private depthChanged(): void { this.opts.onDepth?.(this.queue.length); }
+  private depthChanged(): void { this.opts.onDepth?.(this.queued.size); }
+
+  /** The next waiting key, priority ones first; stale entries (promoted keys) are skipped. */
+  private next(): string | undefined {
+    while (this.urgent.length > 0) {
+      const key = this.urgent.shift()!;
+      if (this.queued.get(key) === 'urgent') return key;
+    }
+    while (this.queue.length > 0) {
+      const key = this.queue.shift()!;
+      if (this.queued.get(key) === 'normal') return key;
+    }
+    return undefined;
+  }
 
   private pump(): void {
     const limit = this.opts.concurrency ?? 4;
-    while (!this.stopped && this.handler && this.running < limit && this.queue.length > 0) {
-      const key = this.queue.shift()!;
+    while (!this.stopped && this.handler && this.running < limit && this.queued.size > 0) {
+      const key = this.next();
+      if (key === undefined) break;
       this.queued.delete(key);
       this.processing.add(key);
       this.running++;
@@ -148,7 +176,8 @@ export class WorkQueue {
       this.running--;
     }
     if (!this.stopped) {
-      if (this.dirty.delete(key)) this.add(key);
+      const again = this.dirty.get(key);
+      if (again !== undefined) { this.dirty.delete(key); this.add(key, { priority: again }); }
       else if (retryIn !== undefined) this.addAfter(key, retryIn);
     }
     if (this.running === 0) { const w = this.idleWaiters; this.idleWaiters = []; w.forEach((r) => r()); }

@@ -4,6 +4,7 @@ import { KindRegistry } from '../constructs/kinds';
 import { objectName } from '../constructs/names';
 import { validateSidecarSpec } from '../constructs/synthesize';
 import { trustedRunId } from './bookkeeping';
+import { RUN_INDEX, slimPipelineRun } from './cache-shapes';
 import { OWNED_KINDS, OWNED_SELECTOR, RunCleaner, ownedByRun } from './cleanup';
 import { parseDuration } from './duration';
 import { EventRecorder, REASONS } from './events';
@@ -19,7 +20,7 @@ import {
 } from './pipelinerun';
 import { deploymentReady, notReadyCause } from './readiness';
 import { annotatedSidecars, selectSidecars } from './selection';
-import { APPLIED_AT, SPEC_SNAPSHOT, SidecarApplier } from './sidecar-apply';
+import { APPLIED_AT, SPEC_SNAPSHOT, SidecarApplier, resourceVersionNewer } from './sidecar-apply';
 import { SIDECAR_USE_LABEL, externalPodInputs } from './sidecar-inputs';
 
 export { OWNED_KINDS, OWNED_SELECTOR, isDone, runIdentity, CANCELLED_ANNOTATION };
@@ -50,6 +51,12 @@ export interface ReconcilerOptions {
 }
 
 export interface ReconcileResult { readonly requeueAfterMs?: number }
+
+/**
+ * How long a run we gate waits for its sidecars before a SidecarsApplied Event says what was created
+ * and what it waits for; sidecars Ready sooner are reported by SidecarsReady alone.
+ */
+export const APPLIED_EVENT_AFTER_MS = 5_000;
 
 /** The longest a reconcile asks to wait before looking again: a deadline further out is re-read then. */
 const MAX_REQUEUE_MS = 10 * 60_000;
@@ -82,6 +89,10 @@ export class Reconciler {
   readonly cleaner: RunCleaner;
   private readonly material: MaterialStore;
   private readonly applier: SidecarApplier;
+  /** Uids of runs whose deferred SidecarsApplied Event went out (saves a 409 per later reconcile; a restart forgets it harmlessly). */
+  private readonly appliedReported = new Set<string>();
+  /** `ns/name` → the run as our last spec.status patch returned it, until the cache catches up (freshest()). */
+  private readonly patchedRuns = new Map<string, KubeObject>();
   /** `ns/name` → uid of runs with something in memory, so a run that is gone is forgotten too. */
   private readonly uids = new Map<string, string>();
 
@@ -93,12 +104,15 @@ export class Reconciler {
   }
 
   /** Per-run entries held in memory (material minted but not cached yet, synthesis memo). */
-  get memoryEntries(): number { return this.material.size + this.applier.size + this.uids.size; }
+  get memoryEntries(): number { return this.material.size + this.applier.size + this.uids.size + this.appliedReported.size + this.patchedRuns.size; }
 
   /** Owned objects in `namespace` matching `pred`, from the caches (the sweep uses it). */
   ownedObjects(namespace: string | undefined, pred: (o: KubeObject) => boolean): KubeObject[] {
     return this.cleaner.objects(namespace, pred);
   }
+
+  /** An owned object was seen deleted: forget what our own write of it returned (sidecar-apply.ts). */
+  objectDeleted(obj: KubeObject): void { this.applier.objectDeleted(obj); }
 
   /** Deletes every object of one run id (the sweep, for runs that are gone or done). */
   deleteByRunId(namespace: string, runId: string): Promise<void> {
@@ -119,7 +133,7 @@ export class Reconciler {
     const slash = key.indexOf('/');
     const namespace = key.slice(0, slash);
     const name = key.slice(slash + 1);
-    const run = this.o.caches.runs.get(namespace, name) as unknown as PipelineRun | undefined;
+    const run = this.freshest(key, this.o.caches.runs.get(namespace, name)) as unknown as PipelineRun | undefined;
     if (!run) {
       const uid = this.uids.get(key);
       if (uid) this.forget({ metadata: { name, namespace, uid } });
@@ -180,7 +194,12 @@ export class Reconciler {
       if (out.lostRace) return { requeueAfterMs: 0 };
       if (out.written > 0 && !frozen) {
         log.info('applied sidecar objects', { written: out.written, total: manifests.length });
-        await this.o.events.emit(run, 'Normal', REASONS.sidecarsApplied, `created ${manifests.map((x) => `${x.kind} ${x.metadata.name}`).join(', ')}`, ident.runId);
+        // A run we gate hears about its objects once: in SidecarsReady when they come up quickly, or
+        // in SidecarsApplied once they have been waited for a while (gate()). One Event per run, not
+        // two, on the common path: Events are a third of the writes a run costs.
+        if (!(pending && releasableByUs(run))) {
+          await this.o.events.emit(run, 'Normal', REASONS.sidecarsApplied, `created ${manifests.map((x) => `${x.kind} ${x.metadata.name}`).join(', ')}`, ident.runId);
+        }
       }
     } catch (e) {
       return this.applyFailed(run, ident, sidecars, pending, e, log);
@@ -266,8 +285,30 @@ export class Reconciler {
   }
 
   private async gate(run: PipelineRun, ident: RunIdentity, sidecars: readonly RunSidecar[], pending: boolean, log: Logger): Promise<ReconcileResult> {
-    const decision = decide({ pending, releasable: releasableByUs(run), sidecars: this.observe(ident, sidecars), now: this.now() });
+    const observed = this.observe(ident, sidecars);
+    const releasable = releasableByUs(run);
+    const decision = decide({ pending, releasable, sidecars: observed, now: this.now() });
+    if (decision.kind !== 'wait' || !releasable) return this.act(run, ident, sidecars, decision, log);
+    // Waiting on a run we gate: once its sidecars have taken a while, say what exists and what it waits for.
+    const waiting = observed.filter((o) => !o.ready && o.since !== undefined);
+    if (waiting.length === 0 || this.appliedReported.has(run.metadata.uid)) return this.act(run, ident, sidecars, decision, log);
+    const slowAt = Math.min(...waiting.map((o) => o.since!)) + APPLIED_EVENT_AFTER_MS;
+    if (this.now() < slowAt) {
+      const until = decision.until === undefined ? slowAt : Math.min(decision.until, slowAt);
+      return this.act(run, ident, sidecars, { kind: 'wait', until }, log);
+    }
+    const pods = this.o.caches.pods.byIndex(RUN_INDEX, `id:${ident.namespace}/${ident.runId}`);
+    const deployments = this.o.caches.owned.get('apps/v1/Deployment')!;
+    const why = waiting.map((o) => `"${o.name}": ${notReadyCause(deployments.get(ident.namespace, objectName(ident, o.name)), pods.filter((p) => p.metadata.labels?.[LABELS.sidecar] === o.name))}`).join('; ');
+    await this.o.events.emit(run, 'Normal', REASONS.sidecarsApplied,
+      `created ${this.objectList(run)}; the run starts when every sidecar is Ready, waiting for ${why}`, ident.runId);
+    this.appliedReported.add(run.metadata.uid);
     return this.act(run, ident, sidecars, decision, log);
+  }
+
+  /** `Deployment a, Service b, ...` of the run's cached objects, for Event messages. */
+  private objectList(run: PipelineRun): string {
+    return this.cleaner.ofRun(run).map((o) => `${o.kind} ${o.metadata.name}`).sort().join(', ');
   }
 
   /**
@@ -281,7 +322,7 @@ export class Reconciler {
       case 'none': return {};
       case 'wait': return d.until === undefined ? {} : { requeueAfterMs: Math.min(MAX_REQUEUE_MS, Math.max(50, d.until - this.now() + 50)) };
       case 'start': {
-        await this.o.events.emit(run, 'Normal', REASONS.sidecarsReady, `sidecars ready (${sidecars.map((s) => s.name).join(', ')}): starting the run`);
+        await this.o.events.emit(run, 'Normal', REASONS.sidecarsReady, `sidecars ready (${sidecars.map((s) => s.name).join(', ')}; created ${this.objectList(run)}): starting the run`);
         if (await this.setRunStatus(run, 'start')) {
           const latency = (this.now() - Date.parse(run.metadata.creationTimestamp!)) / 1000;
           this.o.metrics?.unpendLatency.observe(latency);
@@ -313,10 +354,10 @@ export class Reconciler {
   }
 
   private causes(ident: RunIdentity, sidecars: readonly RunSidecar[], expired: readonly string[]): string {
-    const pods = this.o.caches.pods.list(ident.namespace);
+    const pods = this.o.caches.pods.byIndex(RUN_INDEX, `id:${ident.namespace}/${ident.runId}`);
     const deployments = this.o.caches.owned.get('apps/v1/Deployment')!;
     return sidecars.filter((s) => expired.includes(s.name)).map((s) => {
-      const podsOf = pods.filter((p) => p.metadata.labels?.[LABELS.runId] === ident.runId && p.metadata.labels?.[LABELS.sidecar] === s.name);
+      const podsOf = pods.filter((p) => p.metadata.labels?.[LABELS.sidecar] === s.name);
       const timeout = s.spec.lifecycle?.startupTimeout ?? `${Math.round(this.timeoutOf(s.spec) / 1000)}s`;
       return `sidecar "${s.name}" was not Ready within startupTimeout ${timeout}: ${notReadyCause(deployments.get(ident.namespace, objectName(ident, s.name)), podsOf)}`;
     }).join('; ');
@@ -359,7 +400,8 @@ export class Reconciler {
       ann ? { op: 'add', path: `/metadata/annotations/${annKey}`, value: stamp } : { op: 'add', path: '/metadata/annotations', value: { [annotation]: stamp } },
     ];
     try {
-      await this.o.client.jsonPatch(objectPath({ apiVersion: 'tekton.dev/v1', kind: 'PipelineRun', metadata: run.metadata }), ops);
+      const patched = await this.o.client.jsonPatch(objectPath({ apiVersion: 'tekton.dev/v1', kind: 'PipelineRun', metadata: run.metadata }), ops);
+      if (patched?.metadata?.resourceVersion) this.patchedRuns.set(`${run.metadata.namespace}/${run.metadata.name}`, slimPipelineRun(patched));
       return true;
     } catch (e) {
       // 422 from the failed test: not pending any more. 404: deleted meanwhile. Either way, nothing to do.
@@ -415,9 +457,24 @@ export class Reconciler {
     return {};
   }
 
+  /**
+   * The cached run, or what our own spec.status patch returned when the cache has not caught up with
+   * it yet: otherwise a reconcile right after the unpend would try it again (a refused patch and a
+   * repeated Event: requests for nothing). Never brings back a run the cache no longer has.
+   */
+  private freshest(key: string, cached: KubeObject | undefined): KubeObject | undefined {
+    const mine = this.patchedRuns.get(key);
+    if (!mine) return cached;
+    if (cached && resourceVersionNewer(mine, cached)) return mine;
+    this.patchedRuns.delete(key);
+    return cached;
+  }
+
   /** Drops everything held in memory for the run. */
   private forget(run: Pick<PipelineRun, 'metadata'>): void {
     this.uids.delete(`${run.metadata.namespace}/${run.metadata.name}`);
+    this.patchedRuns.delete(`${run.metadata.namespace}/${run.metadata.name}`);
+    this.appliedReported.delete(run.metadata.uid);
     this.material.forget(run.metadata.uid);
     this.applier.forget(run.metadata.uid);
   }

@@ -27,6 +27,21 @@ export const APPLIED_AT = `${GROUP}/applied-at`;
 
 type Manifest = Record<string, any>;
 
+/** How long a write of ours stands in for an object the informer has not delivered yet. */
+const RECENT_TTL_MS = 5_000;
+
+/**
+ * Whether `a` is a later version than `b`. resourceVersions are opaque to clients, but the API
+ * server's are etcd revisions (integers), which client-go's MutationCache relies on too; anything
+ * else is never "newer", so the informer's copy wins.
+ */
+export function resourceVersionNewer(a: KubeObject, b: KubeObject): boolean {
+  const ra = a.metadata?.resourceVersion;
+  const rb = b.metadata?.resourceVersion;
+  if (!ra || !rb || !/^\d+$/.test(ra) || !/^\d+$/.test(rb)) return false;
+  return BigInt(ra) > BigInt(rb);
+}
+
 function stamped(m: Manifest, at: string): Manifest {
   return { ...m, metadata: { ...m.metadata, annotations: { ...m.metadata.annotations, [APPLIED_AT]: at } } };
 }
@@ -109,8 +124,42 @@ export class SidecarApplier {
     return manifests;
   }
 
+  /**
+   * What our own writes returned, until the informer has caught up with them (client-go's
+   * MutationCache): a reconcile that runs again before the watch delivered the object it just
+   * applied would otherwise apply it a second time (1.7 Deployment applies per run under load).
+   * Dropped when the cache holds the same or a newer resourceVersion, when the object is seen
+   * deleted (objectDeleted), or after RECENT_TTL_MS.
+   */
+  private readonly recent = new Map<string, { obj: KubeObject; at: number }>();
+
+  private static keyOf(m: Record<string, any>): string {
+    return `${m.apiVersion}/${m.kind}/${m.metadata.namespace}/${m.metadata.name}`;
+  }
+
+  private remember(m: Manifest, written: KubeObject | undefined): void {
+    if (!written?.metadata?.resourceVersion) return;
+    if (written.metadata.managedFields) delete written.metadata.managedFields;
+    const now = Date.now();
+    // Oldest first (insertion order): drop what has expired, so the map holds seconds of writes, not history.
+    for (const [k, v] of this.recent) { if (now - v.at < RECENT_TTL_MS) break; this.recent.delete(k); }
+    this.recent.delete(SidecarApplier.keyOf(m));
+    this.recent.set(SidecarApplier.keyOf(m), { obj: written, at: now });
+  }
+
+  /** The informer saw the object deleted: what we wrote before is no longer there. */
+  objectDeleted(obj: KubeObject): void {
+    this.recent.delete(SidecarApplier.keyOf(obj));
+  }
+
   private cached(m: Manifest): KubeObject | undefined {
-    return this.owned.get(`${m.apiVersion}/${m.kind}`)?.get(m.metadata.namespace, m.metadata.name);
+    const inf = this.owned.get(`${m.apiVersion}/${m.kind}`)?.get(m.metadata.namespace, m.metadata.name);
+    const key = SidecarApplier.keyOf(m);
+    const mine = this.recent.get(key);
+    if (!mine) return inf;
+    const newer = inf ? resourceVersionNewer(mine.obj, inf) : Date.now() - mine.at < RECENT_TTL_MS;
+    if (!newer) { this.recent.delete(key); return inf; }
+    return mine.obj;
   }
 
   /**
@@ -130,7 +179,7 @@ export class SidecarApplier {
       if (m.kind === 'Secret') {
         if (live || opts.skip?.has(m.metadata.name)) return;
         try {
-          await this.client.create(collectionPath('v1', 'Secret', m.metadata.namespace), m);
+          this.remember(m, await this.client.create(collectionPath('v1', 'Secret', m.metadata.namespace), m));
           written++;
           if (opts.frozen) recreated.push(what);
         } catch (e) {
@@ -144,7 +193,7 @@ export class SidecarApplier {
       const hash = m.metadata.annotations[APPLIED_HASH];
       const now = new Date().toISOString();
       if (!live) {
-        await this.client.apply(objectPath(m as any), stamped(m, now), FIELD_MANAGER, { force: false });
+        this.remember(m, await this.client.apply(objectPath(m as any), stamped(m, now), FIELD_MANAGER, { force: false }));
         written++;
         if (opts.frozen) recreated.push(what);
         return;
@@ -154,7 +203,7 @@ export class SidecarApplier {
       if (liveHash !== hash) {
         // Changed desire. A started run keeps what it got; a run that has not started gets the change.
         if (opts.frozen) return;
-        await this.applyOrReport(run, stamped(m, now), false);
+        this.remember(m, await this.applyOrReport(run, stamped(m, now), false));
         written++;
         return;
       }
@@ -202,9 +251,9 @@ export class SidecarApplier {
   }
 
   /** A plain apply; a conflict with another manager on a run that has not started is reported, never forced. */
-  private async applyOrReport(run: PipelineRun, m: Manifest, force: boolean): Promise<void> {
+  private async applyOrReport(run: PipelineRun, m: Manifest, force: boolean): Promise<KubeObject> {
     try {
-      await this.client.apply(objectPath(m as any), m, FIELD_MANAGER, { force });
+      return await this.client.apply(objectPath(m as any), m, FIELD_MANAGER, { force });
     } catch (e) {
       if (isConflict(e)) {
         await this.events.emit(run, 'Warning', REASONS.applyConflict,

@@ -8,6 +8,7 @@ import { admissionPatch, admitPipelineRun, runShapeProblem } from './admission';
 import { isObject, isPipelineRunCreate, MAX_REVIEW_BYTES, parseAdmissionReview, readBody } from './admission-review';
 import { ApiError, RawClient, isConflict, isNotFound } from './k8s/raw';
 import { collectionPath, objectPath } from './k8s/resources';
+import type { SharedCaches } from './shared-caches';
 import type { Logger } from './log';
 import type { OperatorMetrics } from './metrics';
 import { mintServingCert, mintWebhookCa, validFor, WebhookCa } from './webhook-tls';
@@ -85,7 +86,12 @@ export class WebhookServer {
     private readonly metrics?: OperatorMetrics,
     /** Namespaces the controller serves (undefined: all). Runs elsewhere are never gated: nobody would start them. */
     private readonly servedNamespaces?: string[],
+    /** PipelineSidecar and Pipeline caches (the operator's, shared with its controller): admissions read them, not the server. */
+    private readonly caches?: SharedCaches,
   ) {}
+
+  /** Reads sent to the API server by admissions (cache not synced, a miss, or a refusal confirmed); tests read it. */
+  liveReads = 0;
 
   get port(): number { return this.boundPort ?? this.opts.port; }
   get configName(): string { return this.opts.configName ?? 'pipeline-sidecars'; }
@@ -299,8 +305,14 @@ export class WebhookServer {
       return respond({ allowed: true, ...(asks ? { warnings: [`pipeline-sidecars: namespace ${namespace} is not served by this installation; no sidecars`] } : {}) });
     }
     try {
-      const [pipelineResult, sidecars] = await Promise.all([this.readPipeline(run, namespace), this.readSidecars(namespace)]);
-      const decision = admitPipelineRun({ run, namespace, pipeline: pipelineResult.pipeline, pipelineProblem: pipelineResult.problem, sidecars, kinds: this.kinds });
+      const decide = async (live: boolean) => {
+        const [pipelineResult, sidecars] = await Promise.all([this.readPipeline(run, namespace, live), this.readSidecars(namespace, live)]);
+        return admitPipelineRun({ run, namespace, pipeline: pipelineResult.pipeline, pipelineProblem: pipelineResult.problem, sidecars, kinds: this.kinds });
+      };
+      let decision = await decide(false);
+      // The caches may be a moment behind (a PipelineSidecar applied just before the run): a refusal
+      // is only given after the server itself agrees. Refusals are rare; admissions stay read-free.
+      if (!decision.allowed && this.fromCache) decision = await decide(true);
       if (!decision.allowed) {
         this.metrics?.admissions.inc({ result: 'rejected' });
         log.info('rejected PipelineRun', { reason: decision.message });
@@ -328,15 +340,26 @@ export class WebhookServer {
     }
   }
 
-  private async readPipeline(run: any, namespace: string): Promise<{ pipeline?: Record<string, any>; problem?: string }> {
+  /** Whether the caches can answer (synced); until then, and without caches, every read goes to the server. */
+  private get fromCache(): boolean { return !!this.caches && this.caches.sidecars.hasSynced && this.caches.pipelines.hasSynced; }
+
+  private async readPipeline(run: any, namespace: string, live: boolean): Promise<{ pipeline?: Record<string, any>; problem?: string }> {
     const ref = run.spec?.pipelineRef;
     if (!ref?.name || ref.resolver || ref.bundle) return {};
     if (typeof ref.name !== 'string' || !DNS_SUBDOMAIN.test(ref.name)) return { problem: `spec.pipelineRef.name ${JSON.stringify(ref.name)} is not a Pipeline name` };
+    // A cache miss is not an answer: the Pipeline may have been created a moment before the run.
+    const cached = !live && this.fromCache ? this.caches!.pipelines.get(namespace, ref.name) : undefined;
+    if (cached) return { pipeline: cached };
+    this.liveReads++;
+    this.metrics?.admissionReads.inc();
     const p = await this.client.getOrUndefined(objectPath({ apiVersion: 'tekton.dev/v1', kind: 'Pipeline', metadata: { name: ref.name, namespace } }));
     return p ? { pipeline: p } : { problem: `Pipeline "${ref.name}" does not exist in namespace "${namespace}"` };
   }
 
-  private async readSidecars(namespace: string): Promise<PipelineSidecarResource[]> {
+  private async readSidecars(namespace: string, live: boolean): Promise<PipelineSidecarResource[]> {
+    if (!live && this.fromCache) return this.caches!.sidecars.list(namespace) as unknown as PipelineSidecarResource[];
+    this.liveReads++;
+    this.metrics?.admissionReads.inc();
     try {
       const list = await this.client.get(collectionPath(API_VERSION, KIND, namespace));
       return (list.items ?? []) as PipelineSidecarResource[];

@@ -8,6 +8,8 @@ import { startWatch, WatchHandle, WatchStalledError } from './watch';
 export type KubeObject = Record<string, any> & { metadata: { name: string; namespace?: string; resourceVersion?: string; uid?: string; labels?: Record<string, string>; annotations?: Record<string, string>; [field: string]: any } };
 
 export type InformerEvent = 'add' | 'update' | 'delete';
+/** The keys an object is filed under in one index (none: not in it). */
+export type IndexFunc = (obj: KubeObject) => string[];
 export type InformerHandler = (type: InformerEvent, obj: KubeObject, old?: KubeObject) => void;
 
 export interface InformerOptions {
@@ -19,6 +21,17 @@ export interface InformerOptions {
   readonly name: string;
   /** Objects failing this are neither cached nor reported (e.g. namespaces the operator does not serve). */
   readonly filter?: (obj: KubeObject) => boolean;
+  /**
+   * Reshapes every object before it is cached and reported (after managedFields are dropped), like
+   * client-go's SetTransform: keep only the fields the readers use, so the cache's memory follows
+   * what the operator reads, not what others write into the objects.
+   */
+  readonly transform?: (obj: KubeObject) => KubeObject;
+  /**
+   * Secondary indexes, like client-go's Indexers: index name → the keys an object is filed under.
+   * `byIndex(name, key)` then answers without a scan. The namespace index always exists.
+   */
+  readonly indexers?: Record<string, IndexFunc>;
   readonly log?: Logger;
   /** Reconnect backoff bounds (default 250 ms .. 15 s). */
   readonly minBackoffMs?: number;
@@ -109,6 +122,87 @@ function stripManagedFields(obj: KubeObject): KubeObject {
   return obj;
 }
 
+/** The index every cache keeps: objects by namespace ('' for cluster-scoped ones). */
+export const NAMESPACE_INDEX = 'namespace';
+
+/**
+ * The objects of an informer by key, with secondary indexes kept up to date on every write (like
+ * client-go's ThreadSafeStore): readers ask an index for the few objects they need instead of
+ * copying and filtering the whole cache.
+ */
+export class IndexedStore {
+  private readonly items = new Map<string, KubeObject>();
+  private readonly indexers = new Map<string, IndexFunc>([[NAMESPACE_INDEX, (o) => [o.metadata?.namespace ?? '']]]);
+  /** index name → index key → object keys. */
+  private readonly indices = new Map<string, Map<string, Set<string>>>([[NAMESPACE_INDEX, new Map()]]);
+
+  addIndex(name: string, fn: IndexFunc): void {
+    if (this.items.size > 0) throw new Error(`index ${name} must be added before the first object`);
+    this.indexers.set(name, fn);
+    this.indices.set(name, new Map());
+  }
+
+  get size(): number { return this.items.size; }
+  get(key: string): KubeObject | undefined { return this.items.get(key); }
+  has(key: string): boolean { return this.items.has(key); }
+  values(): IterableIterator<KubeObject> { return this.items.values(); }
+  entries(): IterableIterator<[string, KubeObject]> { return this.items.entries(); }
+
+  set(key: string, obj: KubeObject): void {
+    const prev = this.items.get(key);
+    if (prev) this.unindex(key, prev);
+    this.items.set(key, obj);
+    for (const [name, fn] of this.indexers) {
+      const idx = this.indices.get(name)!;
+      for (const k of safeKeys(fn, obj)) {
+        let set = idx.get(k);
+        if (!set) idx.set(k, (set = new Set()));
+        set.add(key);
+      }
+    }
+  }
+
+  delete(key: string): boolean {
+    const prev = this.items.get(key);
+    if (!prev) return false;
+    this.unindex(key, prev);
+    return this.items.delete(key);
+  }
+
+  clear(): void {
+    this.items.clear();
+    for (const idx of this.indices.values()) idx.clear();
+  }
+
+  byIndex(index: string, key: string): KubeObject[] {
+    const set = this.indices.get(index)?.get(key);
+    if (!set) return [];
+    const out: KubeObject[] = [];
+    for (const k of set) { const o = this.items.get(k); if (o) out.push(o); }
+    return out;
+  }
+
+  /** The keys of an index (the sweep walks run ids, not objects). */
+  indexKeys(index: string): string[] { return [...(this.indices.get(index)?.keys() ?? [])]; }
+
+  private unindex(key: string, obj: KubeObject): void {
+    for (const [name, fn] of this.indexers) {
+      const idx = this.indices.get(name)!;
+      for (const k of safeKeys(fn, obj)) {
+        const set = idx.get(k);
+        if (!set) continue;
+        set.delete(key);
+        if (set.size === 0) idx.delete(k);
+      }
+    }
+  }
+}
+
+/** An index function that throws on a strange object files it nowhere, rather than failing the informer. */
+function safeKeys(fn: IndexFunc, obj: KubeObject): string[] {
+  try { return fn(obj) ?? []; } catch { return []; }
+}
+
 export function keyOf(obj: { metadata?: { name?: string; namespace?: string } }): string {
   const m = obj.metadata ?? {};
   return m.namespace ? `${m.namespace}/${m.name}` : String(m.name);
@@ -123,7 +217,7 @@ export function keyOf(obj: { metadata?: { name?: string; namespace?: string } })
  * events back off like any failure.
  */
 export class Informer implements ObjectCache {
-  private readonly cache = new Map<string, KubeObject>();
+  private readonly cache = new IndexedStore();
   private readonly handlers: InformerHandler[] = [];
   private resourceVersion?: string;
   private watch?: WatchHandle;
@@ -132,6 +226,7 @@ export class Informer implements ObjectCache {
   private loop?: Promise<void>;
   private wake?: () => void;
   private abortStart?: () => void;
+  private firstSynced?: Promise<void>;
   private readonly log: Logger;
   /** Number of (re)lists, list pages, watch (re)starts, stalled watches given up, ERROR events; tests and metrics read them. */
   lists = 0;
@@ -142,9 +237,17 @@ export class Informer implements ObjectCache {
 
   constructor(private readonly kc: KubeConfig, private readonly client: RawClient, private readonly opts: InformerOptions) {
     this.log = (opts.log ?? silentLogger).child({ informer: opts.name });
+    for (const [name, fn] of Object.entries(opts.indexers ?? {})) this.cache.addIndex(name, fn);
+  }
+
+  /** managedFields dropped, then the caller's transform. */
+  private shape(obj: KubeObject): KubeObject {
+    const o = stripManagedFields(obj);
+    return this.opts.transform ? this.opts.transform(o) : o;
   }
 
   on(handler: InformerHandler): this { this.handlers.push(handler); return this; }
+  off(handler: InformerHandler): this { const i = this.handlers.indexOf(handler); if (i >= 0) this.handlers.splice(i, 1); return this; }
 
   get hasSynced(): boolean { return this.synced; }
 
@@ -153,17 +256,25 @@ export class Informer implements ObjectCache {
   }
 
   list(namespace?: string): KubeObject[] {
-    const all = [...this.cache.values()];
-    return namespace === undefined ? all : all.filter((o) => o.metadata.namespace === namespace);
+    return namespace === undefined ? [...this.cache.values()] : this.cache.byIndex(NAMESPACE_INDEX, namespace);
   }
 
-  /** Resolves after the first list landed in the cache. */
+  byIndex(index: string, key: string): KubeObject[] { return this.cache.byIndex(index, key); }
+
+  get size(): number { return this.cache.size; }
+
+  /**
+   * Resolves after the first list landed in the cache; a second caller (caches shared by the webhook
+   * and the controller) waits for the same first list.
+   */
   async start(): Promise<void> {
-    if (this.running) return;
+    if (this.running) return this.firstSynced;
     this.running = true;
     let firstSync!: () => void;
     let firstFail!: (e: unknown) => void;
     const synced = new Promise<void>((res, rej) => { firstSync = res; firstFail = rej; });
+    synced.catch(() => undefined);
+    this.firstSynced = synced;
     // stop() before the first sync must not leave start() waiting forever (a shutdown would hang).
     this.abortStart = () => firstFail(new Error(`informer ${this.opts.name} stopped before its first list`));
     this.loop = this.run(firstSync, firstFail);
@@ -203,7 +314,7 @@ export class Informer implements ObjectCache {
       this.pages++;
       const itemKind = typeof page.kind === 'string' ? page.kind.replace(/List$/, '') : undefined;
       // List items come without apiVersion/kind; fill them so cached objects look like watched ones.
-      for (const item of page.items ?? []) items.push(stripManagedFields({ apiVersion: page.apiVersion, kind: itemKind, ...item } as KubeObject));
+      for (const item of page.items ?? []) items.push(this.shape({ apiVersion: page.apiVersion, kind: itemKind, ...item } as KubeObject));
       resourceVersion = page.metadata?.resourceVersion;
       cont = page.metadata?.continue || undefined;
       if (!cont) return { items, resourceVersion };
@@ -218,7 +329,7 @@ export class Informer implements ObjectCache {
       if (this.opts.filter && !this.opts.filter(obj)) continue;
       fresh.set(keyOf(obj), obj);
     }
-    const old = new Map(this.cache);
+    const old = new Map(this.cache.entries());
     this.cache.clear();
     for (const [k, v] of fresh) this.cache.set(k, v);
     for (const [k, v] of fresh) {
@@ -265,10 +376,10 @@ export class Informer implements ObjectCache {
             return;
           }
           delivered = true;
-          const obj = stripManagedFields(ev.object as KubeObject);
-          const rv = obj.metadata?.resourceVersion;
+          const rv = ev.object?.metadata?.resourceVersion;
           if (rv) this.resourceVersion = rv;
           if (ev.type === 'BOOKMARK') return;
+          const obj = this.shape(ev.object as KubeObject);
           if (this.opts.filter && !this.opts.filter(obj)) return;
           const k = keyOf(obj);
           const prev = this.cache.get(k);
@@ -304,8 +415,15 @@ export class Informer implements ObjectCache {
 /** What readers of a cache need; both Informer and MultiNamespaceInformer provide it. */
 export interface ObjectCache {
   on(handler: InformerHandler): this;
+  /** Removes a handler added with on() (a controller that stops leading leaves shared caches clean). */
+  off(handler: InformerHandler): this;
   get(namespace: string | undefined, name: string): KubeObject | undefined;
+  /** Every object, or those of one namespace (from the namespace index: no scan). */
   list(namespace?: string): KubeObject[];
+  /** The objects filed under `key` in the index `index` (see InformerOptions.indexers); [] for an unknown index. */
+  byIndex(index: string, key: string): KubeObject[];
+  /** Objects cached. */
+  readonly size: number;
   start(): Promise<void>;
   stop(): Promise<void>;
   readonly hasSynced: boolean;
@@ -323,11 +441,18 @@ export class MultiNamespaceInformer implements ObjectCache {
   }
 
   on(handler: InformerHandler): this { for (const i of this.byNs.values()) i.on(handler); return this; }
+  off(handler: InformerHandler): this { for (const i of this.byNs.values()) i.off(handler); return this; }
   get(namespace: string | undefined, name: string): KubeObject | undefined { return namespace ? this.byNs.get(namespace)?.get(namespace, name) : undefined; }
   list(namespace?: string): KubeObject[] {
     if (namespace !== undefined) return this.byNs.get(namespace)?.list() ?? [];
     return [...this.byNs.values()].flatMap((i) => i.list());
   }
+  byIndex(index: string, key: string): KubeObject[] {
+    const out: KubeObject[] = [];
+    for (const i of this.byNs.values()) out.push(...i.byIndex(index, key));
+    return out;
+  }
+  get size(): number { let n = 0; for (const i of this.byNs.values()) n += i.size; return n; }
   async start(): Promise<void> { await Promise.all([...this.byNs.values()].map((i) => i.start())); }
   async stop(): Promise<void> { await Promise.all([...this.byNs.values()].map((i) => i.stop())); }
   get hasSynced(): boolean { return [...this.byNs.values()].every((i) => i.hasSynced); }
