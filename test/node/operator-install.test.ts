@@ -345,6 +345,8 @@ test('#13.7 uninstall: deleting the bundle leaves no webhook configuration that 
   expect(after.spec.status).toBeUndefined();
   expect(after.metadata.annotations[ANNOTATIONS.runId]).toBeUndefined();
   expect(succeeded(await waitRunDone(served, after.metadata.name, 120_000))).toMatchObject({ status: 'True' });
+  // The CRD went with the bundle, and every PipelineSidecar with it.
+  expect(await rawClient().getOrUndefined('/apis/apiextensions.k8s.io/v1/customresourcedefinitions/pipelinesidecars.pipeline-sidecars.dev')).toBeUndefined();
   // The live run: Tekton finishes it with its daemon; nobody cleans the daemon up at the end any more,
   // but it is owned by the run, so deleting the run removes it (the README says so).
   expect(succeeded(await waitRunDone(served, live.metadata.name, 120_000))).toMatchObject({ status: 'True' });
@@ -380,6 +382,8 @@ test('#13.8 installed in Argo CD\'s sync-wave order (the webhook configuration l
     const cfg = await rawClient().get(`/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${NAME}`);
     return cfg.webhooks.every((w: any) => (w.clientConfig.caBundle ?? '').length > 100);
   }, 30_000, 250);
+  // The uninstall (#13.7) deleted the CRD, and with it every PipelineSidecar: the user's own objects come back with their repo.
+  await createSidecar(served, 'docker', dockerDaemonSpec());
   // The API server picks up a new webhook configuration a moment later: dry runs until it gates.
   const body = { apiVersion: 'tekton.dev/v1', kind: 'PipelineRun', ...sleepyRun('waves', 0) };
   await eventually('the webhook in use (a dry-run CREATE gated)', async () =>
