@@ -92,3 +92,20 @@ export function containerPid(own: OwnCluster, containerId: string): number {
   if (!line) throw new Error(`no task ${id} on the node`);
   return Number(line.trim().split(/\s+/)[1]);
 }
+
+/**
+ * The README's install section as argument lists (test/bundle/readme-install.test.ts checks that the
+ * README says exactly these; operator-install.test.ts runs them with its own image, namespace and dir).
+ */
+export const README_INSTALL = {
+  /** `./bin/pipeline-sidecars synth ...` */
+  synth: (image: string, servedNamespace: string, out: string): string[] => ['synth', '--out', out, '--served-namespace', servedNamespace, '--image', image],
+  /** `kubectl label namespace ...` */
+  label: (servedNamespace: string): string[] => ['label', 'namespace', servedNamespace, 'pipeline-sidecars.dev/allow-privileged=true'],
+  /** `kubectl apply --server-side -f dist/` */
+  apply: (dir: string): string[] => ['apply', '--server-side', '-f', `${dir}/`],
+  /** `kubectl -n pipeline-sidecars rollout status deployment/pipeline-sidecars` */
+  rollout: ['-n', 'pipeline-sidecars', 'rollout', 'status', 'deployment/pipeline-sidecars'],
+  /** `kubectl delete -f dist/` */
+  uninstall: (dir: string): string[] => ['delete', '-f', `${dir}/`],
+} as const;

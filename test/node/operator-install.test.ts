@@ -6,7 +6,7 @@ import { parseAllDocuments } from 'yaml';
 import { ANNOTATIONS, LABELS } from '../../constructs/api/spec';
 import { createTestNamespace, eventually, rawClient } from '../harness/cluster';
 import { ctr, podLog } from '../harness/node';
-import { OperatorImage, OwnCluster, containerPid, ensureKubectl, ensureOperatorImage, importImage, startOwnCluster } from '../harness/in-cluster';
+import { OperatorImage, OwnCluster, README_INSTALL, containerPid, ensureKubectl, ensureOperatorImage, importImage, startOwnCluster } from '../harness/in-cluster';
 import { succeeded, taskPodsOf, waitRunDone } from '../harness/runs';
 import { createRun, createSidecar, dockerDaemonSpec, objectsOfRun, sleep } from '../operator/helpers';
 import { DOCKER_CLI, tepPipelineSpec } from './tekton-fixture';
@@ -35,7 +35,7 @@ const numbers: Record<string, number | string> = {};
 
 /** The README's synth command, into this test's dist directory. */
 function synth(imageRef: string): void {
-  execFileSync(process.execPath, [path.join(REPO, 'bin', 'pipeline-sidecars'), 'synth', '--out', dist, '--served-namespace', served, '--image', imageRef],
+  execFileSync(process.execPath, [path.join(REPO, 'bin', 'pipeline-sidecars'), ...README_INSTALL.synth(imageRef, served, dist)],
     { cwd: REPO, stdio: 'pipe' });
 }
 
@@ -123,10 +123,10 @@ beforeAll(async () => {
 
   // The README's install section, command for command.
   synth(image.ref);
-  own.kubectl(['label', 'namespace', served, `${LABELS.allowPrivileged}=true`]);
+  own.kubectl(README_INSTALL.label(served));
   const t0 = Date.now();
-  own.kubectl(['apply', '--server-side', '-f', `${dist}/`]);
-  own.kubectl(['-n', OP_NS, 'rollout', 'status', `deployment/${NAME}`, '--timeout=180s']);
+  own.kubectl(README_INSTALL.apply(dist));
+  own.kubectl([...README_INSTALL.rollout]);
   numbers.installToReadyMs = Date.now() - t0;
 }, 1_200_000);
 
@@ -310,8 +310,8 @@ test('#13.6 upgrade: rolling to a new image tag while runs are live restarts no 
   const t0 = Date.now();
   // The README's upgrade: synth with the new image, apply, wait for the rollout.
   synth(upgradeRef);
-  own.kubectl(['apply', '--server-side', '-f', `${dist}/`]);
-  own.kubectl(['-n', OP_NS, 'rollout', 'status', `deployment/${NAME}`, '--timeout=180s']);
+  own.kubectl(README_INSTALL.apply(dist));
+  own.kubectl([...README_INSTALL.rollout]);
   numbers.upgradeRolloutMs = Date.now() - t0;
   const pods = await waitTwoReady();
   expect(pods.map((p) => p.spec.containers[0].image)).toEqual([upgradeRef, upgradeRef]);
@@ -332,9 +332,13 @@ test('#13.7 uninstall: deleting the bundle leaves no webhook configuration that 
   const live = await createRun(served, sleepyRun('at-uninstall', 20));
   const liveId = live.metadata.annotations[ANNOTATIONS.runId];
   await waitStartedWithDaemon(live);
+  // And a run still gated: its sidecar never gets Ready (an image the node does not have).
+  await createSidecar(served, 'never', { kind: 'Container', template: { containers: [{ name: 'c', image: 'pipeline-sidecars.local/absent:1', ports: [{ name: 'p', containerPort: 8080 }] }] } });
+  const gated = await createRun(served, { metadata: { generateName: 'gated-at-uninstall-', annotations: { [ANNOTATIONS.sidecars]: 'never' } }, spec: { pipelineSpec: { tasks: [{ name: 't', taskSpec: { steps: [{ name: 's', image: DOCKER_CLI, script: 'echo ok' }] } }] } } });
+  expect(gated.spec.status).toBe('PipelineRunPending');
   const t0 = Date.now();
   // The README's uninstall.
-  own.kubectl(['delete', '-f', `${dist}/`, '--timeout=180s']);
+  own.kubectl(README_INSTALL.uninstall(dist));
   numbers.uninstallMs = Date.now() - t0;
   const mwcs = (await rawClient().get('/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations')).items;
   expect(mwcs.filter((c: any) => c.webhooks?.some((w: any) => w.clientConfig?.service?.namespace === OP_NS) || c.metadata.name === NAME)).toEqual([]);
@@ -347,6 +351,12 @@ test('#13.7 uninstall: deleting the bundle leaves no webhook configuration that 
   expect(succeeded(await waitRunDone(served, after.metadata.name, 120_000))).toMatchObject({ status: 'True' });
   // The CRD went with the bundle, and every PipelineSidecar with it.
   expect(await rawClient().getOrUndefined('/apis/apiextensions.k8s.io/v1/customresourcedefinitions/pipelinesidecars.pipeline-sidecars.dev')).toBeUndefined();
+  // The gated run stays pending (nobody releases it any more) until its owner releases it, as the README says.
+  await sleep(5000);
+  const stillGated = await rawClient().get(`/apis/tekton.dev/v1/namespaces/${served}/pipelineruns/${gated.metadata.name}`);
+  expect({ status: stillGated.spec.status, startTime: stillGated.status?.startTime }).toEqual({ status: 'PipelineRunPending', startTime: undefined });
+  own.kubectl(['-n', served, 'patch', 'pipelinerun', gated.metadata.name, '--type', 'json', '-p', '[{"op":"remove","path":"/spec/status"}]']);
+  expect(succeeded(await waitRunDone(served, gated.metadata.name, 120_000))).toMatchObject({ status: 'True' });
   // The live run: Tekton finishes it with its daemon; nobody cleans the daemon up at the end any more,
   // but it is owned by the run, so deleting the run removes it (the README says so).
   expect(succeeded(await waitRunDone(served, live.metadata.name, 120_000))).toMatchObject({ status: 'True' });
@@ -374,7 +384,7 @@ test('#13.8 installed in Argo CD\'s sync-wave order (the webhook configuration l
       fs.rmSync(file);
     }
     if (w === 0) {
-      own.kubectl(['-n', OP_NS, 'rollout', 'status', `deployment/${NAME}`, '--timeout=180s']);
+      own.kubectl([...README_INSTALL.rollout]);
       await waitTwoReady();
     }
   }
@@ -391,5 +401,5 @@ test('#13.8 installed in Argo CD\'s sync-wave order (the webhook configuration l
   const run = await createRun(served, sleepyRun('waves', 0));
   expect(run.spec.status).toBe('PipelineRunPending');
   expect(succeeded(await waitRunDone(served, run.metadata.name, 180_000))).toMatchObject({ status: 'True' });
-  own.kubectl(['delete', '-f', `${dist}/`, '--timeout=180s']);
+  own.kubectl(README_INSTALL.uninstall(dist));
 });
