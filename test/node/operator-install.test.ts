@@ -376,7 +376,7 @@ test('#13.8 installed in Argo CD\'s sync-wave order (the webhook configuration l
   expect([...waves.keys()].sort((a, b) => a - b)).toEqual([-2, -1, 0, 1]);
   expect(waves.get(1)!.map((o) => o.kind)).toEqual(['MutatingWebhookConfiguration']);
   for (const w of [...waves.keys()].sort((a, b) => a - b)) {
-    const file = path.join(dist, `..wave-${w}.json`);
+    const file = path.join(os.tmpdir(), `pipeline-sidecars-wave-${process.pid}-${w}.json`);
     fs.writeFileSync(file, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: waves.get(w) }));
     try {
       own.kubectl(['apply', '--server-side', '-f', file]);
