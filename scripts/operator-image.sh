@@ -74,6 +74,8 @@ cleanup() {
   echo "$maxbytes" > /proc/sys/kernel/keys/root_maxbytes 2>/dev/null || true
   [ "$run_docker_existed" = yes ] || rm -rf /run/docker
   rm -rf "$work"
+  # A failed build leaves no half-filled cache directory behind.
+  [ -f "$out/.complete" ] || rm -rf "$out"
 }
 trap cleanup EXIT
 export DEB_ROOT="$deb"
