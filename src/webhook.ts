@@ -265,14 +265,23 @@ export class WebhookServer {
     }
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops serving. `drainMs`: keep answering that long first (readiness already says no), for the
+   * API server still sends reviews to a terminating pod until it sees the Service's endpoints change;
+   * a refused or cut connection would fail a CREATE (failurePolicy Fail). Reviews in flight then get
+   * up to 5 s to finish.
+   */
+  async stop(drainMs = 0): Promise<void> {
     if (this.renewTimer) clearInterval(this.renewTimer);
     if (this.publishTimer) clearInterval(this.publishTimer);
     this.serving = false;
     const s = this.server;
-    this.server = undefined;
     if (!s) return;
-    await new Promise<void>((resolve) => { s.close(() => resolve()); s.closeAllConnections?.(); });
+    if (drainMs > 0) await new Promise((r) => setTimeout(r, drainMs));
+    this.server = undefined;
+    const force = setTimeout(() => s.closeAllConnections?.(), 5000);
+    await new Promise<void>((resolve) => { s.close(() => resolve()); s.closeIdleConnections?.(); });
+    clearTimeout(force);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
