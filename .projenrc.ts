@@ -91,6 +91,11 @@ project.tryFindObjectFile('package.json')?.addOverride('jest.testMatch', ['<root
 const test = project.tasks.tryFind('test')!;
 test.reset('bash scripts/control-plane.sh >/dev/null', { name: 'build or reuse the local control plane' });
 test.exec('bash scripts/node.sh >/dev/null', { name: 'build or reuse the real-node tier' });
+// The in-cluster install test (test/node/operator-install.test.ts) builds the operator image from the
+// Dockerfile with the real-node tier's dockerd, and runs kubectl: each cached on its own key, built
+// here so that jest's timeouts never include a build (the test calls the same scripts, then cached).
+test.exec('bash scripts/operator-image.sh >/dev/null', { name: 'build or reuse the operator image' });
+test.exec('bash scripts/kubectl.sh >/dev/null', { name: 'build or reuse kubectl' });
 test.exec('jest --ci', { receiveArgs: true });
 project.addTask('test:fast', {
   description: 'everything except the real-node tier (test/node)',

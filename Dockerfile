@@ -1,21 +1,28 @@
-# syntax=docker/dockerfile:1
-# The pipeline-sidecars operator image. Not built in this repository's CI (no Docker engine there):
+# The pipeline-sidecars operator image:
 #   docker build -t ghcr.io/pipeline-sidecars/operator:$(node -p 'require("./package.json").version') .
+# The tests build this very file with no registry (scripts/operator-image.sh): the two base images
+# are build args, given there as locally built equivalents. No `# syntax=` line: BuildKit would pull
+# that frontend image.
 # Platform engineers who add sidecar kinds build their own image the same way from their fork
 # (register kinds in src/, then build); the install bundle takes the image as its one parameter
 # (`pipeline-sidecars synth --image ...`).
 
+ARG NODE_IMAGE=node:20-slim
+ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs20-debian12:nonroot
+
 # --- build: compile TypeScript (tsc, outDir lib/), then keep production dependencies only ---
-FROM node:20-slim AS build
+FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY . .
+# Type declarations and source maps of the dependencies are never loaded at run time (a third of node_modules).
 RUN npx projen compile \
- && npm prune --omit=dev --no-audit --no-fund
+ && npm prune --omit=dev --no-audit --no-fund \
+ && find node_modules -type f \( -name '*.d.ts' -o -name '*.d.cts' -o -name '*.d.mts' -o -name '*.map' \) -exec rm -f {} +
 
 # --- runtime: distroless Node.js 20, non-root (uid 65532, as the Deployment's runAsUser), no shell ---
-FROM gcr.io/distroless/nodejs20-debian12:nonroot
+FROM ${RUNTIME_IMAGE}
 WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=build /src/package.json ./package.json

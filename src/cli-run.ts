@@ -101,7 +101,9 @@ export async function runOperator(argv: string[]): Promise<number> {
       op.log.info('shutting down', { signal });
       const force = setTimeout(() => { op.log.error('graceful shutdown took too long; exiting'); resolve(1); }, 20_000);
       force.unref();
-      op.stop().then(() => { clearTimeout(force); resolve(0); }, (e) => { op.log.error('shutdown failed', { error: e }); resolve(1); });
+      // The Lease goes at once (the other replica takes over); the webhook keeps answering a few
+      // seconds more, until the API server has seen this pod leave the Service's endpoints.
+      op.stop({ webhookDrainMs: 3000 }).then(() => { clearTimeout(force); resolve(0); }, (e) => { op.log.error('shutdown failed', { error: e }); resolve(1); });
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));

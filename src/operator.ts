@@ -177,12 +177,12 @@ export class Operator {
    * Graceful shutdown: finish in-flight reconciles, release the Lease (the next leader takes over at
    * once), stop serving the webhook. `{ release: false }` leaves the Lease to expire, like a crash.
    */
-  async stop(opts: { release?: boolean } = {}): Promise<void> {
+  async stop(opts: { release?: boolean; webhookDrainMs?: number } = {}): Promise<void> {
     if (!this.started) return;
     if (this.elector) await this.elector.stop({ release: opts.release ?? true });
     await this.follow();
     this.started = false;
-    await this.webhookServer?.stop();
+    await this.webhookServer?.stop(opts.webhookDrainMs);
     await Promise.all([this.shared.sidecars.stop(), this.shared.pipelines.stop()]);
     await new Promise<void>((r) => (this.health ? this.health.close(() => r()) : r()));
     this.client.close();

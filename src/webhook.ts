@@ -37,6 +37,8 @@ export interface WebhookOptions {
   readonly namespaceSelector?: Record<string, unknown>;
   /** Do not touch caBundle at all (cert-manager injects it). */
   readonly externalCa?: boolean;
+  /** How often to look again for a webhook configuration that did not exist at start, to fill in its caBundle (default 2 s). */
+  readonly publishRetryMs?: number;
   /** How often to re-read the shared certificate Secret and renew it when due (default 1 h). */
   readonly refreshIntervalMs?: number;
   /** Lifetime of a serving certificate (default 365 days). */
@@ -75,6 +77,7 @@ export class WebhookServer {
   private boundPort?: number;
   private tls?: StoredTls;
   private renewTimer?: NodeJS.Timeout;
+  private publishTimer?: NodeJS.Timeout;
   serving = false;
 
   constructor(
@@ -209,7 +212,15 @@ export class WebhookServer {
       this.server!.listen(this.opts.port, this.opts.bindAddress ?? '0.0.0.0', () => { this.server!.off('error', reject); resolve(); });
     });
     this.boundPort = (this.server.address() as AddressInfo).port;
-    await this.publishCa();
+    if (!(await this.publishCa())) {
+      // The install may create the configuration after the operator is up (Argo CD applies the
+      // webhook in the last sync wave, once the Deployment is healthy): fill its caBundle when it comes.
+      this.publishTimer = setInterval(() => {
+        this.publishCa().then((done) => { if (done) { clearInterval(this.publishTimer); this.publishTimer = undefined; } },
+          (e) => this.log.warn('could not fill in the webhook configuration\'s caBundle; retrying', { error: e, config: this.configName }));
+      }, this.opts.publishRetryMs ?? 2000);
+      this.publishTimer.unref?.();
+    }
     this.serving = true;
     // Long-lived replicas pick up a renewed certificate (theirs or another replica's) without a restart.
     this.renewTimer = setInterval(() => { void this.refreshTls(); }, this.opts.refreshIntervalMs ?? 3_600_000);
@@ -217,20 +228,20 @@ export class WebhookServer {
     this.log.info('webhook serving', { port: this.boundPort, path: WEBHOOK_PATH, config: this.configName });
   }
 
-  /** Apply the configuration (register mode) or just fill in its caBundle. */
-  private async publishCa(): Promise<void> {
-    if (this.opts.externalCa) return;
+  /** Apply the configuration (register mode) or just fill in its caBundle; false when the configuration does not exist yet. */
+  private async publishCa(): Promise<boolean> {
+    if (this.opts.externalCa) return true;
     const url = this.opts.url?.replace('{port}', String(this.boundPort));
     const desired = mutatingWebhookConfiguration({ name: this.configName, url, service: url ? undefined : this.opts.service, caBundle: this.tls!.bundle, namespaceSelector: this.opts.namespaceSelector });
     const path = objectPath(desired as any);
     if (this.opts.register) {
       await this.client.apply(path, desired, FIELD_MANAGER, { force: true });
-      return;
+      return true;
     }
     const current = await this.client.getOrUndefined(path);
     if (!current) {
-      this.log.warn('webhook configuration not found: runs are not gated until it exists (install the bundle)', { config: this.configName });
-      return;
+      if (!this.publishTimer) this.log.warn('webhook configuration not found: runs are not gated until it exists (install the bundle); its caBundle is filled in when it comes', { config: this.configName });
+      return false;
     }
     const bundle = Buffer.from(this.tls!.bundle).toString('base64');
     const ops: unknown[] = [];
@@ -239,6 +250,8 @@ export class WebhookServer {
       ops.push({ op: 'test', path: `/webhooks/${i}/name`, value: w.name }, { op: 'add', path: `/webhooks/${i}/clientConfig/caBundle`, value: bundle });
     });
     if (ops.length) await this.client.jsonPatch(path, ops);
+    if (this.publishTimer) this.log.info('filled in the webhook configuration\'s caBundle', { config: this.configName });
+    return true;
   }
 
   /** Re-reads (or renews) the shared certificate; swaps it into the server and caBundle when it changed. */
@@ -258,13 +271,23 @@ export class WebhookServer {
     }
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops serving. `drainMs`: keep answering that long first (readiness already says no), for the
+   * API server still sends reviews to a terminating pod until it sees the Service's endpoints change;
+   * a refused or cut connection would fail a CREATE (failurePolicy Fail). Reviews in flight then get
+   * up to 5 s to finish.
+   */
+  async stop(drainMs = 0): Promise<void> {
     if (this.renewTimer) clearInterval(this.renewTimer);
+    if (this.publishTimer) clearInterval(this.publishTimer);
     this.serving = false;
     const s = this.server;
-    this.server = undefined;
     if (!s) return;
-    await new Promise<void>((resolve) => { s.close(() => resolve()); s.closeAllConnections?.(); });
+    if (drainMs > 0) await new Promise((r) => setTimeout(r, drainMs));
+    this.server = undefined;
+    const force = setTimeout(() => s.closeAllConnections?.(), 5000);
+    await new Promise<void>((resolve) => { s.close(() => resolve()); s.closeIdleConnections?.(); });
+    clearTimeout(force);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

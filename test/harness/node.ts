@@ -47,6 +47,22 @@ export interface NodeOptions {
   readonly lock?: boolean;
   /** Print progress to stderr. */
   readonly verbose?: boolean;
+  /**
+   * Route between the control plane and the pods as a cluster does (default false), so that an
+   * operator can run as Pods with its in-cluster config and serve its webhook through its Service.
+   * All of it lives inside the node's namespace or on its veth, and goes with them:
+   * - pods -> API server (whose `kubernetes` Service has no endpoint: the API server, on loopback,
+   *   cannot publish one): a forwarder on the node IP (port = the API server's) inside the node's
+   *   namespace, to the host end of the veth, and an EndpointSlice of the `kubernetes` Service
+   *   naming it; kube-proxy sends 10.96.0.1:443 there. Pods already have a route to the node IP, and
+   *   the traffic ends in the node's namespace (INPUT), so the forwarding fence is untouched.
+   * - API server -> pod IPs (admission webhooks served by pods, found through the Service's
+   *   EndpointSlices with --enable-aggregator-routing): a host route to the pod range via the node
+   *   IP, and in the node's namespace TCP from the host end of the veth let onto the bridge, replies
+   *   let back, its source rewritten to the bridge gateway (pods have no route to the host). Pods
+   *   still cannot open anything towards the host.
+   */
+  readonly controlPlaneRouting?: boolean;
 }
 
 /** A started node, serializable so that another process can stop it. */
@@ -69,6 +85,8 @@ export interface NodeState {
   readonly lockToken?: string;
   /** Milliseconds from start to each milestone. */
   readonly timings: Record<string, number>;
+  /** With controlPlaneRouting: the EndpointSlice of the `kubernetes` Service to delete at stop. */
+  readonly apiEndpointSlice?: string;
 }
 
 export interface NodeHandle {
@@ -77,7 +95,7 @@ export interface NodeHandle {
   stop(opts?: { keepLogs?: boolean }): Promise<string[]>;
 }
 
-type Daemon = 'forward' | 'containerd' | 'kubelet' | 'kube-proxy' | 'coredns' | 'kube-router';
+type Daemon = 'forward' | 'containerd' | 'kubelet' | 'kube-proxy' | 'coredns' | 'kube-router' | 'apiserver-for-pods';
 
 /** Whether this machine can run the real node, and if not why (the caller falls back to kwok). */
 export function realNodeSupport(): { ok: true } | { ok: false; reason: string } {
@@ -124,6 +142,7 @@ export async function startNode(cp: ControlPlaneState, opts: NodeOptions = {}): 
     name, workDir, cacheDir, netns: `ps-node-${suffix}`, hostVeth: `psh${suffix}`, nodeIp, hostIp,
     podCidr: `10.234.${octet}.0/24`, serviceCidr: opts.serviceCidr ?? '10.96.0.0/16', cgroupRoot: `pipeline-sidecars-${name}`,
     host: recordHost(), api: { server: cp.server, caFile: cp.caFile, token: opts.token ?? cp.adminToken }, pids: {}, timings, lockToken,
+    apiEndpointSlice: opts.controlPlaneRouting ? `kubernetes-${name}` : undefined,
   };
   const layout: NodeLayout = {
     name, workDir, cacheDir, nodeIp, hostIp, podCidr: state.podCidr, serviceCidr: state.serviceCidr, cgroupRoot: state.cgroupRoot,
@@ -170,6 +189,14 @@ export async function startNode(cp: ControlPlaneState, opts: NodeOptions = {}): 
     inNs(['sh', '-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward']);
     inNs([path.join(cacheDir, 'sbin', 'iptables'), '-w', '-t', 'mangle', '-A', 'FORWARD', '!', '-i', layout.bridge, '-j', 'DROP']);
     inNs([path.join(cacheDir, 'sbin', 'iptables'), '-w', '-t', 'mangle', '-A', 'FORWARD', '!', '-o', layout.bridge, '-j', 'DROP']);
+    if (opts.controlPlaneRouting) {
+      // API server -> pods (NodeOptions.controlPlaneRouting): ahead of the fence, host-initiated TCP only.
+      const ipt = (...a: string[]): string => inNs([path.join(cacheDir, 'sbin', 'iptables'), '-w', ...a]);
+      ipt('-t', 'mangle', '-I', 'FORWARD', '1', '-i', 'eth0', '-o', layout.bridge, '-s', hostIp, '-p', 'tcp', '-m', 'conntrack', '--ctstate', 'NEW,ESTABLISHED', '-j', 'ACCEPT');
+      ipt('-t', 'mangle', '-I', 'FORWARD', '2', '-i', layout.bridge, '-o', 'eth0', '-d', hostIp, '-p', 'tcp', '-m', 'conntrack', '--ctstate', 'ESTABLISHED', '-j', 'ACCEPT');
+      ipt('-t', 'nat', '-A', 'POSTROUTING', '-s', hostIp, '-o', layout.bridge, '-j', 'SNAT', '--to-source', gatewayOf(state.podCidr));
+      execFileSync('ip', ['route', 'add', state.podCidr, 'via', nodeIp, 'dev', state.hostVeth], { stdio: 'pipe' });
+    }
     mark('network');
     // --- cgroups: a parent of our own in every hierarchy, so teardown knows exactly what to remove.
     for (const m of cgroupMounts()) {
@@ -205,6 +232,19 @@ export async function startNode(cp: ControlPlaneState, opts: NodeOptions = {}): 
     // --- the API server, reachable from the namespace at hostIp:apiPort.
     launch('forward', [process.execPath, path.join(__dirname, 'node-forward.js'), hostIp, String(apiPort), '127.0.0.1', String(apiPort)], false);
     await until('the API forwarder', 10_000, async () => { alive('forward'); return canConnect(hostIp, apiPort); });
+    if (state.apiEndpointSlice) {
+      // Pods -> API server (NodeOptions.controlPlaneRouting): the node IP forwards to the host end of the veth.
+      launch('apiserver-for-pods', [process.execPath, path.join(__dirname, 'node-forward.js'), nodeIp, String(apiPort), hostIp, String(apiPort)]);
+      await until('the API forwarder for pods', 10_000, async () => { alive('apiserver-for-pods'); return canConnect(nodeIp, apiPort); });
+      const slice = {
+        apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+        metadata: { name: state.apiEndpointSlice, namespace: 'default', labels: { 'kubernetes.io/service-name': 'kubernetes', 'endpointslice.kubernetes.io/managed-by': 'pipeline-sidecars-test-harness' } },
+        addressType: 'IPv4', endpoints: [{ addresses: [nodeIp], conditions: { ready: true } }],
+        ports: [{ name: 'https', port: apiPort, protocol: 'TCP' }],
+      };
+      const r = await apiRequest(state, 'POST', '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices', slice);
+      if (r.status !== 201) throw new Error(`creating the kubernetes Service's EndpointSlice for pods: HTTP ${r.status} ${JSON.stringify(r.json).slice(0, 300)}`);
+    }
 
     // --- containerd, then the images (nothing is ever pulled).
     launch('containerd', [path.join(cacheDir, 'bin', 'containerd'), '--config', path.join(workDir, 'containerd', 'config.toml'), '--log-level', 'warn']);
@@ -433,7 +473,7 @@ export async function stopNode(state: NodeState, opts: { keepLogs?: boolean } = 
       await sleep(200);
     }
   });
-  await step('stop containerd', () => terminate([state.pids.containerd, state.pids.forward].filter(Boolean), 5_000));
+  await step('stop containerd', () => terminate([state.pids.containerd, state.pids.forward, state.pids['apiserver-for-pods']].filter(Boolean), 5_000));
   await step('stop shims', () => terminate(nodeRuntimePids(state.workDir), 2_000));
   errors.push(...unmountUnder(state.workDir));
   errors.push(...removeCgroupTree(state.cgroupRoot));
@@ -452,6 +492,12 @@ export async function stopNode(state: NodeState, opts: { keepLogs?: boolean } = 
   for (const p of FIXED_HOST_PATHS) {
     if (state.host.existing.includes(p)) continue;
     await step(`remove ${p}`, () => fs.rmSync(p, { recursive: true, force: true }));
+  }
+  if (state.apiEndpointSlice) {
+    await step('delete the kubernetes EndpointSlice for pods', async () => {
+      const r = await apiRequest(state, 'DELETE', `/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/${state.apiEndpointSlice}`);
+      if (r.status !== 200 && r.status !== 404) throw new Error(`HTTP ${r.status}`);
+    });
   }
   await step('delete the Node object', async () => {
     const r = await apiRequest(state, 'DELETE', `/api/v1/nodes/${state.name}`);

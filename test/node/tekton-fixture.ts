@@ -31,3 +31,48 @@ export async function tektonOnNode(prefix: string): Promise<TektonOnNode> {
     },
   };
 }
+
+/** The docker CLI image the TEP example's steps run (docker:27, built locally). */
+export const DOCKER_CLI = 'docker.io/library/docker:27';
+
+/** TEP-0130's example (examples/docker-daemon/pipeline.yaml), with a step writing the Dockerfile that git-clone would fetch. */
+export function tepPipelineSpec(marker: string): Record<string, any> {
+  const dockerEnv = [
+    { name: 'DOCKER_HOST', value: '$(params.docker-host)' },
+    { name: 'DOCKER_TLS_VERIFY', value: '1' },
+    { name: 'DOCKER_CERT_PATH', value: '$(workspaces.docker-tls-certs.path)' },
+  ];
+  return {
+    params: [{ name: 'image' }, { name: 'docker-host' }],
+    workspaces: [{ name: 'source' }, { name: 'docker-tls-certs' }],
+    tasks: [
+      {
+        name: 'docker-build',
+        params: [{ name: 'image', value: '$(params.image)' }, { name: 'docker-host', value: '$(params.docker-host)' }],
+        workspaces: [{ name: 'source', workspace: 'source' }, { name: 'docker-tls-certs', workspace: 'docker-tls-certs' }],
+        taskSpec: {
+          params: [{ name: 'image' }, { name: 'docker-host' }],
+          workspaces: [{ name: 'source' }, { name: 'docker-tls-certs' }],
+          steps: [
+            {
+              name: 'checkout', image: DOCKER_CLI, workingDir: '$(workspaces.source.path)',
+              script: `cp /bin/busybox busybox\nprintf 'FROM scratch\\nCOPY busybox /bin/busybox\\nENTRYPOINT ["/bin/busybox", "echo", "${marker}"]\\n' > Dockerfile`,
+            },
+            { name: 'build', image: DOCKER_CLI, workingDir: '$(workspaces.source.path)', env: dockerEnv, script: 'docker build -t $(params.image) .' },
+          ],
+        },
+      },
+      {
+        name: 'docker-test', runAfter: ['docker-build'],
+        params: [{ name: 'image', value: '$(params.image)' }, { name: 'docker-host', value: '$(params.docker-host)' }],
+        workspaces: [{ name: 'docker-tls-certs', workspace: 'docker-tls-certs' }],
+        taskSpec: {
+          params: [{ name: 'image' }, { name: 'docker-host' }],
+          workspaces: [{ name: 'docker-tls-certs' }],
+          // The image built by the previous task, without a registry round trip.
+          steps: [{ name: 'test', image: DOCKER_CLI, env: dockerEnv, script: 'docker run --rm $(params.image) from-task-2' }],
+        },
+      },
+    ],
+  };
+}

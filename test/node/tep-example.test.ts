@@ -4,7 +4,7 @@ import { ctr, podLog } from '../harness/node';
 import type { TestNode } from '../harness/node-shared';
 import { succeeded, taskPodsOf, waitRunDone } from '../harness/runs';
 import { createRun, objectsOfRun, ServedOperator } from '../operator/helpers';
-import { TektonOnNode, tektonOnNode } from './tekton-fixture';
+import { TektonOnNode, tektonOnNode, tepPipelineSpec } from './tekton-fixture';
 
 /**
  * #10.1 The TEP example for real: the real Tekton runs the PipelineRun's TaskRun pods on the real
@@ -26,48 +26,6 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(() => setup?.stop(), 120_000);
-
-/** TEP-0130's example (examples/docker-daemon/pipeline.yaml), with a step writing the Dockerfile that git-clone would fetch. */
-function tepPipelineSpec(marker: string): Record<string, any> {
-  const dockerEnv = [
-    { name: 'DOCKER_HOST', value: '$(params.docker-host)' },
-    { name: 'DOCKER_TLS_VERIFY', value: '1' },
-    { name: 'DOCKER_CERT_PATH', value: '$(workspaces.docker-tls-certs.path)' },
-  ];
-  return {
-    params: [{ name: 'image' }, { name: 'docker-host' }],
-    workspaces: [{ name: 'source' }, { name: 'docker-tls-certs' }],
-    tasks: [
-      {
-        name: 'docker-build',
-        params: [{ name: 'image', value: '$(params.image)' }, { name: 'docker-host', value: '$(params.docker-host)' }],
-        workspaces: [{ name: 'source', workspace: 'source' }, { name: 'docker-tls-certs', workspace: 'docker-tls-certs' }],
-        taskSpec: {
-          params: [{ name: 'image' }, { name: 'docker-host' }],
-          workspaces: [{ name: 'source' }, { name: 'docker-tls-certs' }],
-          steps: [
-            {
-              name: 'checkout', image: CLI, workingDir: '$(workspaces.source.path)',
-              script: `cp /bin/busybox busybox\nprintf 'FROM scratch\\nCOPY busybox /bin/busybox\\nENTRYPOINT ["/bin/busybox", "echo", "${marker}"]\\n' > Dockerfile`,
-            },
-            { name: 'build', image: CLI, workingDir: '$(workspaces.source.path)', env: dockerEnv, script: 'docker build -t $(params.image) .' },
-          ],
-        },
-      },
-      {
-        name: 'docker-test', runAfter: ['docker-build'],
-        params: [{ name: 'image', value: '$(params.image)' }, { name: 'docker-host', value: '$(params.docker-host)' }],
-        workspaces: [{ name: 'docker-tls-certs', workspace: 'docker-tls-certs' }],
-        taskSpec: {
-          params: [{ name: 'image' }, { name: 'docker-host' }],
-          workspaces: [{ name: 'docker-tls-certs' }],
-          // The image built by the previous task, without a registry round trip.
-          steps: [{ name: 'test', image: CLI, env: dockerEnv, script: 'docker run --rm $(params.image) from-task-2' }],
-        },
-      },
-    ],
-  };
-}
 
 it('#10.1 the TEP example for real: task 1 builds an image with the per-run daemon over mTLS, task 2 runs it, the daemon is gone after', async () => {
   const ns = fx.ns;
