@@ -9,7 +9,7 @@ import { ctr, podLog } from '../harness/node';
 import { OperatorImage, OwnCluster, README_INSTALL, containerPid, ensureKubectl, ensureOperatorImage, importImage, startOwnCluster } from '../harness/in-cluster';
 import { succeeded, taskPodsOf, waitRunDone } from '../harness/runs';
 import { createRun, createSidecar, dockerDaemonSpec, objectsOfRun, sleep } from '../operator/helpers';
-import { DOCKER_CLI, tepPipelineSpec } from './tekton-fixture';
+import { daemonRun, DOCKER_CLI, tepPipelineSpec } from './tekton-fixture';
 
 /**
  * #13 The operator installed as a user installs it, and run as Pods on the real node: its image
@@ -80,23 +80,7 @@ function releases(runName: string): number {
 
 /** A run of the served namespace with the `docker` sidecar whose one task uses the daemon, sleeps, and uses it again. */
 function sleepyRun(prefix: string, seconds: number): Record<string, any> {
-  const env = [{ name: 'DOCKER_HOST', value: '$(params.docker-host)' }, { name: 'DOCKER_TLS_VERIFY', value: '1' }, { name: 'DOCKER_CERT_PATH', value: '$(workspaces.docker-tls-certs.path)' }];
-  return {
-    metadata: { generateName: `${prefix}-`, annotations: { [ANNOTATIONS.sidecars]: 'docker' } },
-    spec: {
-      pipelineSpec: {
-        params: [{ name: 'docker-host' }], workspaces: [{ name: 'docker-tls-certs' }],
-        tasks: [{
-          name: 'use', params: [{ name: 'docker-host', value: '$(params.docker-host)' }],
-          workspaces: [{ name: 'docker-tls-certs', workspace: 'docker-tls-certs' }],
-          taskSpec: {
-            params: [{ name: 'docker-host' }], workspaces: [{ name: 'docker-tls-certs' }],
-            steps: [{ name: 'use', image: DOCKER_CLI, env, script: `docker version --format 'before={{.Server.Version}}'\nsleep ${seconds}\ndocker version --format 'after={{.Server.Version}}'` }],
-          },
-        }],
-      },
-    },
-  };
+  return daemonRun(`${prefix}-`, `docker version --format 'before={{.Server.Version}}'\nsleep ${seconds}\ndocker version --format 'after={{.Server.Version}}'`);
 }
 async function daemonPods(runId: string): Promise<Array<Record<string, any>>> {
   return (await rawClient().get(`/api/v1/namespaces/${served}/pods`, { labelSelector: `${LABELS.runId}=${runId}` })).items;

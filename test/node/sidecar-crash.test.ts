@@ -6,7 +6,7 @@ import type { TestNode } from '../harness/node-shared';
 import { succeeded, taskPodsOf, waitRunDone } from '../harness/runs';
 import { createRun, inProcessOperator, ServedOperator } from '../operator/helpers';
 import type { Operator } from '../../src/operator';
-import { TektonOnNode, tektonOnNode } from './tekton-fixture';
+import { daemonRun, TektonOnNode, tektonOnNode } from './tekton-fixture';
 
 /**
  * #10.6 (first half) Killing the daemon's container mid-run is reported on the run: the kubelet
@@ -17,7 +17,6 @@ import { TektonOnNode, tektonOnNode } from './tekton-fixture';
  */
 jest.setTimeout(300_000);
 
-const CLI = 'docker.io/library/docker:27';
 let node: TestNode;
 let fx: ServedOperator;
 let setup: TektonOnNode;
@@ -27,30 +26,9 @@ beforeAll(async () => {
 }, 300_000);
 afterAll(() => setup?.stop(), 120_000);
 
-const dockerEnv = [
-  { name: 'DOCKER_HOST', value: '$(params.docker-host)' },
-  { name: 'DOCKER_TLS_VERIFY', value: '1' },
-  { name: 'DOCKER_CERT_PATH', value: '$(workspaces.docker-tls-certs.path)' },
-];
-
-/** A one-task run using the DockerDaemon `docker`: it prints the server version, then runs `then`. */
+/** A run whose daemon-using task prints the server version, then runs `then`. */
 function runUsingDaemon(prefix: string, then: string): Record<string, any> {
-  return {
-    metadata: { generateName: prefix, annotations: { [ANNOTATIONS.sidecars]: 'docker' } },
-    spec: {
-      pipelineSpec: {
-        params: [{ name: 'docker-host' }], workspaces: [{ name: 'docker-tls-certs' }],
-        tasks: [{
-          name: 'use', params: [{ name: 'docker-host', value: '$(params.docker-host)' }],
-          workspaces: [{ name: 'docker-tls-certs', workspace: 'docker-tls-certs' }],
-          taskSpec: {
-            params: [{ name: 'docker-host' }], workspaces: [{ name: 'docker-tls-certs' }],
-            steps: [{ name: 'use', image: CLI, env: dockerEnv, script: `docker version --format "server={{.Server.Version}}"\n${then}` }],
-          },
-        }],
-      },
-    },
-  };
+  return daemonRun(prefix, `docker version --format "server={{.Server.Version}}"\n${then}`);
 }
 
 async function restartEvents(ns: string, runUid: string): Promise<any[]> {

@@ -1,4 +1,4 @@
-import { LABELS } from '../../constructs/api/spec';
+import { ANNOTATIONS, LABELS } from '../../constructs/api/spec';
 import { rawClient } from '../harness/cluster';
 import { TestNode, releaseTestNode, testNode } from '../harness/node-shared';
 import { REAL_NODE_NAMESPACE_LABEL, pinLabelledNamespaces, waitPinned } from '../harness/node-pin';
@@ -34,6 +34,36 @@ export async function tektonOnNode(prefix: string): Promise<TektonOnNode> {
 
 /** The docker CLI image the TEP example's steps run (docker:27, built locally). */
 export const DOCKER_CLI = 'docker.io/library/docker:27';
+
+/** A step's environment for the run's DockerDaemon `docker`: its injected host and certificate workspace. */
+export const DOCKER_DAEMON_ENV = [
+  { name: 'DOCKER_HOST', value: '$(params.docker-host)' },
+  { name: 'DOCKER_TLS_VERIFY', value: '1' },
+  { name: 'DOCKER_CERT_PATH', value: '$(workspaces.docker-tls-certs.path)' },
+];
+
+/**
+ * A run with the DockerDaemon sidecar `docker` whose one task, `use`, runs `script` with the
+ * daemon's environment (bound by the webhook: the param `docker-host` and workspace `docker-tls-certs`).
+ */
+export function daemonRun(generateName: string, script: string): Record<string, any> {
+  return {
+    metadata: { generateName, annotations: { [ANNOTATIONS.sidecars]: 'docker' } },
+    spec: {
+      pipelineSpec: {
+        params: [{ name: 'docker-host' }], workspaces: [{ name: 'docker-tls-certs' }],
+        tasks: [{
+          name: 'use', params: [{ name: 'docker-host', value: '$(params.docker-host)' }],
+          workspaces: [{ name: 'docker-tls-certs', workspace: 'docker-tls-certs' }],
+          taskSpec: {
+            params: [{ name: 'docker-host' }], workspaces: [{ name: 'docker-tls-certs' }],
+            steps: [{ name: 'use', image: DOCKER_CLI, env: DOCKER_DAEMON_ENV, script }],
+          },
+        }],
+      },
+    },
+  };
+}
 
 /** TEP-0130's example (examples/docker-daemon/pipeline.yaml), with a step writing the Dockerfile that git-clone would fetch. */
 export function tepPipelineSpec(marker: string): Record<string, any> {

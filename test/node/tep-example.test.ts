@@ -4,7 +4,7 @@ import { ctr, podLog } from '../harness/node';
 import type { TestNode } from '../harness/node-shared';
 import { succeeded, taskPodsOf, waitRunDone } from '../harness/runs';
 import { createRun, objectsOfRun, ServedOperator } from '../operator/helpers';
-import { TektonOnNode, tektonOnNode, tepPipelineSpec } from './tekton-fixture';
+import { daemonRun, TektonOnNode, tektonOnNode, tepPipelineSpec } from './tekton-fixture';
 
 /**
  * #10.1 The TEP example for real: the real Tekton runs the PipelineRun's TaskRun pods on the real
@@ -15,7 +15,6 @@ import { TektonOnNode, tektonOnNode, tepPipelineSpec } from './tekton-fixture';
  */
 jest.setTimeout(300_000);
 
-const CLI = 'docker.io/library/docker:27';
 let node: TestNode;
 let fx: ServedOperator;
 
@@ -65,25 +64,7 @@ it('#10.1 the TEP example for real: task 1 builds an image with the per-run daem
 
 it('#10.6 deleting a running run removes its sidecar pods, and the kubelet really stops the daemon', async () => {
   const ns = fx.ns;
-  const run = await createRun(ns, {
-    metadata: { generateName: 'doomed-', annotations: { [ANNOTATIONS.sidecars]: 'docker' } },
-    spec: {
-      pipelineSpec: {
-        params: [{ name: 'docker-host' }], workspaces: [{ name: 'docker-tls-certs' }],
-        tasks: [{
-          name: 'use', params: [{ name: 'docker-host', value: '$(params.docker-host)' }],
-          workspaces: [{ name: 'docker-tls-certs', workspace: 'docker-tls-certs' }],
-          taskSpec: {
-            params: [{ name: 'docker-host' }], workspaces: [{ name: 'docker-tls-certs' }],
-            steps: [{
-              name: 'use', image: CLI, script: 'docker version --format "server={{.Server.Version}}"; sleep 300',
-              env: [{ name: 'DOCKER_HOST', value: '$(params.docker-host)' }, { name: 'DOCKER_TLS_VERIFY', value: '1' }, { name: 'DOCKER_CERT_PATH', value: '$(workspaces.docker-tls-certs.path)' }],
-            }],
-          },
-        }],
-      },
-    },
-  });
+  const run = await createRun(ns, daemonRun('doomed-', 'docker version --format "server={{.Server.Version}}"; sleep 300'));
   const name = run.metadata.name;
   const runId = run.metadata.annotations[ANNOTATIONS.runId];
   await eventually('the task to use its daemon', async () => {
