@@ -12,6 +12,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
  * PID is gone is stale and taken over; the token lets another process (globalTeardown) release it.
  */
 
+/** How long a real-node file may wait for the lock: another file's whole run on the node (the install test takes 4-7 min). */
+export const NODE_LOCK_WAIT_MS = 900_000;
+
+/**
+ * The timeout of a real-node file's beforeAll (or test) that takes the node: the lock wait plus a
+ * node start and its set-up. Jest runs two files at once, so one may queue behind the other.
+ */
+export const NODE_SETUP_TIMEOUT_MS = NODE_LOCK_WAIT_MS + 300_000;
+
 export const NODE_LOCK_FILE = path.join(os.tmpdir(), 'pipeline-sidecars-node.lock');
 
 function alive(pid: number): boolean {
@@ -19,7 +28,7 @@ function alive(pid: number): boolean {
 }
 
 /** Waits for the lock and returns its token (pass it to releaseNodeLock). */
-export async function acquireNodeLock(timeoutMs = 900_000, file = NODE_LOCK_FILE): Promise<string> {
+export async function acquireNodeLock(timeoutMs = NODE_LOCK_WAIT_MS, file = NODE_LOCK_FILE): Promise<string> {
   const token = crypto.randomBytes(8).toString('hex');
   const deadline = Date.now() + timeoutMs;
   for (;;) {

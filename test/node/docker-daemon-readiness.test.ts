@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createTestNamespace, rawClient } from '../harness/cluster';
 import { TestNode, testNode, releaseTestNode } from '../harness/node-shared';
 import { deploySidecar, sidecarPod } from '../harness/node-sidecars';
+import { NODE_SETUP_TIMEOUT_MS } from '../harness/node-lock';
 
 /**
  * #10.2 Readiness is real: a daemon that binds its port and then dies (here: a storage driver that
@@ -12,7 +13,7 @@ import { deploySidecar, sidecarPod } from '../harness/node-sidecars';
 jest.setTimeout(240_000);
 
 let node: TestNode;
-beforeAll(async () => { node = await testNode(); }, 300_000);
+beforeAll(async () => { node = await testNode(); }, NODE_SETUP_TIMEOUT_MS);
 afterAll(async () => {
   await releaseTestNode(node);
   rawClient().close();

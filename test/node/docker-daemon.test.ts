@@ -5,6 +5,7 @@ import { podOnNode, retried, runPod, waitPod } from '../harness/node-pods';
 import { DeployedSidecar, deploySidecar, sidecarPod, taskPodLabels } from '../harness/node-sidecars';
 import { serviceDnsNames } from '../../constructs';
 import { mintRunTls } from '../../src/tls';
+import { NODE_SETUP_TIMEOUT_MS } from '../harness/node-lock';
 
 /**
  * The DockerDaemon kind for real (issue 10): the constructs' own Deployment, Service, Secrets and
@@ -45,7 +46,7 @@ beforeAll(async () => {
   }, 120_000, 100);
   readyMs = Date.now() - t0;
   process.stderr.write(`[node] DockerDaemon objects applied -> pod Ready in ${readyMs} ms\n`);
-}, 300_000);
+}, NODE_SETUP_TIMEOUT_MS);
 
 afterAll(async () => {
   await releaseTestNode(node);

@@ -1,6 +1,6 @@
 import { clusterState, createTestNamespace, rawClient } from '../harness/cluster';
 import { ensureNodeBinaries, startNode } from '../harness/node';
-import { acquireNodeLock, releaseNodeLock } from '../harness/node-lock';
+import { acquireNodeLock, NODE_SETUP_TIMEOUT_MS, releaseNodeLock } from '../harness/node-lock';
 import { NODE_STATE_ENV } from '../harness/node-shared';
 import { hostSnapshot, readSysctl } from '../harness/node-host';
 import { podOnNode, runPod } from '../harness/node-pods';
@@ -28,7 +28,7 @@ it('#10 stopping the node leaves the host exactly as it found it', async () => {
   } finally {
     if (lock) releaseNodeLock(lock);
   }
-});
+}, NODE_SETUP_TIMEOUT_MS);
 
 async function compareAround(sbin: string): Promise<void> {
   const before = hostSnapshot(sbin);

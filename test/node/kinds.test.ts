@@ -6,6 +6,7 @@ import { DeployedSidecar, deploySidecar, sidecarPod, taskPodLabels } from '../ha
 import type { PipelineSidecarSpec } from '../../constructs';
 import { BUILDKIT_DEFAULTS } from '../../constructs/buildkit-daemon';
 import { POSTGRES_DEFAULTS } from '../../constructs/postgres';
+import { NODE_SETUP_TIMEOUT_MS } from '../harness/node-lock';
 
 /**
  * #10.5 Every kind we ship starts for real with its default options (its real default image name,
@@ -16,7 +17,7 @@ import { POSTGRES_DEFAULTS } from '../../constructs/postgres';
 jest.setTimeout(240_000);
 
 let node: TestNode;
-beforeAll(async () => { node = await testNode({ verbose: true }); }, 300_000);
+beforeAll(async () => { node = await testNode({ verbose: true }); }, NODE_SETUP_TIMEOUT_MS);
 afterAll(async () => {
   await releaseTestNode(node);
   rawClient().close();

@@ -6,6 +6,7 @@ import { REAL_NODE_NAMESPACE_LABEL, pinLabelledNamespaces, waitPinned } from '..
 import { FAKE_NODE } from '../harness/control-plane';
 import * as dns from 'node:dns';
 import * as fs from 'node:fs';
+import { NODE_SETUP_TIMEOUT_MS } from '../harness/node-lock';
 
 /**
  * The real-node tier (issue 10): pods run in real containers on a kubelet node joined to the
@@ -17,7 +18,7 @@ let node: TestNode;
 beforeAll(async () => {
   node = await testNode({ verbose: true });
   process.stderr.write(`[node] timings ${JSON.stringify(node.state.timings)}\n`);
-}, 300_000);
+}, NODE_SETUP_TIMEOUT_MS);
 afterAll(async () => {
   await releaseTestNode(node);
   rawClient().close();

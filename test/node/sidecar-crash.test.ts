@@ -7,6 +7,7 @@ import { succeeded, taskPodsOf, waitRunDone } from '../harness/runs';
 import { createRun, inProcessOperator, ServedOperator } from '../operator/helpers';
 import type { Operator } from '../../src/operator';
 import { daemonRun, TektonOnNode, tektonOnNode } from './tekton-fixture';
+import { NODE_SETUP_TIMEOUT_MS } from '../harness/node-lock';
 
 /**
  * #10.6 (first half) Killing the daemon's container mid-run is reported on the run: the kubelet
@@ -23,7 +24,7 @@ let setup: TektonOnNode;
 beforeAll(async () => {
   setup = await tektonOnNode('node-crash');
   ({ node, fx } = setup);
-}, 300_000);
+}, NODE_SETUP_TIMEOUT_MS);
 afterAll(() => setup?.stop(), 120_000);
 
 /** A run whose daemon-using task prints the server version, then runs `then`. */

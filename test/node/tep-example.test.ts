@@ -5,6 +5,7 @@ import type { TestNode } from '../harness/node-shared';
 import { succeeded, taskPodsOf, waitRunDone } from '../harness/runs';
 import { createRun, objectsOfRun, ServedOperator } from '../operator/helpers';
 import { daemonRun, TektonOnNode, tektonOnNode, tepPipelineSpec } from './tekton-fixture';
+import { NODE_SETUP_TIMEOUT_MS } from '../harness/node-lock';
 
 /**
  * #10.1 The TEP example for real: the real Tekton runs the PipelineRun's TaskRun pods on the real
@@ -22,7 +23,7 @@ let setup: TektonOnNode;
 beforeAll(async () => {
   setup = await tektonOnNode('node-tep');
   ({ node, fx } = setup);
-}, 300_000);
+}, NODE_SETUP_TIMEOUT_MS);
 
 afterAll(() => setup?.stop(), 120_000);
 

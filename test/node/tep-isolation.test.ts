@@ -7,6 +7,7 @@ import type { TestNode } from '../harness/node-shared';
 import { readRun, succeeded, taskPodsOf, waitRunDone } from '../harness/runs';
 import { createRun, ServedOperator } from '../operator/helpers';
 import { TektonOnNode, tektonOnNode } from './tekton-fixture';
+import { NODE_SETUP_TIMEOUT_MS } from '../harness/node-lock';
 
 /**
  * #10.3 on the real Tekton: while a run is going, a task of another run in the same namespace
@@ -23,7 +24,7 @@ let setup: TektonOnNode;
 beforeAll(async () => {
   setup = await tektonOnNode('node-iso');
   ({ node, fx } = setup);
-}, 300_000);
+}, NODE_SETUP_TIMEOUT_MS);
 
 afterAll(() => setup?.stop(), 120_000);
 
