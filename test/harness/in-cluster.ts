@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { STATE_ENV } from './cluster';
 import { ControlPlane } from './control-plane';
 import { NodeHandle, ctr, startNode } from './node';
+import { acquireNodeLock, releaseNodeLock } from './node-lock';
 
 /**
  * The operator installed as a user installs it: its image built from the Dockerfile
@@ -49,15 +50,25 @@ export interface OwnCluster {
  */
 export async function startOwnCluster(kubectlPath: string): Promise<OwnCluster> {
   const previous = process.env[STATE_ENV];
-  const cp = await ControlPlane.start({ verbose: true });
+  // The node lock covers this control plane as well as its node: its netns and links must not come
+  // or go while host-restore.test compares the host before and after a node of its own.
+  const lock = await acquireNodeLock();
+  let cp: ControlPlane;
+  try {
+    cp = await ControlPlane.start({ verbose: true });
+  } catch (e) {
+    releaseNodeLock(lock);
+    throw e;
+  }
   const stateFile = path.join(cp.state.workDir, 'state.json');
   fs.writeFileSync(stateFile, JSON.stringify(cp.state, null, 2));
   process.env[STATE_ENV] = stateFile;
   let node: NodeHandle;
   try {
-    node = await startNode(cp.state, { dedicated: false, controlPlaneRouting: true, verbose: true });
+    node = await startNode(cp.state, { dedicated: false, controlPlaneRouting: true, verbose: true, lock: false });
   } catch (e) {
     await cp.stop();
+    releaseNodeLock(lock);
     process.env[STATE_ENV] = previous;
     throw e;
   }
@@ -71,8 +82,13 @@ export async function startOwnCluster(kubectlPath: string): Promise<OwnCluster> 
   return {
     cp, node, kubeconfig, kubectl,
     stop: async () => {
-      const errors = await node.stop();
-      errors.push(...await cp.stop());
+      const errors: string[] = [];
+      try {
+        errors.push(...await node.stop());
+        errors.push(...await cp.stop());
+      } finally {
+        releaseNodeLock(lock);
+      }
       process.env[STATE_ENV] = previous;
       if (errors.length) throw new Error(`the cluster left things behind:\n  ${errors.join('\n  ')}`);
     },
