@@ -117,8 +117,8 @@ describe('#9.3 stopping a gated run (its sidecar never became Ready)', () => {
       await eventually('its sidecar objects', () => hasSidecars(r.runId), 20_000);
       await stop(r.name, to);
       await taskRunning(r.name, 'cleanup');
-      const running = await readRun(ns, r.name);
-      expect(running.status.startTime).toBeDefined();
+      // Tekton creates the TaskRun before it writes the run's status (same reconcile), so the status may lag the pod.
+      await eventually('Tekton to record that it started the run', async () => !!(await readRun(ns, r.name)).status?.startTime, 10_000);
       expect((await taskRunsOf(ns, r.name)).map((t) => t.metadata.labels['tekton.dev/pipelineTask'])).toEqual(['cleanup']);
       await sleep(500);
       expect(await hasSidecars(r.runId)).toBe(true);
