@@ -38,12 +38,6 @@ const project = new typescript.TypeScriptProject({
     passWithNoTests: false,
     updateSnapshot: javascript.UpdateSnapshot.NEVER,
     jestConfig: {
-      testMatch: ['<rootDir>/test/**/*.test.ts'],
-      // client-node 1.x and its auth chain are ESM-only: let swc turn them into CJS for jest.
-      transform: { '^.+\\.m?js$': new javascript.Transform('@swc/jest') },
-      transformIgnorePatterns: ['/node_modules/(?!(@kubernetes/client-node|openid-client|oauth4webapi|jose)/)'],
-      globalSetup: '<rootDir>/test/harness/global-setup.ts',
-      globalTeardown: '<rootDir>/test/harness/global-teardown.ts',
       testTimeout: 120_000,
       maxWorkers: 2,
       coverageProvider: 'v8',
@@ -81,8 +75,36 @@ new YamlFile(project, 'cdk8s.yaml', {
 // Packaging to dist/js would pollute the committed install bundle; this app is not published to npm.
 project.tasks.tryFind('package')?.reset();
 
-// projen appends its default globs; the suite lives in test/ only.
-project.tryFindObjectFile('package.json')?.addOverride('jest.testMatch', ['<rootDir>/test/**/*.test.ts']);
+// Two jest projects. `unit`: every test that needs no cluster (constructs, decision tables, parsing,
+// render, CLI, bundle), named *.unit.test.ts beside the tests of the same code, with no globalSetup,
+// so a change to a construct is checked in seconds. `integration`: everything else, against the real
+// control plane and Tekton that its globalSetup starts (jest runs a project's globalSetup only when
+// one of its tests is selected). `npm test` runs both.
+const pkg = project.tryFindObjectFile('package.json')!;
+const jestShared = {
+  transform: {
+    '^.+\\.tsx?$': ['ts-jest', { tsconfig: 'test/tsconfig.json' }],
+    '^.+\\.m?js$': '@swc/jest',
+  },
+  // client-node 1.x and its auth chain are ESM-only: let swc turn them into CJS for jest.
+  transformIgnorePatterns: ['/node_modules/(?!(@kubernetes/client-node|openid-client|oauth4webapi|jose)/)'],
+  clearMocks: true,
+  testTimeout: 120_000,
+};
+pkg.addOverride('jest.projects', [
+  { ...jestShared, displayName: 'unit', testMatch: ['<rootDir>/test/**/*.unit.test.ts'] },
+  {
+    ...jestShared,
+    displayName: 'integration',
+    testMatch: ['<rootDir>/test/**/*.test.ts'],
+    testPathIgnorePatterns: ['/node_modules/', '\\.unit\\.test\\.ts$'],
+    globalSetup: '<rootDir>/test/harness/global-setup.ts',
+    globalTeardown: '<rootDir>/test/harness/global-teardown.ts',
+  },
+]);
+for (const k of ['testMatch', 'transform', 'transformIgnorePatterns', 'globalSetup', 'globalTeardown', 'clearMocks', 'testPathIgnorePatterns']) {
+  pkg.addDeletionOverride(`jest.${k}`);
+}
 
 // `npm test` must work on a fresh machine: the control plane is built (once, cached outside
 // the repo) before jest starts, so jest's globalSetup only has to start it.
@@ -97,6 +119,10 @@ test.exec('bash scripts/node.sh >/dev/null', { name: 'build or reuse the real-no
 test.exec('bash scripts/operator-image.sh >/dev/null', { name: 'build or reuse the operator image' });
 test.exec('bash scripts/kubectl.sh >/dev/null', { name: 'build or reuse kubectl' });
 test.exec('jest --ci', { receiveArgs: true });
+project.addTask('test:unit', {
+  description: 'every test that needs no cluster (test/**/*.unit.test.ts): no build, no control plane',
+  steps: [{ exec: 'jest --ci --selectProjects unit', receiveArgs: true }],
+});
 project.addTask('test:fast', {
   description: 'everything except the real-node tier (test/node)',
   steps: [

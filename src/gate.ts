@@ -1,6 +1,6 @@
 /**
  * The gate: whether a pending run may start, must be cancelled, or waits. A pure function of what
- * the reconciler observed, so every case is a row in a table test (test/operator/gate.test.ts).
+ * the reconciler observed, so every case is a row in a table test (test/operator/gate.unit.test.ts).
  */
 
 /** What the reconciler saw of one sidecar of the run. */
