@@ -3,9 +3,14 @@
 # The tests build this very file with no registry (scripts/operator-image.sh): the two base images
 # are build args, given there as locally built equivalents. No `# syntax=` line: BuildKit would pull
 # that frontend image.
-# Platform engineers who add sidecar kinds build their own image the same way from their fork
-# (register kinds in src/, then build); the install bundle takes the image as its one parameter
-# (`pipeline-sidecars synth --image ...`).
+# Platform engineers who add sidecar kinds need no fork: they build FROM this image, copy their
+# compiled kinds module under /app (this package's directory, where the module's
+# require('pipeline-sidecars') finds the running operator) and name it in PIPELINE_SIDECARS_KINDS,
+# which `run` (and `render`) load at start (docs/custom-kind.md):
+#   FROM ghcr.io/pipeline-sidecars/operator:0.1.0
+#   COPY redis.js /app/kinds/redis.js
+#   ENV PIPELINE_SIDECARS_KINDS=/app/kinds/redis.js
+# The install bundle takes that image as its one parameter (`pipeline-sidecars synth --image ...`).
 
 ARG NODE_IMAGE=node:20-slim
 ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs20-debian12:nonroot
@@ -30,7 +35,7 @@ COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/lib ./lib
 COPY --from=build /src/bin ./bin
 USER 65532:65532
-# bin/pipeline-sidecars runs lib/src/cli.js. distroless has no /usr/bin/env, so call node directly.
+# bin/pipeline-sidecars runs lib/src/cli.js (there is no src/ here, so never ts-node). distroless has no /usr/bin/env, so call node directly.
 # The Deployment's args start with `run`; CMD makes `docker run IMAGE` start the operator too.
 ENTRYPOINT ["/nodejs/bin/node", "/app/bin/pipeline-sidecars"]
 CMD ["run"]

@@ -21,7 +21,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { ANNOTATIONS, API_VERSION, KIND, LABELS } from '../constructs/api/spec';
 import { RawClient } from '../src/k8s/raw';
 import { collectionPath } from '../src/k8s/resources';
-import { OWNED_KINDS } from '../src/reconcile';
+import { OWNED_KINDS } from '../src/cleanup';
 import { releaseTasks } from '../test/harness/runs';
 import { TcpProxy } from '../test/runtime/tcp-proxy';
 import { benchRun, createRetrying, freePort, OperatorProcess, prepareNamespace, REPO, SIDECAR, sleep, Tracker } from './lib';

@@ -1,5 +1,5 @@
 /**
- * #10 gate latency on the real node: N TEP runs (examples/docker-daemon, the per-run DockerDaemon,
+ * Gate latency on the real node: N TEP runs (examples/docker-daemon, the per-run DockerDaemon,
  * one after another) on a fresh control plane with the real node and an in-process operator;
  * prints, per run and as p50/p99, how long the gate took and what part of it the daemon's start-up
  * was. A benchmark prints numbers; it asserts nothing (docs/benchmarks.md).

@@ -16,7 +16,7 @@ import { TASK_LABELS } from '../test/harness/tekton';
 import type { ControlPlane } from '../test/harness/control-plane';
 import { collectionPath } from '../src/k8s/resources';
 import { deploymentReady } from '../src/readiness';
-import { OWNED_KINDS, OWNED_SELECTOR } from '../src/reconcile';
+import { OWNED_KINDS, OWNED_SELECTOR } from '../src/cleanup';
 import { applyAll } from '../test/harness/bootstrap';
 
 export const REPO = path.resolve(__dirname, '..');

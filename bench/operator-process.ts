@@ -16,10 +16,10 @@
  */
 import { operatorFromArgs } from '../src/cli-run';
 import { Controller } from '../src/controller';
-import { Reconciler } from '../src/reconcile';
 import { RawClient } from '../src/k8s/raw';
 import { WorkQueue } from '../src/queue';
 import { WebhookServer } from '../src/webhook';
+import { hookSteps } from './step-hooks';
 
 const admissionMs: number[] = [];
 const proto = WebhookServer.prototype as any;
@@ -69,24 +69,7 @@ cproto.handle = async function timedHandleKey(key: string) {
 
 /** Per reconcile step (material, synthesize, apply, gate): ms of its first call per run, for the breakdown. */
 const stepMs: Record<string, Record<string, number>> = {};
-const recProto = Reconciler.prototype as any;
-for (const step of ['material', 'synthesize', 'apply', 'gate']) {
-  const orig = recProto[step];
-  if (typeof orig !== 'function') continue;
-  recProto[step] = function timedStep(...args: any[]) {
-    const ident = args.find((a) => a && typeof a === 'object' && typeof a.runId === 'string');
-    const t0 = performance.now();
-    const done = () => {
-      if (!ident) return;
-      const byRun = (stepMs[step] ??= {});
-      if (byRun[ident.name] === undefined) byRun[ident.name] = performance.now() - t0;
-    };
-    const r = orig.apply(this, args);
-    if (r && typeof r.then === 'function') return r.finally(done);
-    done();
-    return r;
-  };
-}
+hookSteps(stepMs);
 
 async function main(): Promise<void> {
   const op = operatorFromArgs(process.argv.slice(2));

@@ -15,3 +15,4 @@ export * from './buildkit-daemon';
 export * from './postgres';
 export * from './registry';
 export * from './synthesize';
+export * from './bundle';

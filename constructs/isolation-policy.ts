@@ -1,19 +1,8 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { LABELS, MANAGED_BY, RunIdentity, SidecarIsolation, SidecarPort } from './api/spec';
+import { TEKTON_LABELS } from './api/tekton-labels';
 import { objectName, ownerReference, selectorLabels, sidecarLabels } from './names';
-
-/**
- * Labels Tekton puts on a run's TaskRuns and their pods. Tekton (v1.15.1, pipelinerun.go
- * createChildResourceLabels; pod.go makeLabels) copies the run's own labels first and then sets
- * these from the real run, so a label a user copies onto a run cannot fake them. The one way
- * around that, `spec.taskRunSpecs[].metadata.labels` (which Tekton ranks above its own), is closed
- * by the bundle's BookkeepingPolicy.
- */
-export const TEKTON_LABELS = {
-  pipelineRun: 'tekton.dev/pipelineRun',
-  pipelineRunUid: 'tekton.dev/pipelineRunUID',
-} as const;
 
 /** Props of an IsolationPolicy. */
 export interface IsolationPolicyProps {
@@ -32,7 +21,11 @@ export interface IsolationPolicyProps {
  *
  * The run's task pods are selected by `tekton.dev/pipelineRunUID`, never by labels a user can copy
  * onto another run (the run's name, its user labels, our run-id): the uid is the real run's, set by
- * Tekton. Besides them, the run's other sidecars are admitted: a DockerDaemon pushing to the run's
+ * Tekton on the TaskRuns and pods it makes for that run. A run cannot carry it to pass it on (the
+ * bundle's BookkeepingPolicy refuses Tekton's run labels on a PipelineRun, which Tekton would copy
+ * onto the affinity assistant), nor set it through `spec.taskRunSpecs[].metadata.labels`. A user who
+ * may create Pods or TaskRuns in the namespace can write it on those; the bundle's opt-in
+ * RunLabelGuard closes that (docs/install.md). Besides task pods, the run's other sidecars are admitted: a DockerDaemon pushing to the run's
  * Registry sidecar is not a task pod, but it is the same run. Those are selected by our managed-by
  * and run-id labels, which task pods cannot carry: Tekton forces managed-by on every pod it makes.
  * Always sent through the raw client: client-node 1.4 drops `from` (kubernetes-client/javascript#2825),

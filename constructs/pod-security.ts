@@ -186,9 +186,9 @@ export class PodSecurityError extends SidecarSpecError {
   ) {
     super('pod template',
       `the sidecar's pod breaks the Pod Security "baseline" profile, which applies in namespace "${namespace}" ` +
-      `because it is not labelled ${LABELS.allowPrivileged}=true: ${describeViolations(violations)}. ` +
-      `To run it, label the namespace (kubectl label namespace ${namespace} ${LABELS.allowPrivileged}=true) ` +
-      'or start the operator with --allow-privileged; otherwise remove these fields from the PipelineSidecar ' +
+      `because it is neither labelled ${LABELS.allowPrivileged}=true nor a privileged namespace of the install: ${describeViolations(violations)}. ` +
+      `To run it, add the namespace to the install's privileged namespaces (synth --privileged-namespace ${namespace}), ` +
+      `or label it (kubectl label namespace ${namespace} ${LABELS.allowPrivileged}=true); otherwise remove these fields from the PipelineSidecar ` +
       '(built-in DockerDaemon and BuildKitDaemon always need them)', sidecar);
     this.name = 'PodSecurityError';
   }

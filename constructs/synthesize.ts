@@ -5,7 +5,7 @@ import { SidecarSpecError } from './errors';
 import { defaultKinds, KindRegistry, optionsKeyOf, SidecarKind } from './kinds';
 import { isDns1035Label } from './names';
 import { assertBaseline, podTemplateOf } from './pod-security';
-import { exposeProblems, portProblems, unknownFieldProblems } from './validate';
+import { exposeProblems, portProblems, specSizeProblems, unknownFieldProblems } from './validate';
 
 /** A synthesized object: plain JSON, with the fields that locate it typed. */
 export interface Manifest {
@@ -77,6 +77,7 @@ function check(name: string, spec: PipelineSidecarSpec, kinds: KindRegistry): Ch
     }
   }
   problems.push(...exposeProblems(spec.expose, name));
+  problems.push(...specSizeProblems(spec, name));
   const lc = spec.lifecycle;
   const timeoutProblem = lc?.startupTimeout === undefined ? undefined : durationProblem(lc.startupTimeout, STARTUP_TIMEOUT_BOUNDS);
   if (timeoutProblem) problems.push(new SidecarSpecError('spec.lifecycle.startupTimeout', timeoutProblem, name));

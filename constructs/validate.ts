@@ -187,6 +187,26 @@ export function unknownFieldProblems(spec: unknown, sidecar: string, ownKey?: st
   return out;
 }
 
+/**
+ * The largest spec, as compact JSON in UTF-8, that a run can be given. The operator keeps the spec a
+ * run got on each of that run's sidecar objects, in one annotation, so that a started run keeps
+ * what it got when the PipelineSidecar is edited or deleted; Kubernetes allows 262,144 bytes of
+ * annotations per object in all. 16 KiB of that is left for the object's other annotations (ours
+ * and other tools').
+ */
+export const MAX_SPEC_BYTES = 262_144 - 16 * 1024;
+
+/** The spec's size against MAX_SPEC_BYTES, as a problem naming what the user can change. */
+export function specSizeProblems(spec: unknown, sidecar: string): SidecarSpecError[] {
+  const bytes = Buffer.byteLength(JSON.stringify(spec) ?? '', 'utf8');
+  if (bytes <= MAX_SPEC_BYTES) return [];
+  return [new SidecarSpecError('spec',
+    `is ${bytes.toLocaleString('en-US')} bytes as JSON, over the limit of ${MAX_SPEC_BYTES.toLocaleString('en-US')}: the operator keeps a copy of the spec ` +
+    'on each sidecar object in an annotation, and Kubernetes allows 262,144 bytes of annotations per object. ' +
+    'Move large values out of the spec: an env value into a Secret or ConfigMap labelled pipeline-sidecars.dev/sidecar-use=true and read with valueFrom, ' +
+    'a file into a ConfigMap mounted as a volume', sidecar)];
+}
+
 /** Fields of spec every kind has (the option blocks are per kind). */
 const COMMON_SPEC_FIELDS = ['selector', 'kind', 'ports', 'expose', 'isolation', 'lifecycle'];
 

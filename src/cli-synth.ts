@@ -2,7 +2,8 @@ import { parseArgs } from 'node:util';
 import { writeInstallBundle } from '../constructs/bundle/main';
 
 /** Usage line of `pipeline-sidecars synth`. */
-export const SYNTH_SUMMARY = 'synth [--out dist] [--image REF] [--served-namespace NS]... [--namespace NS] [--replicas N] [--cert-manager]: write the install bundle';
+export const SYNTH_SUMMARY = 'synth [--out dist] [--image REF] [--served-namespace NS]... [--privileged-namespace NS]... [--namespace NS] [--replicas N] [--cert-manager] ' +
+  '[--guard-tekton-labels] [--tekton-controller-user USER]... [--pod-controller-user USER]...: write the install bundle';
 
 /** `pipeline-sidecars synth`: writes the install bundle (the same app as `npm run synth`) to --out. */
 export async function synthBundle(argv: string[]): Promise<number> {
@@ -15,6 +16,10 @@ export async function synthBundle(argv: string[]): Promise<number> {
       'served-namespace': { type: 'string', multiple: true },
       'replicas': { type: 'string' },
       'cert-manager': { type: 'boolean' },
+      'privileged-namespace': { type: 'string', multiple: true },
+      'guard-tekton-labels': { type: 'boolean' },
+      'tekton-controller-user': { type: 'string', multiple: true },
+      'pod-controller-user': { type: 'string', multiple: true },
     },
     strict: true,
   });
@@ -25,6 +30,8 @@ export async function synthBundle(argv: string[]): Promise<number> {
   }
   const files = writeInstallBundle(v.out ?? 'dist', {
     image: v.image, namespace: v.namespace, servedNamespaces: v['served-namespace'], replicas, certManager: v['cert-manager'],
+    privilegedNamespaces: v['privileged-namespace'], guardTektonLabels: v['guard-tekton-labels'],
+    tektonControllerUsers: v['tekton-controller-user'], podControllerUsers: v['pod-controller-user'],
   });
   process.stdout.write(`wrote ${files.join(', ')}\n`);
   return 0;

@@ -1,22 +1,24 @@
 import type { KubeConfig } from '@kubernetes/client-node';
-import { LABELS, PipelineSidecarResource } from '../constructs/api/spec';
+import { LABELS } from '../constructs/api/spec';
 import { KindRegistry } from '../constructs/kinds';
-import { validateSidecarSpec } from '../constructs/synthesize';
 import { EventRecorder, REASONS } from './events';
 import { RUN_ID_INDEX, RUN_INDEX, SIDECAR_INDEX, runIdIndex, runIndex, sidecarIndex, slimPipelineRun, slimPod } from './cache-shapes';
 import { GrowingNamespaceInformer, UnionCache } from './k8s/cache-union';
 import { SharedCaches, sharedCaches } from './shared-caches';
 import { Informer, InformerHandler, InformerOptions, KubeObject, MultiNamespaceInformer, ObjectCache, keyOf } from './k8s/informer';
-import { ApiError, RawClient, isNotFound } from './k8s/raw';
-import { collectionPath, objectPath } from './k8s/resources';
+import { ApiError, RawClient } from './k8s/raw';
+import { collectionPath } from './k8s/resources';
 import type { Logger } from './log';
 import type { OperatorMetrics } from './metrics';
 import { PENDING } from './pipelinerun';
 import { deploymentReady } from './readiness';
 import { WorkQueue } from './queue';
 import { timerDelay } from './timers';
-import { Caches, isDone, OWNED_KINDS, OWNED_SELECTOR, Reconciler, runIdentity } from './reconcile';
+import { OWNED_KINDS, OWNED_SELECTOR } from './cleanup';
+import { isDone, runIdentity } from './pipelinerun';
+import { Caches, Reconciler } from './reconcile';
 import { hasCrashed, healthKeyOf, SidecarHealth } from './sidecar-health';
+import { SidecarStatusWriter } from './sidecar-status';
 
 export interface ControllerOptions {
   readonly kubeConfig: KubeConfig;
@@ -29,6 +31,7 @@ export interface ControllerOptions {
   /** How often to look for objects whose run is gone or done (default 60 s). */
   readonly sweepIntervalMs?: number;
   readonly allowPrivilegedEverywhere?: boolean;
+  readonly privilegedNamespaces?: string[];
   readonly startupTimeoutDefaultMs?: number;
   /** Serve only these namespaces (default: all). */
   readonly watchNamespaces?: string[];
@@ -51,6 +54,7 @@ export class Controller {
   readonly caches: Caches;
   readonly reconciler: Reconciler;
   private readonly health: SidecarHealth;
+  private readonly status: SidecarStatusWriter;
   private readonly queue: WorkQueue;
   private readonly fallbackRuns: GrowingNamespaceInformer;
   private readonly ownShared: boolean;
@@ -98,10 +102,16 @@ export class Controller {
     };
     this.reconciler = new Reconciler({
       client: o.client, caches: this.caches, kinds: o.kinds, events: o.events, log: o.log, metrics: o.metrics,
-      allowPrivilegedEverywhere: o.allowPrivilegedEverywhere, startupTimeoutDefaultMs: o.startupTimeoutDefaultMs,
+      allowPrivilegedEverywhere: o.allowPrivilegedEverywhere, privilegedNamespaces: o.privilegedNamespaces, startupTimeoutDefaultMs: o.startupTimeoutDefaultMs,
     });
     this.health = new SidecarHealth({
       client: o.client, runs: this.caches.runs, pods: this.caches.pods, deployments: owned.get('apps/v1/Deployment')!, events: o.events, log: o.log,
+    });
+    this.status = new SidecarStatusWriter({
+      client: o.client, kinds: o.kinds, sidecars: this.caches.sidecars, deployments: owned.get('apps/v1/Deployment')!,
+      // The same answer the reconciler gives a run of the namespace.
+      privilegedAllowed: (ns) => !!o.allowPrivilegedEverywhere || !!o.privilegedNamespaces?.includes(ns) ||
+        this.caches.namespaces.get(undefined, ns)?.metadata.labels?.[LABELS.allowPrivileged] === 'true',
     });
     // Reconciles wait on the API server, not the CPU: 4 workers queued runs for seconds at 10 runs/s
     // on a loaded API server (docs/benchmarks.md), so the default is 16.
@@ -125,7 +135,7 @@ export class Controller {
   private wire(): void {
     const c = this.caches;
     c.runs.on((_t, run) => { this.queue.add(RUN + keyOf(run)); this.o.metrics.cachedRuns.set(c.runs.size); });
-    // #10.6: a sidecar container that died is reported on its run (sidecar-health.ts).
+    // A sidecar container that died is reported on its run (sidecar-health.ts).
     c.pods.on((t, pod) => {
       const key = t !== 'delete' && hasCrashed(pod) ? healthKeyOf(pod) : undefined;
       if (key) this.queue.add(HEALTH + key);
@@ -135,15 +145,19 @@ export class Controller {
       this.queue.add(SIDECAR + keyOf(cr));
       if (t !== 'delete' && cr.metadata.namespace) void this.fallbackRuns.ensure(cr.metadata.namespace);
       // A new, changed or deleted PipelineSidecar may change what pending runs of its namespace get.
-      // Not its status: the operator writes activeRuns there on every sidecar Deployment change, and
-      // re-queuing every run of the namespace each time made reconciles grow with runs² (docs/benchmarks.md).
+      // Not its status: the operator writes that itself, and when it was written on every sidecar
+      // Deployment change, re-queuing every run of the namespace each time made reconciles grow with
+      // runs² (docs/benchmarks.md).
       if (t === 'update' && old && old.metadata.generation === cr.metadata.generation) return;
       this.enqueueRunsOf(cr.metadata.namespace);
     };
     c.sidecars.on(onSidecar);
     this.sharedHandlers.push([c.sidecars, onSidecar]);
     c.namespaces.on((t, ns, old) => {
-      if (t === 'update' && ns.metadata.labels?.[LABELS.allowPrivileged] !== old?.metadata.labels?.[LABELS.allowPrivileged]) this.enqueueRunsOf(ns.metadata.name);
+      if (t !== 'update' || ns.metadata.labels?.[LABELS.allowPrivileged] === old?.metadata.labels?.[LABELS.allowPrivileged]) return;
+      this.enqueueRunsOf(ns.metadata.name);
+      // Whether the namespace's runs get its PipelineSidecars is their Ready condition.
+      for (const cr of c.sidecars.list(ns.metadata.name)) this.queue.add(SIDECAR + keyOf(cr));
     });
     for (const [kind, informer] of c.owned) {
       informer.on((t, obj, old) => {
@@ -160,7 +174,7 @@ export class Controller {
           if (owner && ns) this.queue.add(`${RUN}${ns}/${owner.name}`, nowReady && run?.spec?.status === PENDING ? { priority: true } : undefined);
           // activeRuns in the PipelineSidecar's status is refreshed by the sweep (once a minute), not
           // on Deployment changes: one write per Deployment change was 7 of 16 requests per run, one
-          // per 2 s still 0.4 of a run's requests at 5 runs/s (#12).
+          // per 2 s still 0.4 of a run's requests at 5 runs/s.
           this.o.metrics.activeSidecars.set(informer.size);
         } else if (owner && ns) this.queue.add(`${RUN}${ns}/${owner.name}`);
       });
@@ -241,7 +255,7 @@ export class Controller {
     try {
       const r = key.startsWith(RUN) ? await this.reconciler.reconcile(key.slice(RUN.length))
         : key.startsWith(HEALTH) ? await this.health.check(key.slice(HEALTH.length))
-          : await this.sidecarStatus(key.slice(SIDECAR.length));
+          : await this.status.write(key.slice(SIDECAR.length));
       this.reconciles++;
       end({ result: r?.requeueAfterMs !== undefined ? 'requeue' : 'ok' });
       return r;
@@ -306,42 +320,6 @@ export class Controller {
     }
     const byName = await this.o.client.getOrUndefined(`${path}/${encodeURIComponent(g.owner)}`);
     return byName && runIdentity(byName).runId === g.runId ? byName : undefined;
-  }
-
-  /** status of one PipelineSidecar: Valid / Ready conditions, activeRuns, observedGeneration. */
-  private async sidecarStatus(key: string): Promise<void> {
-    const [ns, name] = key.split('/');
-    const cr = this.caches.sidecars.get(ns, name) as unknown as PipelineSidecarResource | undefined;
-    if (!cr) return;
-    let problems: string[];
-    try {
-      problems = validateSidecarSpec(name, cr.spec, this.o.kinds).map((p) => p.message);
-    } catch (e) {
-      problems = [`cannot be validated: ${(e as Error).message}`];
-    }
-    const deployments = this.caches.owned.get('apps/v1/Deployment')!.byIndex(SIDECAR_INDEX, `${ns}/${name}`);
-    const activeRuns = new Set(deployments.map((d) => d.metadata.labels?.[LABELS.runId])).size;
-    const gen = cr.metadata.generation;
-    const now = new Date().toISOString();
-    const prev = new Map((cr.status?.conditions ?? []).map((c) => [c.type, c]));
-    const cond = (type: string, ok: boolean, reason: string, message: string) => {
-      const p = prev.get(type);
-      const status = ok ? 'True' : 'False';
-      return { type, status, reason, message, observedGeneration: gen, lastTransitionTime: p && p.status === status && p.lastTransitionTime ? p.lastTransitionTime : now };
-    };
-    const valid = problems.length === 0;
-    const conditions = [
-      cond('Valid', valid, valid ? 'SpecValid' : 'SpecInvalid', valid ? 'the spec is valid' : problems.join('; ')),
-      cond('Ready', valid, valid ? 'Ready' : 'SpecInvalid', valid ? 'runs that ask for this sidecar get it' : 'runs that ask for this sidecar are rejected until the spec is fixed (see Valid)'),
-    ];
-    const desired = { observedGeneration: gen, activeRuns, conditions };
-    const strip = (s: any) => JSON.stringify({ ...s, conditions: (s?.conditions ?? []).map(({ lastTransitionTime: _l, ...rest }: any) => rest) });
-    if (strip(cr.status ?? {}) === strip(desired)) return;
-    try {
-      await this.o.client.mergePatch(`${objectPath(cr as any)}/status`, { status: desired });
-    } catch (e) {
-      if (!isNotFound(e)) throw e;
-    }
   }
 }
 

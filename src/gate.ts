@@ -27,6 +27,15 @@ export interface GateInput {
   readonly releasable: boolean;
   readonly sidecars: readonly SidecarObservation[];
   readonly now: number;
+  /**
+   * On a run we gate, once its sidecars have not been Ready for this long (counted from the
+   * earliest `since`), a `wait` says so once, naming them (`slow`): the SidecarsApplied Event.
+   * Sidecars Ready sooner are reported by SidecarsReady alone, so a run costs one Event.
+   * Absent: never.
+   */
+  readonly slowAfterMs?: number;
+  /** The slow report went out already for this run. */
+  readonly slowReported?: boolean;
 }
 
 export type GateDecision =
@@ -38,8 +47,11 @@ export type GateDecision =
   | { readonly kind: 'start-anyway'; readonly expired: readonly string[] }
   /** Somebody else pended the run: they release or cancel it; we only report a missed timeout. */
   | { readonly kind: 'report'; readonly expired: readonly string[] }
-  /** Not Ready yet: look again at `until` (undefined: when something changes). */
-  | { readonly kind: 'wait'; readonly until?: number }
+  /**
+   * Not Ready yet: look again at `until` (undefined: when something changes). `slow` names the
+   * sidecars to report as taken a while (see slowAfterMs), when it is time to.
+   */
+  | { readonly kind: 'wait'; readonly until?: number; readonly slow?: readonly string[] }
   /** Not pending: nothing for the gate to do. */
   | { readonly kind: 'none' };
 
@@ -55,8 +67,17 @@ export function decide(input: GateInput): GateDecision {
     if (input.now >= deadline) expired.push(s);
     else until = until === undefined ? deadline : Math.min(until, deadline);
   }
-  if (expired.length === 0) return { kind: 'wait', until };
+  if (expired.length === 0) return slowWait(input, notReady, until);
   const names = expired.map((s) => s.name);
   if (!input.releasable) return { kind: 'report', expired: names };
   return expired.some((s) => s.onSidecarFailure === 'Cancel') ? { kind: 'cancel', expired: names } : { kind: 'start-anyway', expired: names };
+}
+
+/** A `wait` on sidecars not Ready, with the slow report folded in (see GateInput.slowAfterMs). */
+function slowWait(input: GateInput, notReady: readonly SidecarObservation[], until: number | undefined): GateDecision {
+  const waiting = notReady.filter((s) => s.since !== undefined);
+  if (!input.releasable || input.slowAfterMs === undefined || input.slowReported || waiting.length === 0) return { kind: 'wait', until };
+  const slowAt = Math.min(...waiting.map((s) => s.since!)) + input.slowAfterMs;
+  if (input.now < slowAt) return { kind: 'wait', until: until === undefined ? slowAt : Math.min(until, slowAt) };
+  return { kind: 'wait', until, slow: waiting.map((s) => s.name) };
 }

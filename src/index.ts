@@ -1,6 +1,6 @@
 /**
  * pipeline-sidecars as a library: the Operator (embed it in your own image with your own kinds),
- * the constructs, and the pieces a platform team may want on their own.
+ * the constructs (the install bundle's included), and the pieces a platform team may want on their own.
  *
  *     import { Operator, defaultKinds } from 'pipeline-sidecars';
  *     const op = new Operator({ kubeConfig, namespace: 'pipeline-sidecars', kinds: defaultKinds().register(myKind) });
@@ -10,12 +10,15 @@ export { pipelineSidecarCrd, PipelineSidecarCrd, MAX_SIDECAR_NAME_LENGTH } from 
 export { mutatingWebhookConfiguration, PipelineRunWebhookConfiguration, WEBHOOK_PATH } from '../constructs/api/webhook-config';
 export type { WebhookConfigProps } from '../constructs/api/webhook-config';
 export { Operator } from './operator';
+export { KINDS_ENV, KindModuleError, kindModulePaths, loadKindModules } from './kind-modules';
 export type { OperatorOptions } from './operator';
 export type { WebhookOptions } from './webhook';
 export type { LeaderElectionOptions } from './leader';
 export { admitPipelineRun } from './admission';
 export type { AdmissionDecision, AdmissionInput } from './admission';
-export { Reconciler, isDone, runIdentity, OWNED_KINDS } from './reconcile';
+export { Reconciler } from './reconcile';
+export { isDone, runIdentity } from './pipelinerun';
+export { OWNED_KINDS } from './cleanup';
 export { selectSidecars, selectorMatches, annotatedSidecars } from './selection';
 export { mintRunTls, randomPassword } from './tls';
 export { mintWebhookTls } from './webhook-tls';

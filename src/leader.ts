@@ -58,7 +58,7 @@ function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
  * duration (measured on their own clock, so clock skew between nodes does not matter).
  * Writes carry the Lease's resourceVersion, so two candidates never both win a takeover.
  *
- * Renewal depends on nothing else in the process (#11.13): its own client and connection pool (a
+ * Renewal depends on nothing else in the process: its own client and connection pool (a
  * pool saturated by informers and reconciles cannot queue it), a loop that never waits for what
  * leading starts (cache sync can take longer than a lease), and every attempt bounded by the renew
  * deadline: a leader that cannot renew in time steps down before another replica may take over.

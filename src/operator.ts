@@ -31,6 +31,8 @@ export interface OperatorOptions {
   readonly leaderElection?: Partial<LeaderElectionOptions> | false;
   /** Allow privileged kinds in every namespace, not only in those labelled allow-privileged=true. */
   readonly allowPrivilegedEverywhere?: boolean;
+  /** Namespaces where privileged kinds may run besides those labelled allow-privileged=true (the bundle's privilegedNamespaces). */
+  readonly privilegedNamespaces?: string[];
   /** startupTimeout for PipelineSidecars that set none: a duration string ("5m") or ms. */
   readonly startupTimeoutDefault?: string | number;
   /** Interval of the orphan sweep (default 60 s). */
@@ -137,7 +139,7 @@ export class Operator {
       const c = new Controller({
         kubeConfig: this.opts.kubeConfig, client: this.client, kinds: this.kinds, log: this.log.child({ part: 'controller' }),
         metrics: this.metrics, events: this.events, concurrency: this.opts.concurrency, shared: this.shared, sweepIntervalMs: this.opts.sweepIntervalMs, watchIdleTimeoutMs: this.opts.watchIdleTimeoutMs,
-        allowPrivilegedEverywhere: this.opts.allowPrivilegedEverywhere, watchNamespaces: this.opts.watchNamespaces,
+        allowPrivilegedEverywhere: this.opts.allowPrivilegedEverywhere, privilegedNamespaces: this.opts.privilegedNamespaces, watchNamespaces: this.opts.watchNamespaces,
         startupTimeoutDefaultMs: typeof this.opts.startupTimeoutDefault === 'number' ? this.opts.startupTimeoutDefault : parseDuration(this.opts.startupTimeoutDefault),
       });
       this.current = c;

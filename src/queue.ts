@@ -6,7 +6,7 @@ import { longTimeout } from './timers';
  * by two workers at once (an add during processing re-queues it after), failures back off per key
  * exponentially and all keys together through a token bucket, and a bounded number of workers drain it.
  *
- * No caller can make it spin (#11.15): a requeue shorter than the floor is rate limited like a
+ * No caller can make it spin: a requeue shorter than the floor is rate limited like a
  * failure, and delays longer than setTimeout can hold (about 24.8 days) are waited in parts.
  */
 

@@ -7,7 +7,7 @@ import type { Logger } from './log';
 import { isDone } from './pipelinerun';
 
 /**
- * #10.6: a sidecar container that dies while its run is not done is reported on the run. The kubelet
+ * A sidecar container that dies while its run is not done is reported on the run. The kubelet
  * restarts it (restartPolicy Always), and without this only the pod would show it: the run's Tasks
  * would just see connections reset and a daemon that lost what it held in memory.
  *

@@ -1,7 +1,7 @@
 import { GROUP } from '../constructs/api/spec';
 
 /**
- * The label a Secret or ConfigMap must carry before a PipelineSidecar may read it (#11.2). A
+ * The label a Secret or ConfigMap must carry before a PipelineSidecar may read it. A
  * PipelineSidecar's author may be someone who cannot read the namespace's Secrets; the operator,
  * which can, would otherwise hand any of them to that author's sidecar through env.valueFrom,
  * envFrom or a volume. Whoever may edit a Secret may also label it, so the label is the owner's

@@ -2,6 +2,7 @@ import * as https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ANNOTATIONS, PipelineSidecarResource, API_VERSION, KIND, FIELD_MANAGER } from '../constructs/api/spec';
+import { OPERATOR_PORTS, WEBHOOK_SERVICE_NAME } from '../constructs/bundle/defaults';
 import { mutatingWebhookConfiguration, WEBHOOK_PATH } from '../constructs/api/webhook-config';
 import { KindRegistry } from '../constructs/kinds';
 import { admissionPatch, admitPipelineRun, runShapeProblem } from './admission';
@@ -22,14 +23,17 @@ export interface WebhookOptions {
   readonly configName?: string;
   /** The API server calls this URL (out-of-cluster); `{port}` is replaced with the bound port. */
   readonly url?: string;
-  /** The API server calls this Service (in-cluster). */
+  /**
+   * The API server calls this Service (in-cluster).
+   * @default without `url`: Service WEBHOOK_SERVICE_NAME (`pipeline-sidecars`, the install bundle's) in the operator's namespace, port 443
+   */
   readonly service?: { readonly namespace: string; readonly name: string; readonly port?: number };
   /**
    * Apply the whole webhook configuration at start (development, tests). Without it the operator only
    * fills in caBundle of a configuration the install bundle created.
    */
   readonly register?: boolean;
-  /** DNS names / IPs of the serving certificate (default: derived from url or service). */
+  /** DNS names / IPs of the serving certificate (default: webhookCertHosts, from service or url). */
   readonly certHosts?: string[];
   /** Secret (in the operator's namespace) holding the CA and serving cert that all replicas share. */
   readonly secretName?: string;
@@ -66,6 +70,23 @@ function caBundleOf(caCert: string, previousCa?: string): string {
   return previousCa && previousCa !== caCert && validFor(previousCa) ? caCert + previousCa : caCert;
 }
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+/** The Service the API server calls: the one given, or without a url the install bundle's in `namespace`. */
+export function webhookService(opts: WebhookOptions, namespace: string): WebhookOptions['service'] {
+  if (opts.service) return opts.service;
+  return opts.url ? undefined : { namespace, name: WEBHOOK_SERVICE_NAME, port: OPERATOR_PORTS.webhookService };
+}
+
+/** DNS names and IPs the serving certificate covers for these options (`namespace`: the operator's). */
+export function webhookCertHosts(opts: WebhookOptions, namespace: string): string[] {
+  if (opts.certHosts?.length) return opts.certHosts;
+  const service = webhookService(opts, namespace);
+  if (service) {
+    const { name, namespace: ns } = service;
+    return [`${name}.${ns}.svc`, `${name}.${ns}.svc.cluster.local`, name, `${name}.${ns}`];
+  }
+  return [new URL(opts.url!.replace('{port}', '1')).hostname];
+}
 
 /**
  * The mutating admission webhook for PipelineRun CREATE. Every replica serves it (leadership is only
@@ -104,13 +125,7 @@ export class WebhookServer {
   get caBundle(): string | undefined { return this.tls?.bundle; }
 
   private certHosts(): string[] {
-    if (this.opts.certHosts?.length) return this.opts.certHosts;
-    if (this.opts.service) {
-      const { name, namespace } = this.opts.service;
-      return [`${name}.${namespace}.svc`, `${name}.${namespace}.svc.cluster.local`, name, `${name}.${namespace}`];
-    }
-    if (this.opts.url) return [new URL(this.opts.url.replace('{port}', '1')).hostname];
-    return ['127.0.0.1', 'localhost'];
+    return webhookCertHosts(this.opts, this.namespace);
   }
 
   /**
@@ -232,7 +247,7 @@ export class WebhookServer {
   private async publishCa(): Promise<boolean> {
     if (this.opts.externalCa) return true;
     const url = this.opts.url?.replace('{port}', String(this.boundPort));
-    const desired = mutatingWebhookConfiguration({ name: this.configName, url, service: url ? undefined : this.opts.service, caBundle: this.tls!.bundle, namespaceSelector: this.opts.namespaceSelector });
+    const desired = mutatingWebhookConfiguration({ name: this.configName, url, service: url ? undefined : webhookService(this.opts, this.namespace), caBundle: this.tls!.bundle, namespaceSelector: this.opts.namespaceSelector });
     const path = objectPath(desired as any);
     if (this.opts.register) {
       await this.client.apply(path, desired, FIELD_MANAGER, { force: true });

@@ -1,9 +1,11 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { ANNOTATIONS, RESERVED_PREFIX } from '../api/spec';
+import { TEKTON_CONTROLLER_USER } from '../api/tekton-labels';
 import { SYNC_WAVES, syncWave } from './sync-wave';
+import { celList, changedRunLabels } from './run-label-cel';
 
-/** Label-key prefixes Tekton derives from the real PipelineRun and our NetworkPolicies select task pods by. */
+/** Label-key prefix of the labels Tekton derives from the real PipelineRun (our NetworkPolicies select task pods by one). */
 export const TEKTON_RUN_LABEL_PREFIX = 'tekton.dev/pipelineRun';
 
 /** Props of BookkeepingPolicy. */
@@ -14,6 +16,12 @@ export interface BookkeepingPolicyProps {
   readonly serviceAccount: { readonly namespace: string; readonly name: string };
   /** Only runs in namespaces matching this (the served namespaces); default all. */
   readonly namespaceSelector?: Record<string, unknown>;
+  /**
+   * The users who may set Tekton's run labels on a PipelineRun: Tekton's controller, which labels
+   * the child runs of pipelines in pipelines so.
+   * @default [TEKTON_CONTROLLER_USER]
+   */
+  readonly tektonControllerUsers?: readonly string[];
 }
 
 const P = RESERVED_PREFIX;
@@ -43,12 +51,18 @@ function changedKeys(field: 'annotations' | 'labels'): string {
  *   user wrote and sets its own);
  * - no PipelineRun may set `tekton.dev/pipelineRun*` or pipeline-sidecars.dev/ labels through
  *   `spec.taskRunSpecs[].metadata.labels`: Tekton gives those precedence over the labels it derives
- *   from the real run, which would let a run's pods pass for another run's in our NetworkPolicies.
+ *   from the real run, which would let a run's pods pass for another run's in our NetworkPolicies;
+ * - no PipelineRun may carry Tekton's run labels (TEKTON_RUN_LABELS) in its own labels, at CREATE
+ *   or added later, unless Tekton's controller writes them: Tekton copies a run's labels onto its
+ *   affinity-assistant StatefulSet and pod, and keeps a copied `tekton.dev/pipelineRunUID` there,
+ *   so that pod would pass for another run's. Refused rather than stripped: a policy cannot
+ *   mutate, it holds while our webhook is down, and the author sees why instead of losing labels.
  *
  * A policy runs inside the API server, so it holds while the operator and its webhook are down.
  */
 export function bookkeepingPolicy(props: BookkeepingPolicyProps): Array<Record<string, any>> {
   const username = `system:serviceaccount:${props.serviceAccount.namespace}:${props.serviceAccount.name}`;
+  const tekton = props.tektonControllerUsers ?? [TEKTON_CONTROLLER_USER];
   const policy = {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'ValidatingAdmissionPolicy',
@@ -68,6 +82,7 @@ export function bookkeepingPolicy(props: BookkeepingPolicyProps): Array<Record<s
           name: 'forged_task_labels',
           expression: `!has(object.spec) || !has(object.spec.taskRunSpecs) ? [] : object.spec.taskRunSpecs.filter(t, has(t.metadata) && has(t.metadata.labels)).map(t, t.metadata.labels.filter(k, k.startsWith('${TEKTON_RUN_LABEL_PREFIX}') || k.startsWith('${P}'))).filter(l, size(l) > 0).map(l, l.join(', '))`,
         },
+        { name: 'tekton_run_labels', expression: changedRunLabels('variables.old_labels', 'variables.new_labels') },
       ],
       validations: [
         {
@@ -78,6 +93,11 @@ export function bookkeepingPolicy(props: BookkeepingPolicyProps): Array<Record<s
         {
           expression: 'size(variables.forged_task_labels) == 0',
           messageExpression: `'spec.taskRunSpecs[].metadata.labels may not set ' + variables.forged_task_labels.join(', ') + ': Tekton derives ${TEKTON_RUN_LABEL_PREFIX}* labels from the real run and ${P} labels are pipeline-sidecars bookkeeping; remove them'`,
+          reason: 'Forbidden',
+        },
+        {
+          expression: `request.userInfo.username in ${celList(tekton)} || size(variables.tekton_run_labels) == 0`,
+          messageExpression: `'a PipelineRun may not carry the labels ' + variables.tekton_run_labels.join(', ') + ': Tekton sets them from the real run on what it creates, and copies the labels of a run onto its affinity-assistant pod, which would then pass for a pod of another run; remove them (Tekton adds the right ones itself)'`,
           reason: 'Forbidden',
         },
       ],

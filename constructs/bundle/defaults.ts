@@ -1,10 +1,11 @@
 /**
- * Names, ports and defaults of the install bundle, in one place. The runtime's own defaults
- * (src/webhook.ts, src/operator.ts) use the same names: keep them in step.
+ * Names, ports and defaults of the install bundle, in one place. The runtime takes its webhook
+ * Service default from here (WEBHOOK_SERVICE_NAME); its other defaults (src/webhook.ts,
+ * src/operator.ts: configuration, Secret and Lease names) repeat these names: keep them in step.
  */
 
 /** Version of the operator the bundle installs; equals package.json's version (a test checks). */
-export const OPERATOR_VERSION = '0.0.0';
+export const OPERATOR_VERSION = '0.1.0';
 
 /** The defaults every InstallBundle prop falls back to. */
 export const BUNDLE_DEFAULTS = {
@@ -23,6 +24,13 @@ export const BUNDLE_DEFAULTS = {
   /** cert-manager issues the webhook certificate instead of the operator. */
   certManager: false,
 } as const;
+
+/**
+ * The webhook Service of an install with the default name: the bundle names its Service after the
+ * install, and an operator told no other Service (`--webhook-service`, `WebhookOptions.service`)
+ * assumes this one in its own namespace, so its serving certificate names the host the API server calls.
+ */
+export const WEBHOOK_SERVICE_NAME: string = BUNDLE_DEFAULTS.name;
 
 /** Ports the operator listens on (container side) and what its Service exposes. */
 export const OPERATOR_PORTS = {

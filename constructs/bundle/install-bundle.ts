@@ -3,12 +3,14 @@ import { Construct } from 'constructs';
 import { k8s } from 'cdk8s-plus-27';
 import { PipelineSidecarCrd } from '../api/crd';
 import { PipelineRunWebhookConfiguration } from '../api/webhook-config';
+import { POD_CONTROLLER_USERS, TEKTON_CONTROLLER_USER } from '../api/tekton-labels';
 import { BookkeepingPolicy } from './bookkeeping-policy';
 import { BUNDLE_DEFAULTS, BUNDLE_LABELS, leaseName, webhookTlsSecretName } from './defaults';
 import { OperatorDeployment, ResourceQuantities } from './operator-deployment';
 import { OperatorDisruptionBudget } from './operator-disruption-budget';
 import { OperatorRbac } from './operator-rbac';
 import { OperatorService } from './operator-service';
+import { RunLabelGuard } from './run-label-guard';
 import { ServedNamespace } from './served-namespace';
 import { SYNC_WAVES, SYNC_WAVE_ANNOTATION, syncWave } from './sync-wave';
 import { INJECT_CA_FROM, WebhookCertificate } from './webhook-certificate';
@@ -29,6 +31,32 @@ export interface InstallBundleProps {
   readonly certManager?: boolean;
   /** Operator container resources (default requests 100m / 128Mi, limits 1 CPU / 512Mi). */
   readonly resources?: ResourceQuantities;
+  /**
+   * Served namespaces where privileged sidecar kinds (DockerDaemon, BuildKitDaemon) may run. The
+   * operator is told so by a flag, so the opt-in is part of the bundle rather than a namespace
+   * label applied by hand (the label still works). Each must be a served namespace.
+   * @default []
+   */
+  readonly privilegedNamespaces?: string[];
+  /**
+   * Ship RunLabelGuard: only Tekton may put its run labels on Pods, TaskRuns and pod templates in
+   * served namespaces, which closes the same-namespace gap of run isolation (docs/install.md).
+   * Off by default because it must name the identities of Tekton's controller and of
+   * kube-controller-manager in your cluster (`tektonControllerUsers`, `podControllerUsers`).
+   * @default false
+   */
+  readonly guardTektonLabels?: boolean;
+  /**
+   * Who Tekton's controller authenticates as: the only user that may set Tekton's run labels on
+   * PipelineRuns (and, with guardTektonLabels, on TaskRuns and pods).
+   * @default ['system:serviceaccount:tekton-pipelines:tekton-pipelines-controller']
+   */
+  readonly tektonControllerUsers?: string[];
+  /**
+   * Who creates the pods of a StatefulSet (Tekton's affinity assistant), for guardTektonLabels.
+   * @default ['system:serviceaccount:kube-system:statefulset-controller', 'system:kube-controller-manager']
+   */
+  readonly podControllerUsers?: string[];
 }
 
 /** The props with every default filled in. */
@@ -42,6 +70,10 @@ export function resolveBundleProps(props: InstallBundleProps = {}): Required<Ins
     replicas: props.replicas ?? BUNDLE_DEFAULTS.replicas,
     certManager: props.certManager ?? BUNDLE_DEFAULTS.certManager,
     resources: props.resources ?? BUNDLE_DEFAULTS.resources,
+    privilegedNamespaces: [...new Set(props.privilegedNamespaces ?? [])].sort(),
+    guardTektonLabels: props.guardTektonLabels ?? false,
+    tektonControllerUsers: props.tektonControllerUsers ?? [TEKTON_CONTROLLER_USER],
+    podControllerUsers: props.podControllerUsers ?? [...POD_CONTROLLER_USERS],
   };
 }
 
@@ -76,6 +108,11 @@ export class InstallBundle extends Chart {
     for (const ns of [c.namespace, ...c.servedNamespaces]) {
       if (!dns1123Label(ns)) throw new Error(`InstallBundle: "${ns}" is not a valid namespace name`);
     }
+    const unserved = c.privilegedNamespaces.filter((ns) => !c.servedNamespaces.includes(ns));
+    if (unserved.length) throw new Error(`InstallBundle: privileged namespace${unserved.length > 1 ? 's' : ''} ${unserved.join(', ')} ${unserved.length > 1 ? 'are' : 'is'} not served; add ${unserved.length > 1 ? 'them' : 'it'} to servedNamespaces too (synth --served-namespace)`);
+    for (const [field, users] of [['tektonControllerUsers', c.tektonControllerUsers], ['podControllerUsers', c.podControllerUsers]] as const) {
+      if (users.length === 0 || users.some((u) => !u || /['\\\s]/.test(u))) throw new Error(`InstallBundle: ${field} must list user names such as system:serviceaccount:NAMESPACE:NAME, not ${JSON.stringify(users)}`);
+    }
     if (c.servedNamespaces.includes(c.namespace)) throw new Error(`InstallBundle: the operator's own namespace "${c.namespace}" cannot be a served namespace`);
     if (!Number.isInteger(c.replicas) || c.replicas < 1) throw new Error(`InstallBundle: replicas must be a positive integer, not ${c.replicas}`);
     if (!c.image || /\s/.test(c.image)) throw new Error(`InstallBundle: "${c.image}" is not an image reference`);
@@ -95,7 +132,14 @@ export class InstallBundle extends Chart {
     // The runs' bookkeeping stays the operator's after CREATE, even while the operator is down.
     new BookkeepingPolicy(this, 'BookkeepingPolicy', {
       name, serviceAccount: { namespace: c.namespace, name: rbac.serviceAccountName }, namespaceSelector: servedSelector(c.servedNamespaces),
+      tektonControllerUsers: c.tektonControllerUsers,
     });
+    if (c.guardTektonLabels) {
+      new RunLabelGuard(this, 'RunLabelGuard', {
+        name: `${name}-run-labels`, namespaceSelector: servedSelector(c.servedNamespaces),
+        trustedUsers: [...c.tektonControllerUsers, ...c.podControllerUsers],
+      });
+    }
     const certificate = c.certManager
       ? new WebhookCertificate(this, 'WebhookCertificate', { name: `${name}-webhook`, namespace: c.namespace, secretName: webhookTlsSecretName(name), serviceName: name })
       : undefined;
@@ -103,7 +147,7 @@ export class InstallBundle extends Chart {
     new OperatorDeployment(this, 'Deployment', {
       name, namespace: c.namespace, image: c.image, replicas: c.replicas, serviceAccountName: rbac.serviceAccountName,
       webhookServiceName: name, webhookConfigName: name, leaseName: leaseName(name),
-      servedNamespaces: c.servedNamespaces, externalCa: c.certManager, resources: c.resources,
+      servedNamespaces: c.servedNamespaces, privilegedNamespaces: c.privilegedNamespaces, externalCa: c.certManager, resources: c.resources,
     });
     new OperatorService(this, 'Service', { name, namespace: c.namespace });
     new OperatorDisruptionBudget(this, 'DisruptionBudget', { name, namespace: c.namespace });

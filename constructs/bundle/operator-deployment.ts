@@ -31,6 +31,12 @@ export interface OperatorDeploymentProps {
   readonly leaseName: string;
   /** Namespaces the operator serves (`--watch-namespace` each); empty: it watches all. */
   readonly servedNamespaces: string[];
+  /**
+   * Served namespaces where privileged kinds (DockerDaemon) may run (`--privileged-namespace` each),
+   * besides namespaces labelled pipeline-sidecars.dev/allow-privileged=true.
+   * @default []
+   */
+  readonly privilegedNamespaces?: string[];
   /** cert-manager owns the webhook certificate and caBundle: the operator only reads the Secret. */
   readonly externalCa: boolean;
   /** Container resources. */
@@ -62,6 +68,7 @@ export class OperatorDeployment extends Construct {
       '--lease-name', props.leaseName,
       ...(props.externalCa ? ['--webhook-external-ca'] : []),
       ...props.servedNamespaces.flatMap((ns) => ['--watch-namespace', ns]),
+      ...(props.privilegedNamespaces ?? []).flatMap((ns) => ['--privileged-namespace', ns]),
     ];
     const selector = { ...OPERATOR_SELECTOR };
     const probe = (path: string, periodSeconds: number) => ({

@@ -1,12 +1,16 @@
 import { Construct } from 'constructs';
 import { k8s } from 'cdk8s-plus-27';
-import { OPERATOR_PORTS, OPERATOR_SELECTOR } from './defaults';
+import { OPERATOR_PORTS, OPERATOR_SELECTOR, WEBHOOK_SERVICE_NAME } from './defaults';
 import { SYNC_WAVES, syncWave } from './sync-wave';
 
 /** Props of OperatorService. */
 export interface OperatorServiceProps {
-  /** Service name; the webhook configuration and the serving certificate refer to it. */
-  readonly name: string;
+  /**
+   * Service name; the webhook configuration, the operator's `--webhook-service` and so its serving
+   * certificate refer to it.
+   * @default WEBHOOK_SERVICE_NAME (`pipeline-sidecars`), the name an operator assumes when told none
+   */
+  readonly name?: string;
   /** The operator's namespace. */
   readonly namespace: string;
 }
@@ -19,7 +23,7 @@ export class OperatorService extends Construct {
   constructor(scope: Construct, id: string, props: OperatorServiceProps) {
     super(scope, id);
     this.apiObject = new k8s.KubeService(this, 'Resource', {
-      metadata: { name: props.name, namespace: props.namespace, labels: { ...OPERATOR_SELECTOR } },
+      metadata: { name: props.name ?? WEBHOOK_SERVICE_NAME, namespace: props.namespace, labels: { ...OPERATOR_SELECTOR } },
       spec: {
         type: 'ClusterIP',
         selector: { ...OPERATOR_SELECTOR },

@@ -1,5 +1,5 @@
 import { Construct } from 'constructs';
-import { defineKind, PipelineSidecar, SidecarCommonProps, SidecarSpecError } from '../../constructs';
+import { defineKind, PipelineSidecar, SidecarCommonProps, SidecarMaterial, SidecarSpecError } from '../../constructs';
 
 /** Options of the Redis kind, read from spec.redis. */
 export interface RedisOptions {
@@ -13,6 +13,8 @@ export interface RedisOptions {
 export interface RedisProps extends SidecarCommonProps {
   /** Parsed spec.redis. */
   readonly options: RedisOptions;
+  /** What the operator minted for this run: nothing for Redis; certificates for a kind with needs.tls. */
+  readonly material: SidecarMaterial;
 }
 
 /** A throwaway Redis per PipelineRun. */
@@ -48,3 +50,6 @@ export const RedisKind = defineKind<RedisOptions>({
   },
   create: (scope, id, props, options) => new Redis(scope, id, { ...props, options }),
 });
+
+/** What `render --kinds` and the operator load from this module: the kinds it adds. */
+export const kinds = [RedisKind];

@@ -88,8 +88,8 @@ export interface WatchNext {
 }
 
 /**
- * The informer's decision after a watch ends (#11.14). Only a clean end of a healthy watch (the
- * server's own timeout) re-watches at once; every failure waits a backoff, so no server answer can
+ * The informer's decision after a watch ends. Only a clean end of a healthy watch (the server's own
+ * timeout) re-watches at once; every failure waits a backoff, so no server answer can
  * make the informer reconnect in a loop. A stalled watch that delivered nothing at all, twice in a
  * row, relists: the API server answers a watch from a resourceVersion it has not reached with
  * silence, not an error (checked on kube-apiserver 1.36), so re-watching would never end it.
@@ -212,7 +212,7 @@ export function keyOf(obj: { metadata?: { name?: string; namespace?: string } })
  * A minimal shared informer: list (in pages), then watch from the list's resourceVersion; a 410
  * Gone or a ResourceVersionTooLarge relists and diffs against the cache so no delete is missed;
  * any other drop reconnects with backoff from the last seen version. It never gives up while
- * started, and never stalls silently (#11.14): TCP keepalive on the watch socket, a watch silent
+ * started, and never stalls silently: TCP keepalive on the watch socket, a watch silent
  * for longer than the idle timeout (no event, no bookmark) is abandoned and re-watched, ERROR
  * events back off like any failure.
  */

@@ -8,7 +8,7 @@ import { applyAll } from '../harness/bootstrap';
 import { freePort } from '../harness/control-plane';
 import { createTestNamespace, eventually, rawClient, tokenKubeConfig } from '../harness/cluster';
 import { taskRunsOf, waitRunDone } from '../harness/runs';
-import { createPipeline, createRun, createSidecar, dockerDaemonSpec, getRun, objectsOfRun, tepPipeline, LOG_DIR } from '../operator/helpers';
+import { createPipeline, createRun, createSidecar, dockerDaemonSpec, getRun, objectsOfRun, tepPipeline, testLogDir } from '../operator/helpers';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -53,8 +53,7 @@ beforeAll(async () => {
     return r.status.allowed === true;
   });
 
-  fs.mkdirSync(LOG_DIR, { recursive: true });
-  const logFile = path.join(LOG_DIR, `e2e-shipped-rbac-${served}.log`);
+  const logFile = path.join(testLogDir(), `e2e-shipped-rbac-${served}.log`);
   op = new Operator({
     kubeConfig: kc,
     namespace: OPERATOR_NS,

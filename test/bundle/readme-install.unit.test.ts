@@ -19,7 +19,6 @@ test('the install commands are the ones the install test runs, in its order', ()
   expect(commands).toEqual([
     `docker build -t ${image} . && docker push ${image}`,
     `./bin/pipeline-sidecars ${README_INSTALL.synth(image, 'ci', 'dist').join(' ')}`,
-    `kubectl ${README_INSTALL.label('ci').join(' ')}`,
     `kubectl ${README_INSTALL.apply('dist').join(' ')}`,
     `kubectl ${README_INSTALL.rollout.join(' ')}`,
   ]);

@@ -52,3 +52,15 @@ export function decode(secret: Record<string, any>, key: string): string {
   if (v === undefined) throw new Error(`Secret ${secret.metadata.name} has no key ${key}`);
   return Buffer.from(v, 'base64').toString('utf8');
 }
+
+/** A valid Container spec whose compact JSON is exactly `bytes` long, padded by one env value. */
+export function specOfSize(bytes: number): Record<string, any> {
+  const spec = (v: string) => ({
+    kind: 'Container',
+    template: { containers: [{ name: 'app', image: 'redis:7', env: [{ name: 'PAD', value: v }] }] },
+    ports: [{ name: 'redis', port: 6379 }],
+  });
+  const base = JSON.stringify(spec('')).length;
+  if (bytes < base) throw new Error(`no spec of ${bytes} bytes: the smallest is ${base}`);
+  return spec('x'.repeat(bytes - base));
+}

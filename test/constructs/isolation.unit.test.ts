@@ -1,6 +1,7 @@
 import { App, Chart } from 'cdk8s';
 import { LABELS, SidecarIsolation, synthesizeRun } from '../../constructs';
-import { IsolationPolicy, TEKTON_LABELS } from '../../constructs/isolation-policy';
+import { TEKTON_LABELS } from '../../constructs/api/tekton-labels';
+import { IsolationPolicy } from '../../constructs/isolation-policy';
 import { materialFor, one, RUN, SPECS } from './fixtures';
 
 function policy(isolation?: SidecarIsolation) {

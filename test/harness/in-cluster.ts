@@ -115,9 +115,9 @@ export function containerPid(own: OwnCluster, containerId: string): number {
  */
 export const README_INSTALL = {
   /** `./bin/pipeline-sidecars synth ...` */
-  synth: (image: string, servedNamespace: string, out: string): string[] => ['synth', '--out', out, '--served-namespace', servedNamespace, '--image', image],
-  /** `kubectl label namespace ...` */
-  label: (servedNamespace: string): string[] => ['label', 'namespace', servedNamespace, 'pipeline-sidecars.dev/allow-privileged=true'],
+  synth: (image: string, servedNamespace: string, out: string): string[] => [
+    'synth', '--out', out, '--served-namespace', servedNamespace, '--privileged-namespace', servedNamespace, '--image', image,
+  ],
   /** `kubectl apply --server-side -f dist/` */
   apply: (dir: string): string[] => ['apply', '--server-side', '-f', `${dir}/`],
   /** `kubectl -n pipeline-sidecars rollout status deployment/pipeline-sidecars` */

@@ -107,7 +107,6 @@ beforeAll(async () => {
 
   // The README's install section, command for command.
   synth(image.ref);
-  own.kubectl(README_INSTALL.label(served));
   const t0 = Date.now();
   own.kubectl(README_INSTALL.apply(dist));
   own.kubectl([...README_INSTALL.rollout]);

@@ -1,8 +1,10 @@
 import * as http from 'node:http';
 import { API_VERSION, ANNOTATIONS, KIND } from '../../constructs/api/spec';
+import { MAX_SPEC_BYTES } from '../../constructs/validate';
 import { ApiError } from '../../src/k8s/raw';
 import { collectionPath } from '../../src/k8s/resources';
 import { Operator } from '../../src/operator';
+import { specOfSize } from '../constructs/fixtures';
 import { createTestNamespace, rawClient } from '../harness/cluster';
 import { createRun, createSidecar, deleteWebhookConfig, ensureCrd, eventsFor, eventually, getRun, inProcessOperator, objectsOfRun } from './helpers';
 
@@ -136,4 +138,23 @@ test('the operator is still up and healthy after all of it', async () => {
   expect(body).toContain('pipeline_sidecars_reconcile_duration_seconds_bucket');
   expect(body).toMatch(/pipeline_sidecars_admissions_total\{result="rejected"\} [1-9]/);
   expect(body).toMatch(/pipeline_sidecars_errors_total\{reason="refused"\} [1-9]/);
+});
+
+test('a spec too large for the operator to carry: the largest allowed is applied and its run starts; one byte more is Valid=False naming its size and the limit, and a run asking for it is refused at CREATE', async () => {
+  // The largest: the API server takes its objects, each with the spec's copy in an annotation.
+  await createSidecar(ns, 'big-ok', specOfSize(MAX_SPEC_BYTES));
+  const ok = await createRun(ns, { metadata: { generateName: 'big-ok-', annotations: { [ANNOTATIONS.sidecars]: 'big-ok' } }, spec: { pipelineSpec: inline } });
+  await eventually(`run ${ok.metadata.name} to start`, async () => (await getRun(ns, ok.metadata.name)).spec.status === undefined, 30_000);
+  expect(await objectsOfRun(ns, ok.metadata.annotations[ANNOTATIONS.runId])).toContain(`Deployment/big-ok-${ok.metadata.annotations[ANNOTATIONS.runId]}`);
+
+  // One byte more: accepted by the CRD (it cannot measure a spec), reported by the operator.
+  const over = MAX_SPEC_BYTES + 1;
+  await createSidecar(ns, 'big-over', specOfSize(over));
+  const status = await eventually('big-over status', async () => (await sidecarStatus('big-over'))?.conditions, 10_000);
+  const valid = status.find((c: any) => c.type === 'Valid');
+  expect(valid).toMatchObject({ status: 'False', reason: 'SpecInvalid' });
+  expect(valid.message).toContain(`is ${over.toLocaleString('en-US')} bytes as JSON, over the limit of ${MAX_SPEC_BYTES.toLocaleString('en-US')}`);
+  const e = await rejection(createRun(ns, { metadata: { generateName: 'big-over-', annotations: { [ANNOTATIONS.sidecars]: 'big-over' } }, spec: { pipelineSpec: inline } }));
+  expect(e.message).toContain('bytes as JSON, over the limit');
+  expect(e.message).toContain('valueFrom');
 });

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { WEBHOOK_PATH } from '../../constructs/api/webhook-config';
 import { clusterState } from '../harness/cluster';
-import { eventually, LOG_DIR } from './helpers';
+import { eventually, testLogDir } from './helpers';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -17,8 +17,7 @@ export class OperatorProcess {
   exited?: Promise<number | null>;
 
   constructor(readonly name: string, private readonly args: string[]) {
-    fs.mkdirSync(LOG_DIR, { recursive: true });
-    this.logFile = path.join(LOG_DIR, `${name}.log`);
+    this.logFile = path.join(testLogDir(), `${name}.log`);
   }
 
   /** Starts it and waits for its controller to run (or, with leader election, for it to serve). */

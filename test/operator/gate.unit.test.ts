@@ -26,6 +26,22 @@ describe('decide(run, observed) → start | cancel | wait(until)', () => {
   test.each(rows)('%s', (_why, i, want) => expect(decide(i)).toEqual(want));
 });
 
+describe('decide: the slow report (SidecarsApplied) of a run we gate', () => {
+  const slow = (o: Partial<GateInput> = {}): GateInput => input({ slowAfterMs: 2000, ...o });
+  const rows: Array<[string, GateInput, GateDecision]> = [
+    ['before it is due: wait until then (sooner than the deadline)', slow({ now: T + 1000 }), { kind: 'wait', until: T + 2000 }],
+    ['due: wait, naming the sidecars not Ready', slow({ now: T + 2500, sidecars: [sc(), sc({ name: 'b', ready: true })] }), { kind: 'wait', until: T + 5000, slow: ['db'] }],
+    ['counted from the earliest since', slow({ now: T + 2500, sidecars: [sc({ since: T + 1000 }), sc({ name: 'b', since: T })] }), { kind: 'wait', until: T + 5000, slow: ['db', 'b'] }],
+    ['already reported: a plain wait', slow({ now: T + 2500, slowReported: true }), { kind: 'wait', until: T + 5000 }],
+    ['pended by someone else: never reported', slow({ now: T + 2500, releasable: false }), { kind: 'wait', until: T + 5000 }],
+    ['not applied yet (no since): nothing to report', slow({ now: T + 2500, sidecars: [sc({ since: undefined })] }), { kind: 'wait', until: undefined }],
+    ['all Ready: start, no report', slow({ now: T + 2500, sidecars: [sc({ ready: true })] }), { kind: 'start' }],
+    ['expired: the timeout wins', slow({ now: T + 5000 }), { kind: 'cancel', expired: ['db'] }],
+    ['negative control, no slowAfterMs: no report however long', input({ now: T + 4900 }), { kind: 'wait', until: T + 5000 }],
+  ];
+  test.each(rows)('%s', (_why, i, want) => expect(decide(i)).toEqual(want));
+});
+
 const run = (o: { status?: string; startTime?: string; done?: 'True' | 'False'; deleting?: boolean; annotations?: Record<string, string>; labels?: Record<string, string> } = {}): PipelineRun => ({
   metadata: { name: 'r', namespace: 'ns', uid: 'u', annotations: o.annotations, labels: o.labels, ...(o.deleting ? { deletionTimestamp: 'x' } : {}) },
   spec: o.status ? { status: o.status } : {},

@@ -7,14 +7,25 @@ import { RawClient } from '../../src/k8s/raw';
 import { collectionPath, objectPath } from '../../src/k8s/resources';
 import { createLogger } from '../../src/log';
 import { Operator, OperatorOptions } from '../../src/operator';
-import { OWNED_KINDS } from '../../src/reconcile';
+import { OWNED_KINDS } from '../../src/cleanup';
 import { applyAll } from '../harness/bootstrap';
 import { createTestNamespace, eventually, rawClient, testKubeConfig } from '../harness/cluster';
 
 export { eventually };
 
-/** Per-test operator logs, kept for reading after a failure. */
-export const LOG_DIR = path.join(process.env.TMPDIR ?? '/tmp', 'pipeline-sidecars-test-logs');
+/** Where test files' operator logs go: the repo's ignored .work/, one folder per test file. */
+export const TEST_LOGS_ROOT = path.join(__dirname, '..', '..', '.work', 'test-logs');
+
+/**
+ * The calling test file's folder of operator logs (created). The failure reporter removes it when
+ * every test of the file passed, so only the logs of failures stay to be read.
+ */
+export function testLogDir(): string {
+  const testPath: string | undefined = typeof expect === 'undefined' ? undefined : expect.getState().testPath;
+  const dir = path.join(TEST_LOGS_ROOT, testPath ? path.relative(path.join(__dirname, '..', '..'), testPath).replace(/[\\/]/g, '__') : 'unknown');
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
 
 /** Installs our CRD from its one definition (idempotent: server-side apply). */
 export async function ensureCrd(): Promise<void> {
@@ -32,8 +43,7 @@ export function testWebhook(configName: string, namespaces: string[]): OperatorO
 
 /** An in-process operator serving only `namespaces`, logging to a file. */
 export function inProcessOperator(name: string, namespaces: string[], extra: Partial<OperatorOptions> = {}): Operator {
-  fs.mkdirSync(LOG_DIR, { recursive: true });
-  const file = path.join(LOG_DIR, `${name}.log`);
+  const file = path.join(testLogDir(), `${name}.log`);
   const log = createLogger({ level: 'debug', write: (line) => fs.appendFileSync(file, line + '\n'), fields: { op: name } });
   return new Operator({
     kubeConfig: testKubeConfig(),

@@ -1,4 +1,6 @@
-import { ANNOTATIONS } from '../../constructs/api/spec';
+import { ANNOTATIONS, API_VERSION, KIND } from '../../constructs/api/spec';
+import { collectionPath } from '../../src/k8s/resources';
+import { rawClient } from '../harness/cluster';
 import { NEVER_READY_IMAGE } from '../harness/control-plane';
 import { taskRunsOf } from '../harness/runs';
 import {
@@ -68,4 +70,29 @@ test('onSidecarFailure: Ignore starts the run anyway, with a Warning Event', asy
   const ev = await eventually('the Warning event', async () => (await eventsFor(ns, run.metadata.name)).find((e) => e.reason === 'SidecarStartupFailed'), 5_000);
   expect(ev?.message).toContain('starting the run anyway (onSidecarFailure: Ignore)');
   await eventually('Tekton to run it', async () => (await taskRunsOf(ns, run.metadata.name)).length > 0, 20_000);
+});
+
+test('a PipelineSidecar deleted while its run waits: SidecarMissing names the wait, which is the deleted sidecar\'s own startupTimeout (not the operator default), then the run is refused and cancelled', async () => {
+  // 12 s of its own against the test operator's 60 s default; never Ready, so the run is still
+  // pending when its PipelineSidecar goes.
+  await createSidecar(ns, 'deleted', { ...neverReady('Cancel'), lifecycle: { startupTimeout: '12s', onSidecarFailure: 'Cancel' } });
+  const run = await createRun(ns, {
+    metadata: { generateName: 'deleted-', annotations: { [ANNOTATIONS.sidecars]: 'deleted' } },
+    spec: { pipelineSpec: inlinePipeline },
+  });
+  const runId = run.metadata.annotations[ANNOTATIONS.runId];
+  await eventually('objects to be applied', async () => (await objectsOfRun(ns, runId)).length > 0, 10_000);
+  await rawClient().delete(`${collectionPath(API_VERSION, KIND, ns)}/deleted`);
+
+  const missing = await eventually('a SidecarMissing event', async () => (await eventsFor(ns, run.metadata.name)).find((e) => e.reason === 'SidecarMissing'), 10_000);
+  expect(missing.type).toBe('Warning');
+  expect(missing.message).toContain('PipelineSidecar "deleted" does not exist');
+  expect(missing.message).toContain('the startupTimeout "deleted" had (12 s)');
+  expect((await getRun(ns, run.metadata.name)).spec.status).toBe('PipelineRunPending');
+
+  const refused = await eventually('a SidecarRefused event', async () => (await eventsFor(ns, run.metadata.name)).find((e) => e.reason === 'SidecarRefused'), 40_000, 200);
+  expect(refused.message).toContain('waited the start-up timeout');
+  expect(refused.message).toContain('cancelling the run');
+  expect((await getRun(ns, run.metadata.name)).spec.status).toBe('Cancelled');
+  await eventually('objects cleaned up', async () => (await objectsOfRun(ns, runId)).length === 0, 10_000);
 });

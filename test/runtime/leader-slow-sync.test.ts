@@ -7,7 +7,7 @@ import { LeaderElector } from '../../src/leader';
 import { createLogger } from '../../src/log';
 import { Operator } from '../../src/operator';
 import { createTestNamespace, eventually, rawClient, testKubeConfig } from '../harness/cluster';
-import { ensureCrd, LOG_DIR } from '../operator/helpers';
+import { ensureCrd, testLogDir } from '../operator/helpers';
 import { kubeConfigVia, TcpProxy } from './tcp-proxy';
 
 const LEASE_MS = 2000;
@@ -45,8 +45,7 @@ function renewals(samples: Sample[], from: number, to: number): number[] {
 const maxGap = (ts: number[]) => ts.slice(1).reduce((m, t, i) => Math.max(m, t - ts[i]), 0);
 
 function fileLogger(name: string) {
-  fs.mkdirSync(LOG_DIR, { recursive: true });
-  const file = path.join(LOG_DIR, `${name}.log`);
+  const file = path.join(testLogDir(), `${name}.log`);
   return createLogger({ level: 'debug', write: (line) => fs.appendFileSync(file, line + '\n'), fields: { op: name } });
 }
 

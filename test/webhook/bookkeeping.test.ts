@@ -1,5 +1,6 @@
 import { ANNOTATIONS, LABELS } from '../../constructs/api/spec';
 import { WEBHOOK_PATH } from '../../constructs/api/webhook-config';
+import { TEKTON_LABELS } from '../../constructs/api/tekton-labels';
 import { bookkeepingPolicy } from '../../constructs/bundle/bookkeeping-policy';
 import { objectPath } from '../../src/k8s/resources';
 import { WebhookServer } from '../../src/webhook';
@@ -77,10 +78,17 @@ describe('the webhook strips user-written bookkeeping at CREATE', () => {
   test('#11.3 with the webhook down, a run carrying any pipeline-sidecars.dev/ key is refused; a run carrying none is admitted (Ignore)', async () => {
     await server.stop();
     // The configuration still points at the stopped server: calls fail, failurePolicy decides.
-    const forged = await statusOf(createRun(ns, { metadata: { generateName: 'forged-', annotations: { [ANNOTATIONS.runId]: 'victim01' } }, spec: { pipelineSpec: inline } }));
-    expect(forged).toBeGreaterThanOrEqual(400);
-    const forgedLabel = await statusOf(createRun(ns, { metadata: { generateName: 'forged-', labels: { [LABELS.admitted]: 'victim01' } }, spec: { pipelineSpec: inline } }));
-    expect(forgedLabel).toBeGreaterThanOrEqual(400);
+    // The refusal meant is the API server's own: the `explicit` webhook (failurePolicy Fail) could not be called.
+    const refusedBy = async (metadata: Record<string, unknown>) => {
+      try {
+        await createRun(ns, { metadata: { generateName: 'forged-', ...metadata }, spec: { pipelineSpec: inline } });
+        return 'admitted';
+      } catch (e: any) {
+        return `${e.statusCode} ${e.message}`;
+      }
+    };
+    expect(await refusedBy({ annotations: { [ANNOTATIONS.runId]: 'victim01' } })).toMatch(/^500 .*failed calling webhook "explicit\.pipelineruns\.pipeline-sidecars\.dev"/);
+    expect(await refusedBy({ labels: { [LABELS.admitted]: 'victim01' } })).toMatch(/^500 .*failed calling webhook "explicit\.pipelineruns\.pipeline-sidecars\.dev"/);
     // Negative control: the webhook really is down and unrelated runs still get in.
     const plain = await createRun(ns, { metadata: { generateName: 'plain-', labels: { app: 'b' } }, spec: { pipelineSpec: inline } });
     expect(plain.metadata.labels).toEqual({ app: 'b' });
@@ -95,9 +103,9 @@ describe('the ValidatingAdmissionPolicy keeps the bookkeeping the operator\'s af
 
   beforeAll(async () => {
     ns = await createTestNamespace('vap-bookkeeping');
-    clients = await pipelineRunEditors(ns, ['operator', 'user']);
+    clients = await pipelineRunEditors(ns, ['operator', 'user', 'tekton']);
     await applyAll(rawClient(), bookkeepingPolicy({
-      name: `ps-${ns}`, serviceAccount: { namespace: ns, name: 'operator' },
+      name: `ps-${ns}`, serviceAccount: { namespace: ns, name: 'operator' }, tektonControllerUsers: [`system:serviceaccount:${ns}:tekton`],
       namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } },
     }), 'pipeline-sidecars-tests');
     // No webhook serves this namespace: the run is created with its bookkeeping as it would be after admission.
@@ -160,5 +168,24 @@ describe('the ValidatingAdmissionPolicy keeps the bookkeeping the operator\'s af
     const after = await rawClient().get(runPath(ns, name));
     expect(after.metadata.annotations[ANNOTATIONS.started]).toBe('now');
     expect(after.metadata.annotations[ANNOTATIONS.gated]).toBeUndefined();
+  });
+
+  test('a PipelineRun may not carry Tekton\'s run labels, at CREATE or added later (its affinity assistant would inherit them); Tekton\'s controller may', async () => {
+    for (const label of [TEKTON_LABELS.pipelineRunUid, TEKTON_LABELS.pipelineRun, TEKTON_LABELS.memberOf]) {
+      let message = '';
+      const code = await statusOf(createRun(ns, { metadata: { generateName: 'copied-', labels: { [label]: 'victim' } }, spec: { pipelineSpec: inline } }, clients.user)
+        .catch((e) => { message = e.message; throw e; }));
+      expect(code).toBe(403);
+      expect(message).toContain(`may not carry the labels ${label}`);
+      expect(message).toContain('affinity-assistant pod');
+    }
+    const plain = await createRun(ns, { metadata: { generateName: 'plain-', labels: { team: 'a', 'tekton.dev/pipeline': 'p' } }, spec: { pipelineSpec: inline } }, clients.user);
+    let message = '';
+    expect(await statusOf(clients.user.mergePatch(runPath(ns, plain.metadata.name), { metadata: { labels: { [TEKTON_LABELS.pipelineRunUid]: 'victim' } } })
+      .catch((e) => { message = e.message; throw e; }))).toBe(403);
+    expect(message).toContain(TEKTON_LABELS.pipelineRunUid);
+    // Negative controls: other labels pass (above), and Tekton's controller may write them.
+    expect(await statusOf(createRun(ns, { metadata: { generateName: 'child-', labels: { [TEKTON_LABELS.pipelineRun]: 'parent' } }, spec: { pipelineSpec: inline } }, clients.tekton))).toBe(200);
+    expect(await statusOf(clients.tekton.mergePatch(runPath(ns, plain.metadata.name), { metadata: { labels: { [TEKTON_LABELS.pipelineRunUid]: 'x' } } }))).toBe(200);
   });
 });

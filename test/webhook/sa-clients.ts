@@ -28,6 +28,27 @@ export async function pipelineRunEditors(namespace: string, names: string[]): Pr
   return out;
 }
 
+/**
+ * A RawClient for a new ServiceAccount `name` of `namespace` that may do `rules` there (a Role and
+ * RoleBinding of its own), authenticated by a TokenRequest token: a user as admission sees one.
+ */
+export async function serviceAccountClient(namespace: string, name: string, rules: Array<Record<string, unknown>>): Promise<{ client: RawClient; username: string }> {
+  const admin = rawClient();
+  await admin.create(`/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/roles`, {
+    apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name, namespace }, rules,
+  });
+  await admin.create(`/api/v1/namespaces/${namespace}/serviceaccounts`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace } });
+  await admin.create(`/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/rolebindings`, {
+    apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name, namespace },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+    subjects: [{ kind: 'ServiceAccount', name, namespace }],
+  });
+  const tr = await admin.create(`/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`, {
+    apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 },
+  });
+  return { client: new RawClient(tokenKubeConfig(tr.status.token)), username: `system:serviceaccount:${namespace}:${name}` };
+}
+
 /** The HTTP status of a call: 200 when it succeeded, the API's code when it failed. */
 export async function statusOf(call: Promise<unknown>): Promise<number> {
   try {
