@@ -15,4 +15,5 @@ export * from './buildkit-daemon';
 export * from './postgres';
 export * from './registry';
 export * from './synthesize';
+export * from './pipeline-sidecar-object';
 export * from './bundle';

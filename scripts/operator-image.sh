@@ -14,6 +14,12 @@
 # The result is a `docker save` archive that the real node imports with `ctr images import`.
 #   scripts/operator-image.sh          build if needed; print "REF ARCHIVE SIZE_BYTES" (the image's unpacked size)
 #   scripts/operator-image.sh --dir    print the cache directory only (no build)
+#   scripts/operator-image.sh --derived CONTEXT DOCKERFILE NAME OUT
+#                                      an image built FROM ours, as a platform team builds one (docs/custom-kind.md):
+#                                      DOCKERFILE in CONTEXT by the same builder, with our image (built first if
+#                                      needed) under its release name ghcr.io/pipeline-sidecars/operator:VERSION;
+#                                      prints "REF ARCHIVE SIZE_BYTES" with REF = NAME:VERSION-<image id>, the archive
+#                                      in OUT (a directory of its own; a finished one is reused as is)
 # Needs root (namespaces), the real-node cache (scripts/node.sh), node and npm on PATH.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,6 +49,13 @@ cache_root="${PIPELINE_SIDECARS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pipeline-
 out="$cache_root/operator-image-$inputs_hash"
 ref="pipeline-sidecars.local/operator:$version-$inputs_hash"
 if [ "${1:-}" = "--dir" ]; then echo "$out"; exit 0; fi
+mode=ours
+if [ "${1:-}" = "--derived" ]; then
+  [ $# -eq 5 ] || { echo "usage: $0 --derived CONTEXT DOCKERFILE NAME OUT" >&2; exit 2; }
+  mode=derived derived_context=$(cd "$2" && pwd) derived_dockerfile=$(readlink -f "$3") derived_name=$4 out=$5 ref=$4
+  base=$(bash "$0" | tail -n 1)
+  read -r base_ref base_archive _ <<< "$base"
+fi
 if [ -f "$out/.complete" ]; then cat "$out/image.txt"; exit 0; fi
 
 say() { printf '[operator-image] %s\n' "$*" >&2; }
@@ -82,6 +95,8 @@ export DEB_ROOT="$deb"
 # shellcheck source=/dev/null
 . "$here/images/rootfs-lib.sh"
 
+# Our Dockerfile's base images; an image FROM ours needs none of them.
+if [ "$mode" = ours ]; then
 # --- npm cache for the lockfile: what `npm ci` in the build stage installs, fetched here (a build step may use the registry).
 mkdir -p "$work/lock"
 cp "$root/package.json" "$root/package-lock.json" "$work/lock/"
@@ -114,6 +129,8 @@ printf 'root:x:0:\nnobody:x:65534:\nnonroot:x:65532:\n' > "$r/etc/group"
   'env=["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"]' >&2
 rm -rf "$r"
 
+fi
+
 # --- the builder: dockerd (with its containerd and runc) alone in new network and mount namespaces.
 mkdir -p "$work/bin" "$work/docker-config"
 for b in "$deb/usr/sbin/dockerd" "$deb/usr/bin/containerd" "$deb/usr/bin/containerd-shim-runc-v2" "$deb/usr/sbin/runc" "$deb/usr/bin/docker"; do ln -s "$b" "$work/bin/"; done
@@ -135,6 +152,15 @@ for _ in $(seq 1 300); do
 done
 docker version >/dev/null || { cat "$work/dockerd.log" >&2; say "dockerd did not answer"; exit 1; }
 say "dockerd $(docker version --format '{{.Server.Version}}') up in a namespace of its own; loading the base images"
+if [ "$mode" = derived ]; then
+  docker load -i "$base_archive" >&2
+  docker tag "$base_ref" "ghcr.io/pipeline-sidecars/operator:$version"
+  say "docker build --network none -f $derived_dockerfile $derived_context (FROM ours as released)"
+  docker build --network none --progress plain -f "$derived_dockerfile" -t "$derived_name:build" "$derived_context" > "$work/build.log" 2>&1 \
+    || { tail -60 "$work/build.log" >&2; say "docker build failed"; exit 1; }
+  ref="$derived_name:$version-$(docker image inspect --format '{{.Id}}' "$derived_name:build" | sed 's/^sha256://' | cut -c1-12)"
+  docker tag "$derived_name:build" "$ref"
+else
 docker load -i "$work/node.tar" >&2
 docker load -i "$work/runtime.tar" >&2
 rm -f "$work/node.tar" "$work/runtime.tar"
@@ -144,6 +170,7 @@ docker build --network none --progress plain \
   --build-arg NODE_IMAGE=pipeline-sidecars.local/node:20-slim \
   --build-arg RUNTIME_IMAGE=pipeline-sidecars.local/distroless-nodejs20-debian12:nonroot \
   -t "$ref" "$root" > "$work/build.log" 2>&1 || { tail -60 "$work/build.log" >&2; say "docker build failed"; exit 1; }
+fi
 size=$(docker image inspect --format '{{.Size}}' "$ref")
 docker save -o "$out/operator.tar.tmp" "$ref"
 mv "$out/operator.tar.tmp" "$out/operator.tar"

@@ -2,7 +2,7 @@ import { installBundleObjects } from '../../constructs/bundle/main';
 
 const byKind = (objs: Array<Record<string, any>>, kind: string) => objs.filter((o) => o.kind === kind);
 
-test('#11.3 the bundle ships the bookkeeping policy, exempting only its own ServiceAccount, bound where the webhook serves', () => {
+test('the bundle ships the bookkeeping policy, exempting only its own ServiceAccount, bound where the webhook serves', () => {
   const objs = installBundleObjects({ servedNamespaces: ['team-a'], namespace: 'ops', name: 'ps' });
   const [policy] = byKind(objs, 'ValidatingAdmissionPolicy');
   const [binding] = byKind(objs, 'ValidatingAdmissionPolicyBinding');

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { README_INSTALL } from '../harness/in-cluster';
 
 /**
- * #13: the README's install section is exactly what test/node/operator-install.test.ts runs (it runs
+ * The README's install section is exactly what test/node/operator-install.test.ts runs (it runs
  * README_INSTALL's argument lists with its own image, namespace and directory).
  */
 const readme = fs.readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');

@@ -2,7 +2,7 @@ import { installBundleObjects } from '../../constructs/bundle/main';
 
 const hours = (d: string) => Number(/^(\d+)h$/.exec(d)![1]);
 
-test('#11.16 cert-manager: the serving certificate is signed by a long-lived CA, and caBundle is injected from it', () => {
+test('cert-manager: the serving certificate is signed by a long-lived CA, and caBundle is injected from it', () => {
   const objs = installBundleObjects({ certManager: true });
   const certs = objs.filter((o) => o.kind === 'Certificate');
   const issuers = objs.filter((o) => o.kind === 'Issuer');

@@ -41,7 +41,7 @@ const CASES: Array<[string, Record<string, any>, Array<string | number>]> = [
 ];
 
 test.each(CASES.map(([n, spec, path], i) => [n, spec, path, i] as const))(
-  '#11.9 an unknown field at %s is rejected at apply or kept and reported invalid, never dropped', async (_n, spec, path, i) => {
+  'an unknown field at %s is rejected at apply or kept and reported invalid, never dropped', async (_n, spec, path, i) => {
     const written = setAt(spec, path, true);
     expect(validateSidecarSpec(`ok${i}`, spec as any)).toEqual([]); // the spec without it is valid (negative control)
     const name = `unknown${i}`;
@@ -73,7 +73,7 @@ async function verdict(spec: Record<string, unknown>): Promise<string> {
 test.each([
   ['1s', 'accepted'], ['24h', 'accepted'], ['90m', 'accepted'],
   ['500ms', 'between 1s and 24h'], ['48h', 'between 1s and 24h'], ['600h', 'between 1s and 24h'], ['soon', 'spec.lifecycle.startupTimeout'],
-])('#11.10 the API server bounds startupTimeout as validateSidecarSpec does: %s', async (startupTimeout, expected) => {
+])('the API server bounds startupTimeout as validateSidecarSpec does: %s', async (startupTimeout, expected) => {
   const v = await verdict({ kind: 'Registry', lifecycle: { startupTimeout } });
   if (expected === 'accepted') expect(v).toBe('accepted');
   else expect(v).toContain(expected);
@@ -86,14 +86,14 @@ test.each([
   [{ params: [{ name: 'a b', value: '$(host)' }] }, 'spec.expose.params[0].name'],
   [{ workspace: 'Docker_TLS' }, 'spec.expose.workspace'],
   [{ workspace: 'a'.repeat(64) }, 'spec.expose.workspace'],
-])('#11.10 the API server checks expose names as validateSidecarSpec does: %j', async (expose, expected) => {
+])('the API server checks expose names as validateSidecarSpec does: %j', async (expose, expected) => {
   const v = await verdict({ kind: 'Registry', expose });
   if (expected === 'accepted') expect(v).toBe('accepted');
   else expect(v).toContain(expected);
   expect(validateSidecarSpec('probe', { kind: 'Registry', expose }).length === 0).toBe(v === 'accepted');
 });
 
-test('#11.9 kind Container takes its Service ports from containerPorts at the API server too, as validateSidecarSpec does', async () => {
+test('kind Container takes its Service ports from containerPorts at the API server too, as validateSidecarSpec does', async () => {
   const spec = { kind: 'Container', template: { containers: [{ name: 'web', image: 'nginx:1', ports: [{ containerPort: 80 }] }] } };
   expect(validateSidecarSpec('probe', spec)).toEqual([]);
   expect(await verdict(spec)).toBe('accepted');

@@ -45,7 +45,7 @@ function cycles(graph: Map<string, string[]>): string[][] {
   return out;
 }
 
-test('#11 (shape) constructs/ has no import cycle (names.ts and kinds.ts were one)', () => {
+test('constructs/ has no import cycle (names.ts and kinds.ts were one)', () => {
   const graph = importGraph(ROOT);
   expect(graph.get('names.ts')).toBeDefined();
   expect(cycles(graph).map(c => c.join(' > '))).toEqual([]);

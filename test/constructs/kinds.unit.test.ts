@@ -123,7 +123,7 @@ describe('DockerDaemon', () => {
     expect(c.args.join(' ')).not.toContain('2375');
     expect(c.env).toContainEqual({ name: 'DOCKER_TLS_CERTDIR', value: '' });
     expect(c.securityContext).toEqual({ privileged: true });
-    // #10.2: the daemon is Ready when it answers its API, not when its port is bound.
+    // The daemon is Ready when it answers its API, not when its port is bound.
     const probe = { command: ['docker', '--host=unix:///var/run/docker.sock', 'version'] };
     expect(c.startupProbe.exec).toEqual(probe);
     expect(c.readinessProbe.exec).toEqual(probe);

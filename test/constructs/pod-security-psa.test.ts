@@ -29,12 +29,12 @@ async function apiVerdict(pod: { metadata?: Record<string, unknown>; spec?: Reco
 
 const judged = BASELINE_CASES.map((c, i) => [c.name, c, i] as const).filter(([, c]) => !c.notForApiServer);
 
-test.each(judged)('#11.1 the API server\'s Pod Security admission agrees on: %s', async (_name, c, i) => {
+test.each(judged)('the API server\'s Pod Security admission agrees on: %s', async (_name, c, i) => {
   const ours = baselineViolations(c.pod).length > 0 ? 'baseline' : 'admitted';
   expect(await apiVerdict(c.pod, i)).toBe(ours);
 });
 
-test('#11.1 both verdicts occur among the pods the API server judged (no vacuous agreement)', () => {
+test('both verdicts occur among the pods the API server judged (no vacuous agreement)', () => {
   expect(judged.filter(([, c]) => c.violations.length > 0).length).toBeGreaterThan(15);
   expect(judged.filter(([, c]) => c.violations.length === 0).length).toBeGreaterThan(10);
 });

@@ -5,7 +5,7 @@ import { baselineViolations, podTemplateOf } from '../../constructs/pod-security
 import { BASELINE_CASES } from './pod-security-cases';
 import { materialFor, one, RUN, SPECS } from './fixtures';
 
-describe('#11.1 baselineViolations: every Pod Security baseline rule, broken and kept', () => {
+describe('baselineViolations: every Pod Security baseline rule, broken and kept', () => {
   test.each(BASELINE_CASES.map(c => [c.name, c] as const))('%s', (_name, c) => {
     expect(baselineViolations(c.pod).map(v => v.path)).toEqual(c.violations);
   });
@@ -38,7 +38,7 @@ function attempt(spec: PipelineSidecarSpec, allowPrivileged: boolean, kinds = de
   return () => synthesizeRun({ run: RUN, sidecars: [{ name: 'x', spec, material: {} }], allowPrivileged, kinds });
 }
 
-describe('#11.1 the pod that will run is checked, whatever the kind', () => {
+describe('the pod that will run is checked, whatever the kind', () => {
   test.each([
     ['capabilities.add SYS_ADMIN', { capabilities: { add: ['SYS_ADMIN'] } }, 'containers[0].securityContext.capabilities.add[0]=SYS_ADMIN'],
     ['capabilities.add ALL', { capabilities: { add: ['NET_BIND_SERVICE', 'ALL'] } }, 'containers[0].securityContext.capabilities.add[1]=ALL'],

@@ -5,7 +5,7 @@ const web = { name: 'web', image: 'nginx:1', ports: [{ containerPort: 80 }] };
 const kinds = defaultKinds().register(defineKind({ name: 'Redis', defaultPorts: [{ name: 'redis', port: 6379 }], create: (s, id, p) => new PipelineSidecar(s, id, { ...p, containers: [{ name: 'r', image: 'redis' }] }) }));
 const problems = (spec: Record<string, unknown>) => validateSidecarSpec('s', spec as PipelineSidecarSpec, kinds).map(p => `${p.field}: ${p.problem}`);
 
-describe('#11.9 a field the CRD does not know is named, never ignored', () => {
+describe('a field the CRD does not know is named, never ignored', () => {
   test.each([
     ['spec.hostNetwork', { kind: 'Registry', hostNetwork: true }, 'spec.hostNetwork: unknown field; known fields are selector, kind, ports, expose, isolation, lifecycle, registry'],
     ['spec.template.hostPID', { kind: 'Container', template: { containers: [web], hostPID: true } }, 'spec.template.hostPID: unknown field; the only field is containers'],

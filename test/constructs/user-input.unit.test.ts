@@ -6,7 +6,7 @@ const base: PipelineSidecarSpec = { kind: 'Registry' };
 /** The fields validateSidecarSpec complains about, with their messages. */
 const problems = (spec: Record<string, unknown>) => validateSidecarSpec('reg', { ...base, ...spec } as PipelineSidecarSpec).map(p => `${p.field}: ${p.problem}`);
 
-describe('#11.10 expose.params[].name follows Tekton\'s param name rules', () => {
+describe('expose.params[].name follows Tekton\'s param name rules', () => {
   test.each([
     ['docker-host', true], ['_private', true], ['a.b.c', true], ['A1_b-2', true], ['x', true],
     ['1abc', false], ['-x', false], ['.x', false], ['a b', false], ['a/b', false], ['', false], ['dockér', false], ['$(host)', false],
@@ -22,7 +22,7 @@ describe('#11.10 expose.params[].name follows Tekton\'s param name rules', () =>
   });
 });
 
-describe('#11.10 expose.params[].value: only known placeholders and references', () => {
+describe('expose.params[].value: only known placeholders and references', () => {
   test.each([
     ['$(address)', []],
     ['tcp://$(host):$(port)', []],
@@ -36,7 +36,7 @@ describe('#11.10 expose.params[].value: only known placeholders and references',
   });
 });
 
-describe('#11.10 expose.workspace is a Pipeline workspace name (DNS-1123 label)', () => {
+describe('expose.workspace is a Pipeline workspace name (DNS-1123 label)', () => {
   test.each([
     ['docker-tls', true], ['a', true], ['0cache', true], ['a'.repeat(63), true],
     ['Docker', false], ['a_b', false], ['a.b', false], ['-a', false], ['a-', false], ['', false], ['a'.repeat(64), false], [7, false],
@@ -51,7 +51,7 @@ describe('#11.10 expose.workspace is a Pipeline workspace name (DNS-1123 label)'
   });
 });
 
-describe('#11.10 findSidecarReferences / validateSidecarReferences (for the webhook at CREATE)', () => {
+describe('findSidecarReferences / validateSidecarReferences (for the webhook at CREATE)', () => {
   test.each([
     ['no reference', []],
     ['$(sidecars.db.host)', [{ text: '$(sidecars.db.host)', index: 0, name: 'db', field: 'host' }]],
@@ -85,7 +85,7 @@ describe('#11.10 findSidecarReferences / validateSidecarReferences (for the webh
   });
 });
 
-describe('#11.10 durations have sane bounds', () => {
+describe('durations have sane bounds', () => {
   test.each([
     ['1s', undefined], ['90s', undefined], ['5m', undefined], ['1h30m', undefined], ['1.5h', undefined], ['24h', undefined], ['1440m', undefined],
     ['999ms', 'shorter than allowed: use a duration between 1s and 24h'],

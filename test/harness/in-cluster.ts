@@ -26,6 +26,18 @@ export function ensureOperatorImage(): OperatorImage {
   return { ref, archive, sizeBytes: Number(size) };
 }
 
+/**
+ * Builds an image FROM ours as a platform team does (`dockerfile` in `context`, whose FROM names our
+ * image as released), with the same no-network builder (scripts/operator-image.sh --derived); the
+ * archive goes to `outDir`, a directory of the caller's. Our own image is built first if needed.
+ */
+export function buildDerivedOperatorImage(context: string, dockerfile: string, name: string, outDir: string): OperatorImage {
+  const out = execFileSync('bash', [path.join(REPO, 'scripts', 'operator-image.sh'), '--derived', context, dockerfile, name, outDir],
+    { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  const [ref, archive, size] = out.trim().split('\n').pop()!.split(' ');
+  return { ref, archive, sizeBytes: Number(size) };
+}
+
 /** Builds (or reuses) kubectl with scripts/kubectl.sh and returns its path. */
 export function ensureKubectl(): string {
   return execFileSync('bash', [path.join(REPO, 'scripts', 'kubectl.sh')], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' }).trim().split('\n').pop()!;

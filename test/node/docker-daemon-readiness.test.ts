@@ -5,7 +5,7 @@ import { deploySidecar, sidecarPod } from '../harness/node-sidecars';
 import { NODE_SETUP_TIMEOUT_MS } from '../harness/node-lock';
 
 /**
- * #10.2 Readiness is real: a daemon that binds its port and then dies (here: a storage driver that
+ * Readiness is real: a daemon that binds its port and then dies (here: a storage driver that
  * cannot work on the pod's file system) must never be reported started or Ready, because a Ready
  * daemon is what releases the run. dockerd binds its listeners before it initialises the storage
  * driver (real-docker.md), so a tcpSocket probe passes in that window.
@@ -19,7 +19,7 @@ afterAll(async () => {
   rawClient().close();
 }, 60_000);
 
-it('#10.2 a daemon that starts and then dies is never started nor Ready', async () => {
+it('a daemon that starts and then dies is never started nor Ready', async () => {
   const client = rawClient();
   const ns = await createTestNamespace('node-dind-dies');
   const d = await deploySidecar(client, node.state, ns, 'dies-1', 'docker', { kind: 'DockerDaemon', dockerDaemon: { tls: true, storageDriver: 'btrfs' } });

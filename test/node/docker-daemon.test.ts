@@ -53,8 +53,8 @@ afterAll(async () => {
   rawClient().close();
 }, 60_000);
 
-describe('#10 DockerDaemon on the real node', () => {
-  it('#10.1 a task pod of the run reaches the daemon over mutual TLS by its Service DNS name', async () => {
+describe('DockerDaemon on the real node', () => {
+  it('a task pod of the run reaches the daemon over mutual TLS by its Service DNS name', async () => {
     const { pod, ms } = await runPod(rawClient(), ns, taskPod('version', RUN, retried('docker version --format "server={{.Server.Version}}"'), daemon.clientSecretName));
     const log = podLog(node.state, ns, 'version', 'main');
     expect({ phase: pod.status.phase, log }).toMatchObject({ phase: 'Succeeded' });
@@ -62,7 +62,7 @@ describe('#10 DockerDaemon on the real node', () => {
     process.stderr.write(`[node] mTLS docker version from a new task pod: ${ms} ms, ${/attempts=\d+/.exec(log)?.[0]}\n`);
   });
 
-  it('#10.1 the TEP story: one pod builds an image with the per-run daemon, the next pod runs that exact image', async () => {
+  it('the TEP story: one pod builds an image with the per-run daemon, the next pod runs that exact image', async () => {
     const marker = `built-${Math.random().toString(36).slice(2)}`;
     const build = [
       'set -e', 'mkdir -p /tmp/ctx', 'cp /bin/busybox /tmp/ctx/busybox', 'cd /tmp/ctx',
@@ -77,7 +77,7 @@ describe('#10 DockerDaemon on the real node', () => {
     expect(log).toContain(marker);
   });
 
-  it('#10.3 isolation: only the run\'s own pods can open a TCP connection to the daemon; without the policy the others can', async () => {
+  it('isolation: only the run\'s own pods can open a TCP connection to the daemon; without the policy the others can', async () => {
     const client = rawClient();
     const svc = await client.get(`/api/v1/namespaces/${ns}/services/${daemon.host.split('.')[0]}`);
     // Connect (3 s timeout) and close at once: exit 0 only if the TCP handshake completed.
@@ -99,7 +99,7 @@ describe('#10 DockerDaemon on the real node', () => {
     await eventually('the other run to connect once the policy is gone', async () => (await attempt(`other-run-open-${n++}`, 'build-2')) === 'Succeeded', 60_000, 500);
   });
 
-  it('#10.4 mTLS holds: without a client certificate, or with another run\'s certificates, the daemon refuses', async () => {
+  it('mTLS holds both ways: the daemon refuses a client without a certificate or with another run\'s, and a client trusting another run\'s CA refuses the daemon', async () => {
     const client = rawClient();
     const own = await client.get(`/api/v1/namespaces/${ns}/secrets/${daemon.clientSecretName}`);
     const otherTls = await mintRunTls({ hosts: serviceDnsNames('docker-build2', ns) });
@@ -122,9 +122,13 @@ describe('#10 DockerDaemon on the real node', () => {
     process.stderr.write(`[node] another run's client certificate: ${foreignLog.split('\n').filter((l) => /onnect|tls|certificate/i.test(l)).join(' | ')}\n`);
     expect(foreignLog).toMatch(/remote error: tls: unknown certificate authority/);
     expect(foreignLog).not.toMatch(/^Server:/m);
-    // And as such a task really runs (its own CA too): refused as well.
-    const theirs = await runPod(client, ns, taskPod('other-task', RUN, retried('docker version', 5), 'other-run'));
+    // The other direction: a client that trusts only another run's CA (as that run's task would)
+    // refuses this daemon's server certificate, before the daemon is asked anything.
+    const theirs = await runPod(client, ns, taskPod('other-task', RUN, retried('docker --tlsverify --tlscacert /certs/ca.pem --tlscert /certs/cert.pem --tlskey /certs/key.pem version', 5), 'other-run'));
     expect(theirs.pod.status.phase).toBe('Failed');
+    const theirsLog = podLog(node.state, ns, 'other-task', 'main');
+    expect(theirsLog).toMatch(/certificate signed by unknown authority/);
+    expect(theirsLog).not.toMatch(/remote error/);
     // Negative control: the same command with the run's own certificates succeeds.
     const ok = await runPod(client, ns, taskPod('own-cert', RUN, retried('docker --tlsverify=false --tls --tlscert /certs/cert.pem --tlskey /certs/key.pem version'), daemon.clientSecretName));
     expect(ok.pod.status.phase).toBe('Succeeded');

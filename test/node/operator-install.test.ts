@@ -12,7 +12,7 @@ import { createRun, createSidecar, dockerDaemonSpec, objectsOfRun, sleep } from 
 import { daemonRun, DOCKER_CLI, tepPipelineSpec } from './tekton-fixture';
 
 /**
- * #13 The operator installed as a user installs it, and run as Pods on the real node: its image
+ * The operator installed as a user installs it, and run as Pods on the real node: its image
  * built from the Dockerfile (scripts/operator-image.sh), the bundle synthesized with the documented
  * `synth` flags and applied with `kubectl apply --server-side`, exactly the README's install
  * section, then nothing touched by hand. The cluster is this file's own (in-cluster.ts): the
@@ -120,7 +120,7 @@ afterAll(async () => {
   await own?.stop();
 }, 120_000);
 
-test('#13.1 both replicas become Ready on the real node under the shipped security context and resources; exactly one holds the Lease', async () => {
+test('both replicas become Ready on the real node under the shipped security context and resources; exactly one holds the Lease', async () => {
   const shipped = bundle().find((o) => o.kind === 'Deployment')!.spec.template.spec;
   const pods = await waitTwoReady();
   for (const p of pods) {
@@ -156,7 +156,7 @@ test('#13.1 both replicas become Ready on the real node under the shipped securi
   expect(leaders.filter((x) => x.leader === 0)).toHaveLength(1);
 });
 
-test('#13.2 the API server reaches the webhook through its Service: a run is gated at CREATE', async () => {
+test('the API server reaches the webhook through its Service: a run is gated at CREATE', async () => {
   // The bundle ships no caBundle; the operator filled it in with its own CA (no cert-manager here).
   expect(bundle().find((o) => o.kind === 'MutatingWebhookConfiguration')!.webhooks.every((w: any) => !w.clientConfig.caBundle)).toBe(true);
   const cfg = await rawClient().get(`/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${NAME}`);
@@ -184,7 +184,7 @@ test('#13.2 the API server reaches the webhook through its Service: a run is gat
   expect(releases(run.metadata.name)).toBe(1);
 });
 
-test('#13.3 the TEP example succeeds end to end through the in-cluster operator', async () => {
+test('the TEP example succeeds end to end through the in-cluster operator', async () => {
   const marker = `tep-${Math.random().toString(36).slice(2, 10)}`;
   const t0 = Date.now();
   const run = await createRun(served, {
@@ -209,7 +209,7 @@ test('#13.3 the TEP example succeeds end to end through the in-cluster operator'
   await eventually('the dind container to be stopped on the node', async () => !ctr(own.node.state, ['containers', 'ls', '-q']).includes(daemonId), 60_000, 250);
 });
 
-test('#13.4 failover: the leader pod is deleted, the other replica takes over within the lease duration; a run created meanwhile is gated, provisioned and released once', async () => {
+test('failover: the leader pod is deleted, the other replica takes over within the lease duration; a run created meanwhile is gated, provisioned and released once', async () => {
   await waitTwoReady();
   const l = await lease();
   const old = l.spec.holderIdentity;
@@ -236,7 +236,7 @@ test('#13.4 failover: the leader pod is deleted, the other replica takes over wi
   await waitTwoReady();
 });
 
-test('#13.5 the PodDisruptionBudget refuses to evict the second replica while the first is not Ready', async () => {
+test('the PodDisruptionBudget refuses to evict the second replica while the first is not Ready', async () => {
   const pods = await waitTwoReady();
   const holder = (await lease()).spec.holderIdentity;
   const first = pods.find((p) => p.metadata.name !== holder)!;
@@ -271,7 +271,7 @@ test('#13.5 the PodDisruptionBudget refuses to evict the second replica while th
   await waitTwoReady();
 });
 
-test('#13.6 upgrade: rolling to a new image tag while runs are live restarts no sidecar and releases no run twice', async () => {
+test('upgrade: rolling to a new image tag while runs are live restarts no sidecar and releases no run twice', async () => {
   await waitTwoReady();
   const runs = await Promise.all([createRun(served, sleepyRun('live-a', 45)), createRun(served, sleepyRun('live-b', 45))]);
   const daemons = await Promise.all(runs.map(waitStartedWithDaemon));
@@ -310,7 +310,7 @@ test('#13.6 upgrade: rolling to a new image tag while runs are live restarts no 
   for (const r of runs) await eventually('the run\'s daemon gone', async () => (await daemonPods(r.metadata.annotations[ANNOTATIONS.runId])).length === 0, 60_000, 250);
 });
 
-test('#13.7 uninstall: deleting the bundle leaves no webhook configuration that blocks PipelineRun creation; a live run keeps its sidecars until it is deleted', async () => {
+test('uninstall: deleting the bundle leaves no webhook configuration that blocks PipelineRun creation; a live run keeps its sidecars until it is deleted', async () => {
   await waitTwoReady();
   const live = await createRun(served, sleepyRun('at-uninstall', 20));
   const liveId = live.metadata.annotations[ANNOTATIONS.runId];
@@ -349,7 +349,7 @@ test('#13.7 uninstall: deleting the bundle leaves no webhook configuration that 
   await eventually('the live run\'s sidecar objects garbage-collected', async () => (await objectsOfRun(served, liveId)).length === 0 && (await daemonPods(liveId)).length === 0, 120_000, 500);
 });
 
-test('#13.8 installed in Argo CD\'s sync-wave order (the webhook configuration last, once the operator is up), the operator still fills in its caBundle and gates runs', async () => {
+test('installed in Argo CD\'s sync-wave order (the webhook configuration last, once the operator is up), the operator still fills in its caBundle and gates runs', async () => {
   // What an Argo CD sync of dist/ does: one wave at a time, each after the previous one is healthy.
   const waves = new Map<number, Array<Record<string, any>>>();
   for (const o of bundle()) {
@@ -375,7 +375,7 @@ test('#13.8 installed in Argo CD\'s sync-wave order (the webhook configuration l
     const cfg = await rawClient().get(`/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${NAME}`);
     return cfg.webhooks.every((w: any) => (w.clientConfig.caBundle ?? '').length > 100);
   }, 30_000, 250);
-  // The uninstall (#13.7) deleted the CRD, and with it every PipelineSidecar: the user's own objects come back with their repo.
+  // The uninstall deleted the CRD, and with it every PipelineSidecar: the user's own objects come back with their repo.
   await createSidecar(served, 'docker', dockerDaemonSpec());
   // The API server picks up a new webhook configuration a moment later: dry runs until it gates.
   const body = { apiVersion: 'tekton.dev/v1', kind: 'PipelineRun', ...sleepyRun('waves', 0) };

@@ -24,8 +24,8 @@ afterAll(async () => {
   rawClient().close();
 }, 60_000);
 
-describe('#10 real node', () => {
-  it('#10 runs a plain pod to Succeeded in a real container, and its output is in the log', async () => {
+describe('real node', () => {
+  it('runs a plain pod to Succeeded in a real container, and its output is in the log', async () => {
     const ns = await createTestNamespace('node-plain');
     const marker = `hello-${Math.random().toString(36).slice(2)}`;
     const { pod, ms } = await runPod(rawClient(), ns, podOnNode(node.state, 'plain', `echo ${marker}; echo "uid=$(id -u)"`));
@@ -36,14 +36,14 @@ describe('#10 real node', () => {
     expect(podLog(node.state, ns, 'plain', 'main')).toContain(marker);
   });
 
-  it('#10 a failing container makes the pod Failed (negative control of the Succeeded check)', async () => {
+  it('a failing container makes the pod Failed (negative control of the Succeeded check)', async () => {
     const ns = await createTestNamespace('node-fail');
     const { pod } = await runPod(rawClient(), ns, podOnNode(node.state, 'fails', 'exit 3'));
     expect(pod.status.phase).toBe('Failed');
     expect(pod.status.containerStatuses[0].state.terminated.exitCode).toBe(3);
   });
 
-  it('#10 pods get cluster DNS only: a Service name resolves, anything else is a local NXDOMAIN', async () => {
+  it('pods get cluster DNS only: a Service name resolves, anything else is a local NXDOMAIN', async () => {
     const ns = await createTestNamespace('node-dns');
     const svc = await rawClient().create(`/api/v1/namespaces/${ns}/services`, {
       apiVersion: 'v1', kind: 'Service', metadata: { name: 'web' }, spec: { selector: { app: 'none' }, ports: [{ port: 80 }] },
@@ -70,7 +70,7 @@ describe('#10 real node', () => {
     await expect(r.resolve4('example.com')).rejects.toMatchObject({ code: 'ENOTFOUND' });
   });
 
-  it('#10 NetworkPolicy is enforced: the allowed pod connects, the other is refused, and without the policy both connect', async () => {
+  it('NetworkPolicy is enforced: the allowed pod connects, the other is refused, and without the policy both connect', async () => {
     const client = rawClient();
     const ns = await createTestNamespace('node-netpol');
     await client.create(`/api/v1/namespaces/${ns}/pods`, podOnNode(node.state, 'server',
@@ -97,7 +97,7 @@ describe('#10 real node', () => {
     expect(denied.pod.status.phase).toBe('Failed');
   });
 
-  it('#10 pods of a namespace labelled for the node land on it whoever creates them; other namespaces stay on kwok', async () => {
+  it('pods of a namespace labelled for the node land on it whoever creates them; other namespaces stay on kwok', async () => {
     const client = rawClient();
     const unpin = await pinLabelledNamespaces(client, node.state);
     try {
@@ -118,7 +118,7 @@ describe('#10 real node', () => {
     }
   });
 
-  it('#10 the kubelet is system:node:<name>, held by the Node authorizer and NodeRestriction; the API server reaches it by InternalIP', async () => {
+  it('the kubelet is system:node:<name>, held by the Node authorizer and NodeRestriction; the API server reaches it by InternalIP', async () => {
     const me = kubeletCredentials(node.state);
     const name = node.state.name;
     // Its own Node: allowed.

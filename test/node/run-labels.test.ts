@@ -40,7 +40,8 @@ afterAll(async () => {
 
 async function applyPolicy(objs: Array<Record<string, any>>): Promise<void> {
   await applyAll(rawClient(), objs, 'run-labels-test');
-  for (const o of objs) policies.push([`${o.kind.toLowerCase()}s`, o.metadata.name]);
+  const plural: Record<string, string> = { ValidatingAdmissionPolicy: 'validatingadmissionpolicies', ValidatingAdmissionPolicyBinding: 'validatingadmissionpolicybindings' };
+  for (const o of objs) policies.push([plural[o.kind], o.metadata.name]);
 }
 async function removePolicies(): Promise<void> {
   for (const [kind, name] of policies.splice(0).reverse()) await rawClient().delete(`${API}/${kind}/${name}`);

@@ -10,7 +10,7 @@ import { daemonRun, TektonOnNode, tektonOnNode } from './tekton-fixture';
 import { NODE_SETUP_TIMEOUT_MS } from '../harness/node-lock';
 
 /**
- * #10.6 (first half) Killing the daemon's container mid-run is reported on the run: the kubelet
+ * Killing the daemon's container mid-run is reported on the run: the kubelet
  * restarts dockerd, and the operator writes one SidecarRestarted Warning Event on the PipelineRun
  * naming the sidecar, the container, the exit code and the restart count. Negative control: a run
  * whose daemon nobody kills (and whose sidecars are torn down at its end, stopping their containers
@@ -48,7 +48,7 @@ async function waitForServer(ns: string, runName: string): Promise<void> {
   }, 120_000, 500);
 }
 
-it('#10.6 the dind container killed mid-run: a SidecarRestarted Warning Event on the run names sidecar, container, exit code and restarts', async () => {
+it('the dind container killed mid-run: a SidecarRestarted Warning Event on the run names sidecar, container, exit code and restarts', async () => {
   const ns = fx.ns;
   // The task outlives the kill: the run is not done while the daemon dies.
   const run = await createRun(ns, runUsingDaemon('crash-', 'sleep 600'));
@@ -94,7 +94,7 @@ it('#10.6 the dind container killed mid-run: a SidecarRestarted Warning Event on
   await rawClient().delete(`/apis/tekton.dev/v1/namespaces/${ns}/pipelineruns/${name}`);
 });
 
-it('#10.6 negative control: a run whose daemon is not killed (torn down at its end) gets no SidecarRestarted Event', async () => {
+it('negative control: a run whose daemon is not killed (torn down at its end) gets no SidecarRestarted Event', async () => {
   const ns = fx.ns;
   const run = await createRun(ns, runUsingDaemon('calm-', 'sleep 3; docker version --format "again={{.Server.Version}}"'));
   const name = run.metadata.name;
@@ -107,7 +107,7 @@ it('#10.6 negative control: a run whose daemon is not killed (torn down at its e
   expect(await restartEvents(ns, run.metadata.uid)).toEqual([]);
 });
 
-it('#10.6 restart-safe: a crash while the operator is down is reported once when it is back, and another restart reports nothing more', async () => {
+it('restart-safe: a crash while the operator is down is reported once when it is back, and another restart reports nothing more', async () => {
   const ns = fx.ns;
   const run = await createRun(ns, runUsingDaemon('down-', 'sleep 600'));
   const { name, uid } = run.metadata;

@@ -8,7 +8,7 @@ import { daemonRun, TektonOnNode, tektonOnNode, tepPipelineSpec } from './tekton
 import { NODE_SETUP_TIMEOUT_MS } from '../harness/node-lock';
 
 /**
- * #10.1 The TEP example for real: the real Tekton runs the PipelineRun's TaskRun pods on the real
+ * The TEP example for real: the real Tekton runs the PipelineRun's TaskRun pods on the real
  * node, the operator's per-run DockerDaemon (docker:27-dind, built locally) runs there too; task 1
  * builds an image from a Dockerfile in its workspace through the daemon over mutual TLS with the
  * injected DOCKER_HOST and certificate workspace, task 2 runs that exact image, whose output is in
@@ -27,7 +27,7 @@ beforeAll(async () => {
 
 afterAll(() => setup?.stop(), 120_000);
 
-it('#10.1 the TEP example for real: task 1 builds an image with the per-run daemon over mTLS, task 2 runs it, the daemon is gone after', async () => {
+it('the TEP example for real: task 1 builds an image with the per-run daemon over mTLS, task 2 runs it, the daemon is gone after', async () => {
   const ns = fx.ns;
   const marker = `tep-${Math.random().toString(36).slice(2, 10)}`;
   const t0 = Date.now();
@@ -63,7 +63,7 @@ it('#10.1 the TEP example for real: task 1 builds an image with the per-run daem
   process.stderr.write(`[node] TEP run created -> Succeeded in ${doneMs} ms; daemon gone ${Date.now() - ended} ms after\n`);
 });
 
-it('#10.6 deleting a running run removes its sidecar pods, and the kubelet really stops the daemon', async () => {
+it('deleting a running run removes its sidecar pods, and the kubelet really stops the daemon', async () => {
   const ns = fx.ns;
   const run = await createRun(ns, daemonRun('doomed-', 'docker version --format "server={{.Server.Version}}"; sleep 300'));
   const name = run.metadata.name;

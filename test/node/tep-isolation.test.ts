@@ -10,7 +10,7 @@ import { TektonOnNode, tektonOnNode } from './tekton-fixture';
 import { NODE_SETUP_TIMEOUT_MS } from '../harness/node-lock';
 
 /**
- * #10.3 on the real Tekton: while a run is going, a task of another run in the same namespace
+ * On the real Tekton: while a run is going, a task of another run in the same namespace
  * cannot open a TCP connection to the run's daemon, the run's own task reaches it over mTLS, and
  * with the NetworkPolicy removed the other run's task connects (so the check is able to fail).
  */
@@ -57,7 +57,7 @@ async function stepLog(ns: string, run: string): Promise<string> {
   return pod ? podLog(node.state, ns, pod.metadata.name, 'step-main') : '';
 }
 
-it('#10.4 mTLS holds on the real Tekton: a task without the client certificate, or with another run\'s, is refused by the daemon; the run\'s own certificate works', async () => {
+it('mTLS holds on the real Tekton: a task without the client certificate, or with another run\'s, is refused by the daemon; the run\'s own certificate works', async () => {
   const ns = fx.ns;
   const other = await mintRunTls({ hosts: serviceDnsNames('docker-other', ns) });
   await rawClient().create(`/api/v1/namespaces/${ns}/secrets`, {
@@ -109,7 +109,7 @@ it('#10.4 mTLS holds on the real Tekton: a task without the client certificate, 
 });
 
 // Last: its negative control stops the operator.
-it('#10.3 on the real Tekton: another run\'s task cannot connect to the run\'s daemon, its own task can; without the policy the other connects', async () => {
+it('on the real Tekton: another run\'s task cannot connect to the run\'s daemon, its own task can; without the policy the other connects', async () => {
   const ns = fx.ns;
   const client = rawClient();
   // Run A: its own task reaches the daemon over mTLS, then keeps the run (and its daemon) going.

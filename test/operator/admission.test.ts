@@ -63,7 +63,7 @@ test.each([
   ['every label of ours goes, sidecars included', undefined, { [LABELS.admitted]: 'v', [LABELS.runId]: 'v', 'pipeline-sidecars.dev/sidecars': 'x', app: 'x' },
     ['label pipeline-sidecars.dev/admitted', 'label pipeline-sidecars.dev/run-id', 'label pipeline-sidecars.dev/sidecars'], undefined, { app: 'x' }],
   ['a look-alike prefix stays', { 'pipeline-sidecars.dev.evil/run-id': 'v', 'x.pipeline-sidecars.dev/run-id': 'v' }, undefined, [], { 'pipeline-sidecars.dev.evil/run-id': 'v', 'x.pipeline-sidecars.dev/run-id': 'v' }, undefined],
-])('#11.3 withoutReservedKeys: %s', (_name, annotations, labels, removed, keptAnnotations, keptLabels) => {
+])('withoutReservedKeys: %s', (_name, annotations, labels, removed, keptAnnotations, keptLabels) => {
   const r = withoutReservedKeys({ name: 'r', ...(annotations ? { annotations } : {}), ...(labels ? { labels } : {}) });
   expect(r.removed).toEqual(removed);
   expect(r.metadata.annotations).toEqual(keptAnnotations);
@@ -71,7 +71,7 @@ test.each([
   expect(r.metadata.name).toBe('r');
 });
 
-test('#11.3 the patch replaces labels too, and empties a map that lost every key', () => {
+test('the patch replaces labels too, and empties a map that lost every key', () => {
   const before = { metadata: { name: 'r', labels: { [LABELS.runId]: 'v' }, annotations: { [ANNOTATIONS.runId]: 'v' } }, spec: {} };
   const after = { metadata: { name: 'r', labels: {}, annotations: {} }, spec: {} };
   expect(admissionPatch(before, after)).toEqual([
@@ -82,7 +82,7 @@ test('#11.3 the patch replaces labels too, and empties a map that lost every key
   expect(admissionPatch({ metadata: { name: 'r' }, spec: {} }, { metadata: { name: 'r', labels: {} }, spec: {} })).toEqual([]);
 });
 
-test('#9 a run that arrives already pending is not marked gated: its owner releases it', () => {
+test('a run that arrives already pending is not marked gated: its owner releases it', () => {
   const run = {
     metadata: { name: 'r', annotations: { [ANNOTATIONS.sidecars]: 'docker-daemon' } },
     spec: { pipelineSpec: { tasks: [] }, status: 'PipelineRunPending' },

@@ -6,11 +6,11 @@ import { createTestNamespace, rawClient } from '../harness/cluster';
 import { mintRunTls } from '../../src/tls';
 
 /**
- * #11.6 The drift check compares what the operator applied with what the API server stores. The
+ * The drift check compares what the operator applied with what the API server stores. The
  * server adds defaults and may normalize values; an object nobody touched must compare equal, or the
  * operator would "correct" it on every reconcile. Every kind we ship, applied for real and read back.
  */
-test('#11.6 every kind we ship, as stored by the API server, is still as applied; a hand edit is not', async () => {
+test('every kind we ship, as stored by the API server, is still as applied; a hand edit is not', async () => {
   const ns = await createTestNamespace('drift', { [LABELS.allowPrivileged]: 'true' });
   // A real (pending, never started) PipelineRun owns the objects, so the garbage collector keeps them.
   const owner = await rawClient().create(`/apis/tekton.dev/v1/namespaces/${ns}/pipelineruns`, {

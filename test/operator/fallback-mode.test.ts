@@ -24,7 +24,7 @@ const inline = { tasks: [{ name: 't', taskSpec: { steps: [{ name: 's', image: 'r
 
 const release = { [RELEASE_ANNOTATION]: RELEASE_WHEN_READY };
 
-test('#9 only-unpend-ours: without the webhook, a pending run whose author allowed release gets <run>-<sidecar> objects and is started once they are Ready', async () => {
+test('only-unpend-ours: without the webhook, a pending run whose author allowed release gets <run>-<sidecar> objects and is started once they are Ready', async () => {
   const run = await createRun(ns, { metadata: { name: 'nightly-42', annotations: { [ANNOTATIONS.sidecars]: 'cache', ...release } }, spec: { status: 'PipelineRunPending', pipelineSpec: inline } });
   expect(run.metadata.annotations[ANNOTATIONS.runId]).toBeUndefined();
   const started = await eventually('the run to start', async () => { const r = await getRun(ns, 'nightly-42'); return r.spec.status === undefined ? r : undefined; }, 20_000);
@@ -54,7 +54,7 @@ test('a selected run admitted without the webhook and not pending: Warning Event
   await eventually('its sidecar', async () => (await managedObjects(ns)).some((o) => o.kind === 'Deployment' && o.metadata.name === 'ungated-sel'), 10_000);
 });
 
-test('#9 only-unpend-ours: without the webhook, a run pended by someone else gets its sidecars, is never started by the operator, and keeps them while its owner runs it', async () => {
+test('only-unpend-ours: without the webhook, a run pended by someone else gets its sidecars, is never started by the operator, and keeps them while its owner runs it', async () => {
   // Pended by, say, Pipelines-as-Code: no release annotation. Its task holds once started.
   await createRun(ns, { metadata: { name: 'queued-7', labels: behaviourLabels({ hold: true }), annotations: { [ANNOTATIONS.sidecars]: 'cache' } }, spec: { status: 'PipelineRunPending', pipelineSpec: inline } });
   await eventually('its sidecar Deployment Ready', async () => (await managedObjects(ns)).some((o) => o.kind === 'Deployment' && o.metadata.name === 'queued-7-cache' && o.status?.readyReplicas === 1), 20_000);

@@ -53,7 +53,7 @@ async function finish(name: string, runId: string): Promise<void> {
   await eventually('its sidecars to go', async () => (await objectsOfRun(ns, runId)).length === 0, 5_000);
 }
 
-test('#11.5 editing or deleting the PipelineSidecar of a started run changes nothing under it; a deleted object is re-created as it was', async () => {
+test('editing or deleting the PipelineSidecar of a started run changes nothing under it; a deleted object is re-created as it was', async () => {
   await createSidecar(ns, 'kv', { kind: 'Redis', redis: { maxMemory: '64mb' }, ports: [{ name: 'redis', port: 6379 }] });
   const r = await startedRun('edit', 'kv');
   const before = await rawClient().get(api.dep(`kv-${r.runId}`));
@@ -81,7 +81,7 @@ test('#11.5 editing or deleting the PipelineSidecar of a started run changes not
   await finish(r.name, r.runId);
 });
 
-test('#11.5 an operator upgraded to new defaults leaves a started run\'s sidecar alone, and gives new runs the new defaults', async () => {
+test('an operator upgraded to new defaults leaves a started run\'s sidecar alone, and gives new runs the new defaults', async () => {
   await createSidecar(ns, 'kv2', { kind: 'Redis', ports: [{ name: 'redis', port: 6379 }] });
   const r = await startedRun('upg', 'kv2');
   const before = await rawClient().get(api.dep(`kv2-${r.runId}`));
@@ -100,7 +100,7 @@ test('#11.5 an operator upgraded to new defaults leaves a started run\'s sidecar
   await finish(fresh.name, fresh.runId);
 });
 
-test('#11.6 a Deployment scaled to zero and a widened NetworkPolicy are put back within seconds, with an Event naming who was overridden', async () => {
+test('a Deployment scaled to zero and a widened NetworkPolicy are put back within seconds, with an Event naming who was overridden', async () => {
   await createSidecar(ns, 'cache', { kind: 'Container', template: { containers: [{ name: 'redis', image: 'redis:7' }] }, ports: [{ name: 'redis', port: 6379 }] });
   const r = await startedRun('drift', 'cache');
   const dep = `cache-${r.runId}`;
@@ -120,7 +120,7 @@ test('#11.6 a Deployment scaled to zero and a widened NetworkPolicy are put back
   await finish(r.name, r.runId);
 });
 
-test('#11.7 a started run\'s deleted client Secret is restored with the same material; a deleted server Secret is reported, never re-minted', async () => {
+test('a started run\'s deleted client Secret is restored with the same material; a deleted server Secret is reported, never re-minted', async () => {
   await createSidecar(ns, 'docker', dockerDaemonSpec());
   const r = await startedRun('tls', 'docker');
   const client = await rawClient().get(api.secret(`docker-${r.runId}-client`));
@@ -141,7 +141,7 @@ test('#11.7 a started run\'s deleted client Secret is restored with the same mat
   await finish(r.name, r.runId);
 });
 
-test('#11.8 a run whose sidecar objects the API refuses is cancelled at its start-up timeout, with the API\'s message', async () => {
+test('a run whose sidecar objects the API refuses is cancelled at its start-up timeout, with the API\'s message', async () => {
   const quotas = `/api/v1/namespaces/${ns}/resourcequotas`;
   await createSidecar(ns, 'quick', { kind: 'Container', template: { containers: [{ name: 'redis', image: 'redis:7' }] }, ports: [{ name: 'redis', port: 6379 }], lifecycle: { startupTimeout: '2s' } });
   await rawClient().create(quotas, { apiVersion: 'v1', kind: 'ResourceQuota', metadata: { name: 'no-services' }, spec: { hard: { services: '0' } } });
@@ -163,7 +163,7 @@ test('#11.8 a run whose sidecar objects the API refuses is cancelled at its star
   }
 });
 
-test('#11.15 what the reconciler holds per run (minted keys, synthesis memo) is released when runs end or are deleted', async () => {
+test('what the reconciler holds per run (minted keys, synthesis memo) is released when runs end or are deleted', async () => {
   await createSidecar(ns, 'mem', dockerDaemonSpec());
   const before = op.controller!.reconciler.memoryEntries;
   const runs = await Promise.all([0, 1, 2].map(() => startedRun('mem', 'mem')));

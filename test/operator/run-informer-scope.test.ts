@@ -1,5 +1,5 @@
 /**
- * #12: the operator's PipelineRun cache holds only runs that concern it: those the webhook admitted
+ * The operator's PipelineRun cache holds only runs that concern it: those the webhook admitted
  * (label pipeline-sidecars.dev/admitted, cluster-wide) and, for fallback mode, the un-admitted runs
  * of namespaces that hold a PipelineSidecar. A run that has nothing to do with sidecars, in a
  * namespace without PipelineSidecars, is never cached and costs the operator no request: not in
@@ -63,7 +63,7 @@ afterAll(async () => {
   await deleteWebhookConfig(`ps-${withSidecars}`);
 });
 
-test('#12 a run unrelated to sidecars, in a namespace without PipelineSidecars: never cached, no request; the runs that concern us are (negative controls)', async () => {
+test('a run unrelated to sidecars, in a namespace without PipelineSidecars: never cached, no request; the runs that concern us are (negative controls)', async () => {
   const before = await quietRequests();
   const sentBefore = sent.length;
   const metricBefore = await cachedRunsMetric();
@@ -96,7 +96,7 @@ test('#12 a run unrelated to sidecars, in a namespace without PipelineSidecars: 
   await eventually('the unrelated run cached once its namespace holds a PipelineSidecar', async () => op.controller!.caches.runs.get(without, 'unrelated'), 15_000);
 });
 
-test('#12 cached runs keep only the fields the reconciler reads (the transform)', async () => {
+test('cached runs keep only the fields the reconciler reads (the transform)', async () => {
   const run = await createRun(withSidecars, {
     metadata: { name: 'slim', annotations: { [ANNOTATIONS.sidecars]: 'cache', 'example.com/big': 'x'.repeat(10_000) }, labels: { team: 'a' } },
     spec: { pipelineSpec: inline, params: [{ name: 'p', value: 'v' }] },

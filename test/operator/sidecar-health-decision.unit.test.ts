@@ -1,13 +1,13 @@
 import { containerCrashes, crashesToReport, crashMessage, CrashDecisionInput, hasCrashed, parseReported } from '../../src/sidecar-health';
 
-/** #10.6 Which sidecar crashes are reported on the run: the pure decision, as a table. */
+/** Which sidecar crashes are reported on the run: the pure decision, as a table. */
 
 const running = { name: 'dind', restartCount: 0, state: { running: { startedAt: 't' } } };
 const restarted = (n: number, exitCode = 137, reason = 'Error') => ({ name: 'dind', restartCount: n, state: { running: {} }, lastState: { terminated: { exitCode, reason } } });
 const downNow = (n: number) => ({ name: 'dind', restartCount: n, state: { terminated: { exitCode: 1, reason: 'Error' } } });
 const pod = (statuses: any[], extra: Record<string, any> = {}) => ({ metadata: { name: 'p1', ...extra }, status: { containerStatuses: statuses } });
 
-describe('#10.6 containerCrashes', () => {
+describe('containerCrashes', () => {
   test.each([
     ['a healthy container', [running], 0, false],
     ['restarted twice', [restarted(2)], 2, false],
@@ -31,7 +31,7 @@ describe('#10.6 containerCrashes', () => {
   });
 });
 
-describe('#10.6 crashesToReport', () => {
+describe('crashesToReport', () => {
   const live = { done: false };
   const base = (o: Partial<CrashDecisionInput>): CrashDecisionInput => ({
     run: live, pod: { name: 'p1', deleting: false }, crashes: containerCrashes(pod([restarted(1)])), reported: {}, ...o,
@@ -63,7 +63,7 @@ describe('#10.6 crashesToReport', () => {
   });
 });
 
-describe('#10.6 parseReported', () => {
+describe('parseReported', () => {
   test.each<[string | undefined, Record<string, number>]>([
     [undefined, {}],
     ['', {}],

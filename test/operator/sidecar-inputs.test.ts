@@ -7,7 +7,7 @@ import {
   createRun, createSidecar, deleteWebhookConfig, ensureCrd, eventsFor, eventually, getRun, inProcessOperator, objectsOfRun,
 } from './helpers';
 
-/** #11.2: a PipelineSidecar reads only Secrets and ConfigMaps their owners labelled for sidecar use. */
+/** A PipelineSidecar reads only Secrets and ConfigMaps their owners labelled for sidecar use. */
 
 describe('externalPodInputs: what a rendered pod reads besides the run\'s own objects', () => {
   const dep = (spec: Record<string, any>) => ({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'd' }, spec: { template: { spec } } });
@@ -37,7 +37,7 @@ describe('against the API server', () => {
     await deleteWebhookConfig(`ps-${ns}`);
   });
 
-  test('#11.2 a sidecar reading an unlabelled Secret is refused with the fix; once its owner labels it, runs get the sidecar', async () => {
+  test('a sidecar reading an unlabelled Secret is refused with the fix; once its owner labels it, runs get the sidecar', async () => {
     await rawClient().create(`/api/v1/namespaces/${ns}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'prod-db' }, stringData: { password: 'hunter2' } });
     await createSidecar(ns, 'reader', {
       kind: 'Container', ports: [{ name: 'http', port: 8080 }],

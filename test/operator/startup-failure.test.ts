@@ -28,7 +28,7 @@ function neverReady(onSidecarFailure: 'Cancel' | 'Ignore'): Record<string, unkno
   };
 }
 
-test('#11.12 a sidecar that never becomes Ready cancels the run after startupTimeout, says why, and is cleaned up', async () => {
+test('a sidecar that never becomes Ready cancels the run after startupTimeout, says why, and is cleaned up', async () => {
   await createSidecar(ns, 'stuck', neverReady('Cancel'));
   const run = await createRun(ns, {
     metadata: { generateName: 'stuck-', annotations: { [ANNOTATIONS.sidecars]: 'stuck' } },

@@ -1,5 +1,5 @@
 /**
- * #12: the webhook reads Pipelines and PipelineSidecars from its informers, not from the API server.
+ * The webhook reads Pipelines and PipelineSidecars from its informers, not from the API server.
  * A cache that is behind (a Pipeline or PipelineSidecar created a moment before the run) must not
  * change what a run gets: a miss is read from the server. To make "behind" certain rather than a
  * race, the test stops the operator's shared informer (its cache stays synced but stops following
@@ -43,7 +43,7 @@ afterAll(async () => {
   await deleteWebhookConfig(`ps-${ns}`);
 });
 
-test('#12 a cached Pipeline and PipelineSidecar: admitted with no read from the API server', async () => {
+test('a cached Pipeline and PipelineSidecar: admitted with no read from the API server', async () => {
   const reads = op.admissionLiveReads;
   const r = await createRun(ns, { metadata: { generateName: 'hit-' }, spec: { pipelineRef: { name: 'known' } } });
   expect(r.metadata.annotations[ANNOTATIONS.sidecars]).toBe('cache');
@@ -51,7 +51,7 @@ test('#12 a cached Pipeline and PipelineSidecar: admitted with no read from the 
   expect(op.admissionLiveReads - reads).toBe(0);
 });
 
-test('#12 a Pipeline created a moment before the run (not cached yet) still binds the run\'s sidecars: the miss is read from the server', async () => {
+test('a Pipeline created a moment before the run (not cached yet) still binds the run\'s sidecars: the miss is read from the server', async () => {
   await op.shared.pipelines.stop(); // from here on the Pipeline cache is behind
   const reads = op.admissionLiveReads;
   await createPipeline(ns, { metadata: { name: 'fresh', annotations: { [ANNOTATIONS.sidecars]: 'cache' } }, spec: { params: [{ name: 'cache-host', type: 'string' }], tasks: [task] } });
@@ -69,7 +69,7 @@ test('#12 a Pipeline created a moment before the run (not cached yet) still bind
   expect(blind.allowed && blind.sidecars).toEqual([]);
 });
 
-test('#12 a PipelineSidecar created a moment before the run (not cached yet): the run is admitted with it, not refused', async () => {
+test('a PipelineSidecar created a moment before the run (not cached yet): the run is admitted with it, not refused', async () => {
   await op.shared.sidecars.stop();
   const reads = op.admissionLiveReads;
   await rawClient().create(collectionPath(API_VERSION, KIND, ns), { apiVersion: API_VERSION, kind: KIND, metadata: { name: 'late', namespace: ns }, spec: exposing('late-host') });

@@ -1,8 +1,9 @@
-import { spawnSync, SpawnSyncOptions } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as YAML from 'yaml';
+import { packTarball, PKG, ROOT, sh, userEnv, versionOf } from './scratch-project';
 
 /**
  * The npm package as a platform engineer gets it: `npm pack` from a clean copy of the repository
@@ -11,24 +12,6 @@ import * as YAML from 'yaml';
  * kinds module of docs/custom-kind.md compiled as the page writes it, and the installed CLI.
  * Needs no cluster; slow (npm pack and npm install, about a minute and a half).
  */
-
-const ROOT = path.join(__dirname, '..', '..');
-const PKG = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
-/** The versions this repository is built and tested with, so npm finds them in the cache `npm ci` filled. */
-const versionOf = (dep: string) => JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', dep, 'package.json'), 'utf8')).version;
-
-/** Runs a command; throws with its output unless it exits 0. */
-function sh(cmd: string, args: string[], opts: SpawnSyncOptions = {}): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status ?? r.signal}\n${r.stdout}\n${r.stderr}`);
-  return String(r.stdout);
-}
-
-/** The environment of the user's commands: nothing of this repository's npm run or kinds setting leaks in. */
-function userEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_|^NODE_PATH$|^INIT_CWD$|^PIPELINE_SIDECARS_/.test(k)));
-  return { ...env, ...extra };
-}
 
 /** Paths of the tarball that have no business in it (tarball paths start with package/). */
 function unwantedFiles(files: string[]): string[] {
@@ -53,11 +36,11 @@ const RUN_YAML = YAML.stringify({
 const API_TS = `import { App } from 'cdk8s';
 import {
   BuildKitDaemon, ContainerSidecar, defaultKinds, defineKind, DockerDaemon, InstallBundle, IsolationPolicy, KindRegistry,
-  loadKindModules, Operator, OperatorOptions, PipelineSidecar, Postgres, Registry, synthesizeRun,
+  loadKindModules, Operator, OperatorOptions, PipelineSidecar, PipelineSidecarObject, Postgres, Registry, synthesizeRun,
 } from 'pipeline-sidecars';
 import { InstallBundle as BundleOfSubpath, PipelineSidecar as SidecarOfSubpath } from 'pipeline-sidecars/constructs';
 
-const constructs: Array<abstract new (...args: any[]) => unknown> = [PipelineSidecar, DockerDaemon, BuildKitDaemon, Postgres, Registry, ContainerSidecar, IsolationPolicy, InstallBundle];
+const constructs: Array<abstract new (...args: any[]) => unknown> = [PipelineSidecar, DockerDaemon, BuildKitDaemon, Postgres, Registry, ContainerSidecar, IsolationPolicy, InstallBundle, PipelineSidecarObject];
 const start: (o: OperatorOptions) => Promise<void> = (o) => new Operator(o).start();
 const load: (files: string[]) => KindRegistry = loadKindModules;
 
@@ -94,19 +77,7 @@ describe('the npm package, installed outside the repository', () => {
 
   beforeAll(() => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ps-pack-'));
-    // A clean clone: the files git would check out (and new ones not ignored), no lib/, no build output.
-    const clone = path.join(tmp, 'clone');
-    const listed = sh('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT }).split('\0').filter(Boolean);
-    for (const f of listed) {
-      if (!fs.existsSync(path.join(ROOT, f))) continue; // deleted in the working tree
-      fs.mkdirSync(path.dirname(path.join(clone, f)), { recursive: true });
-      fs.copyFileSync(path.join(ROOT, f), path.join(clone, f));
-      fs.chmodSync(path.join(clone, f), fs.statSync(path.join(ROOT, f)).mode);
-    }
-    expect(fs.existsSync(path.join(clone, 'lib'))).toBe(false);
-    fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(clone, 'node_modules'));
-    sh('npm', ['pack', '--pack-destination', tmp], { cwd: clone, env: userEnv() });
-    tarball = path.join(tmp, `pipeline-sidecars-${PKG.version}.tgz`);
+    tarball = packTarball(tmp);
     files = sh('tar', ['-tzf', tarball]).split('\n').filter(Boolean).sort();
     process.stderr.write(`[pack] ${path.basename(tarball)}: ${fs.statSync(tarball).size} bytes packed, ${files.length} files\n`);
 
@@ -151,7 +122,7 @@ describe('the npm package, installed outside the repository', () => {
     }
     const out = JSON.parse(node([path.join('out-node16', 'api.js')]));
     expect(out).toEqual({
-      constructs: ['PipelineSidecar', 'DockerDaemon', 'BuildKitDaemon', 'Postgres', 'Registry', 'ContainerSidecar', 'IsolationPolicy', 'InstallBundle'],
+      constructs: ['PipelineSidecar', 'DockerDaemon', 'BuildKitDaemon', 'Postgres', 'Registry', 'ContainerSidecar', 'IsolationPolicy', 'InstallBundle', 'PipelineSidecarObject'],
       subpathSameClasses: true,
       functions: ['function', 'function'],
       bundle: expect.arrayContaining(['CustomResourceDefinition', 'Deployment', 'MutatingWebhookConfiguration', 'Namespace']),

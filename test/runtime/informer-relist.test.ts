@@ -7,7 +7,7 @@ import { createTestNamespace, eventually, rawClient, testKubeConfig } from '../h
 
 const CRDS = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
 
-test('#11.13 initial lists are paginated (limit/continue)', async () => {
+test('initial lists are paginated (limit/continue)', async () => {
   const ns = await createTestNamespace('pages');
   const cms = collectionPath('v1', 'ConfigMap', ns);
   // Labelled: the namespace's kube-root-ca.crt ConfigMap appears on its own time and must not count.
@@ -48,7 +48,7 @@ async function createCrd(crd: ReturnType<typeof probeCrd>, ns: string): Promise<
   await eventually('the CRD to serve', async () => rawClient().get(`/apis/${crd.spec.group}/v1/namespaces/${ns}/probes`), 20_000);
 }
 
-test('#11.14 a watch from a resourceVersion the server no longer has (a real 410: the CRD was re-created) relists, in pages, and sees the new state', async () => {
+test('a watch from a resourceVersion the server no longer has (a real 410: the CRD was re-created) relists, in pages, and sees the new state', async () => {
   const ns = await createTestNamespace('gone');
   const group = `gone-${Date.now().toString(36)}.pipeline-sidecars.dev`;
   const crd = probeCrd(group);
@@ -101,7 +101,7 @@ const TOO_LARGE = {
 const INITIALIZING = { kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'storage is (re)initializing', reason: 'TooManyRequests', details: { retryAfterSeconds: 1 }, code: 429 };
 const INTERNAL = { kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'etcdserver: request timed out', reason: 'InternalError', code: 500 };
 
-describe('#11.14 watch decisions (tables)', () => {
+describe('watch decisions (tables)', () => {
   test.each([
     ['410 Expired', GONE, 'relist'],
     ['410 without a reason', { code: 410 }, 'relist'],

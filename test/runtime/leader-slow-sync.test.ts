@@ -60,7 +60,7 @@ async function createBulk(ns: string): Promise<void> {
   }
 }
 
-test('#11.13 a leader keeps its Lease while its caches take several lease durations to sync (slow link), and a rival never takes over', async () => {
+test('a leader keeps its Lease while its caches take several lease durations to sync (slow link), and a rival never takes over', async () => {
   await ensureCrd();
   const ns = await createTestNamespace('slowsync');
   const leaseName = `ps-${ns}`;
@@ -112,7 +112,7 @@ test('#11.13 a leader keeps its Lease while its caches take several lease durati
   }
 });
 
-test('#11.13 negative control: a leader whose Lease requests hang steps down within its renew deadline, before a rival can take over', async () => {
+test('negative control: a leader whose Lease requests hang steps down within its renew deadline, before a rival can take over', async () => {
   const ns = await createTestNamespace('leasehang');
   const leaseName = `ps-${ns}`;
   const proxy = new TcpProxy();
@@ -154,7 +154,7 @@ test('#11.13 negative control: a leader whose Lease requests hang steps down wit
   }
 });
 
-test('#11.13 a leader that loses its Lease while its caches sync stops at once and never starts reconciling', async () => {
+test('a leader that loses its Lease while its caches sync stops at once and never starts reconciling', async () => {
   await ensureCrd();
   const ns = await createTestNamespace('lostsync');
   const leaseName = `ps-${ns}`;

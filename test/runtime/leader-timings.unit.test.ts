@@ -1,6 +1,6 @@
 import { leaderTimings } from '../../src/leader';
 
-describe('#11.13 leader election timings (table)', () => {
+describe('leader election timings (table)', () => {
   test.each([
     // lease, renew deadline, retry -> durations, or the error's hint
     [{}, { durationMs: 15_000, renewDeadlineMs: 10_000, retryMs: 3000 }],

@@ -2,7 +2,7 @@ import { setImmediate as yieldToIo, setTimeout as sleep } from 'node:timers/prom
 import { HandlerResult, WorkQueue } from '../../src/queue';
 
 /**
- * #11.15: no hot loops. Every test drives the real WorkQueue with real timers and counts how often
+ * No hot loops. Every test drives the real WorkQueue with real timers and counts how often
  * the handler runs over a fixed window; a hot loop shows as hundreds or thousands of calls.
  */
 
@@ -20,7 +20,7 @@ async function countCalls(keys: string[], handler: (key: string) => Promise<Hand
 
 const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
 
-test('#11.15 a reconcile that asks for requeueAfterMs: 0 every time is retried at a bounded, backing-off rate', async () => {
+test('a reconcile that asks for requeueAfterMs: 0 every time is retried at a bounded, backing-off rate', async () => {
   const calls = await countCalls(['k'], async () => ({ requeueAfterMs: 0 }), 3000);
   const n = calls.get('k') ?? 0;
   process.stderr.write(`[queue] requeueAfterMs: 0 for 3 s: ${n} calls\n`);
@@ -30,7 +30,7 @@ test('#11.15 a reconcile that asks for requeueAfterMs: 0 every time is retried a
   expect(n).toBeLessThanOrEqual(8);
 });
 
-test('#11.15 a requeue below the floor (1 ms) backs off like an immediate one', async () => {
+test('a requeue below the floor (1 ms) backs off like an immediate one', async () => {
   const calls = await countCalls(['k'], async () => ({ requeueAfterMs: 1 }), 2000);
   const n = calls.get('k') ?? 0;
   process.stderr.write(`[queue] requeueAfterMs: 1 for 2 s: ${n} calls\n`);
@@ -38,7 +38,7 @@ test('#11.15 a requeue below the floor (1 ms) backs off like an immediate one', 
   expect(n).toBeLessThanOrEqual(8);
 });
 
-test('#11.15 a reconcile that fails every time is retried with exponential backoff', async () => {
+test('a reconcile that fails every time is retried with exponential backoff', async () => {
   const calls = await countCalls(['k'], async () => { throw new Error('always'); }, 3000);
   const n = calls.get('k') ?? 0;
   process.stderr.write(`[queue] failing for 3 s: ${n} calls\n`);
@@ -46,7 +46,7 @@ test('#11.15 a reconcile that fails every time is retried with exponential backo
   expect(n).toBeLessThanOrEqual(8);
 });
 
-test('#11.15 many keys failing together are retried at the bucket rate, not each at its own backoff', async () => {
+test('many keys failing together are retried at the bucket rate, not each at its own backoff', async () => {
   const keys = Array.from({ length: 1000 }, (_, i) => `k${i}`);
   const calls = await countCalls(keys, async () => { throw new Error('api down'); }, 2500);
   const retries = total(calls) - keys.length;
@@ -58,7 +58,7 @@ test('#11.15 many keys failing together are retried at the bucket rate, not each
   expect(retries).toBeGreaterThan(0);
 });
 
-test('#11.15 a requeueAfterMs of 30 days waits (no setTimeout overflow spin)', async () => {
+test('a requeueAfterMs of 30 days waits (no setTimeout overflow spin)', async () => {
   const warnings: string[] = [];
   const onWarning = (w: Error) => warnings.push(w.name);
   process.on('warning', onWarning);
@@ -82,7 +82,7 @@ test('#11.15 a requeueAfterMs of 30 days waits (no setTimeout overflow spin)', a
   }
 });
 
-test('#11.15 a requeue at or above the floor is honoured as asked (no backoff added)', async () => {
+test('a requeue at or above the floor is honoured as asked (no backoff added)', async () => {
   const calls = await countCalls(['k'], async () => ({ requeueAfterMs: 100 }), 1050);
   const n = calls.get('k') ?? 0;
   // 1 + 1000/100 attempts at most; a gate polling every 100 ms keeps its pace (not doubled).

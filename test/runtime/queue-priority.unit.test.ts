@@ -1,7 +1,7 @@
 import { WorkQueue } from '../../src/queue';
 
 /**
- * #12: a run whose sidecars just became Ready is queued with priority: it is taken before every
+ * A run whose sidecars just became Ready is queued with priority: it is taken before every
  * waiting normal key (provisioning work), once, even when it was already waiting as a normal key.
  */
 async function order(adds: (q: WorkQueue) => void): Promise<string[]> {

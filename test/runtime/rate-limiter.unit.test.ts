@@ -1,7 +1,7 @@
 import { BucketRateLimiter, ItemExponentialFailureRateLimiter, MaxOfRateLimiter, exponentialDelay, requeueDelay } from '../../src/rate-limiter';
 import { MAX_TIMER_MS, timerDelay } from '../../src/timers';
 
-describe('#11.15 rate limiters (tables)', () => {
+describe('rate limiters (tables)', () => {
   test.each([
     // failures, base, max, delay
     [0, 5, 1000, 5],

@@ -6,7 +6,7 @@ import { kubeConfigVia, TcpProxy } from './tcp-proxy';
 
 const IDLE_MS = 2000;
 
-test('#11.14 a half-open watch connection (frozen proxy) is detected within the idle timeout; the informer re-watches and gets what was created meanwhile', async () => {
+test('a half-open watch connection (frozen proxy) is detected within the idle timeout; the informer re-watches and gets what was created meanwhile', async () => {
   const ns = await createTestNamespace('stall');
   const cms = collectionPath('v1', 'ConfigMap', ns);
   const proxy = new TcpProxy();

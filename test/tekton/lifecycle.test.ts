@@ -43,7 +43,7 @@ async function taskRunning(name: string, task: string): Promise<void> {
   await eventually(`task ${task} of ${name} to run`, async () => (await taskPodsOf(ns, name)).some((p) => p.metadata.labels['tekton.dev/pipelineTask'] === task && p.status?.phase === 'Running'), 30_000);
 }
 
-test('#9.2 finally tasks keep their sidecars until they are done', async () => {
+test('finally tasks keep their sidecars until they are done', async () => {
   const r = await create('fin', 'cache', { tasks: [inlineTask('build')], finally: [inlineTask('report', { hold: true })] });
   await taskRunning(r.name, 'report');
   // build is done, the run is not: the finally task may still use the sidecar.
@@ -55,7 +55,7 @@ test('#9.2 finally tasks keep their sidecars until they are done', async () => {
   await goneWithin(r.runId);
 });
 
-describe('#9.3 stopping a running run', () => {
+describe('stopping a running run', () => {
   const spec = { tasks: [inlineTask('work', { hold: true })], finally: [inlineTask('cleanup', { hold: true })] };
 
   test('Cancelled: Tekton cancels its TaskRuns, no finally task runs, the sidecars go when it is done', async () => {
@@ -98,7 +98,7 @@ describe('#9.3 stopping a running run', () => {
   });
 });
 
-describe('#9.3 stopping a gated run (its sidecar never became Ready)', () => {
+describe('stopping a gated run (its sidecar never became Ready)', () => {
   const spec = { tasks: [inlineTask('work')], finally: [inlineTask('cleanup', { hold: true })] };
   const stop = async (name: string, to: string) => rawClient().jsonPatch(runPath(name), [{ op: 'test', path: '/spec/status', value: 'PipelineRunPending' }, { op: 'replace', path: '/spec/status', value: to }]);
 
@@ -129,7 +129,7 @@ describe('#9.3 stopping a gated run (its sidecar never became Ready)', () => {
   }
 });
 
-test('#9.4 a run over timeouts.pipeline ends PipelineRunTimeout and loses its sidecars; time spent gated does not count', async () => {
+test('a run over timeouts.pipeline ends PipelineRunTimeout and loses its sidecars; time spent gated does not count', async () => {
   // Negative control first: a running task held past a 3 s pipeline timeout times the run out.
   const late = await create('tmo', 'cache', { tasks: [inlineTask('work', { hold: true })] }, { timeouts: { pipeline: '3s' } });
   const timedOut = await waitRunDone(ns, late.name, 30_000);
@@ -152,7 +152,7 @@ test('#9.4 a run over timeouts.pipeline ends PipelineRunTimeout and loses its si
   await goneWithin(gated.runId);
 });
 
-test('#9.5 a failing task fails the run, and the sidecars go', async () => {
+test('a failing task fails the run, and the sidecars go', async () => {
   const r = await create('bad', 'cache', { tasks: [inlineTask('build', { exitCode: 2 }), inlineTask('after', { runAfter: ['build'] })] });
   const done = await waitRunDone(ns, r.name);
   expect(succeeded(done)).toMatchObject({ status: 'False', reason: 'Failed' });
@@ -160,7 +160,7 @@ test('#9.5 a failing task fails the run, and the sidecars go', async () => {
   await goneWithin(r.runId);
 });
 
-test('#9.6 deleting a running run removes its sidecars', async () => {
+test('deleting a running run removes its sidecars', async () => {
   const r = await create('del', 'cache', { tasks: [inlineTask('work', { hold: true })] });
   await taskRunning(r.name, 'work');
   expect(await hasSidecars(r.runId)).toBe(true);

@@ -35,7 +35,7 @@ afterAll(async () => {
 
 const runPath = (name: string) => `/apis/tekton.dev/v1/namespaces/${ns}/pipelineruns/${name}`;
 
-test('#9 only-unpend-ours (webhook mode): a run that arrives already pending gets its sidecars and run id, is never started by the operator, and keeps its sidecars through its finally task after its owner releases and stops it', async () => {
+test('only-unpend-ours (webhook mode): a run that arrives already pending gets its sidecars and run id, is never started by the operator, and keeps its sidecars through its finally task after its owner releases and stops it', async () => {
   const created = await createRun(ns, {
     metadata: { generateName: 'pac-', labels: behaviourLabels({ hold: true }), annotations: { [ANNOTATIONS.sidecars]: 'cache' } },
     spec: { status: 'PipelineRunPending', pipelineSpec: { tasks: [inlineTask('work')], finally: [inlineTask('report')] } },
@@ -64,7 +64,7 @@ test('#9 only-unpend-ours (webhook mode): a run that arrives already pending get
   await eventually('its sidecars to go', async () => (await objectsOfRun(ns, runId)).length === 0, 5_000);
 });
 
-test('#9/#11.12 an operator outage longer than startupTimeout does not cancel the runs created meanwhile: the timeout counts from the first apply', async () => {
+test('an operator outage longer than startupTimeout does not cancel the runs created meanwhile: the timeout counts from the first apply', async () => {
   // The controller is out: another holder has the Lease (the webhook, on every replica, still gates).
   const now = new Date().toISOString().replace(/\.(\d{3})\d*Z$/, '.$1000Z');
   await rawClient().apply(`/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${lease}`, {

@@ -83,7 +83,7 @@ const dockerPipeline = (name: string) => ({
   },
 });
 
-test('#9.7 a run whose Pipeline comes from the cluster resolver (which the webhook cannot read) gets its bindings anyway, a warning naming them, and Succeeds', async () => {
+test('a run whose Pipeline comes from the cluster resolver (which the webhook cannot read) gets its bindings anyway, a warning naming them, and Succeeds', async () => {
   await rawClient().create(`/apis/tekton.dev/v1/namespaces/${shared}/pipelines`, dockerPipeline('shared-build'));
   const res = await createWithWarnings(`/apis/tekton.dev/v1/namespaces/${ns}/pipelineruns`, {
     apiVersion: 'tekton.dev/v1', kind: 'PipelineRun',
@@ -107,7 +107,7 @@ test('#9.7 a run whose Pipeline comes from the cluster resolver (which the webho
   await eventually('its sidecars to go', async () => (await objectsOfRun(ns, runId)).length === 0, 5_000);
 });
 
-test('#9.7 inline pipelineSpec, pipelineRef and generateName runs all get their sidecars and Succeed', async () => {
+test('inline pipelineSpec, pipelineRef and generateName runs all get their sidecars and Succeed', async () => {
   await rawClient().create(`/apis/tekton.dev/v1/namespaces/${ns}/pipelines`, dockerPipeline('local-build'));
   const runs = await Promise.all([
     createRun(ns, { metadata: { generateName: 'inline-', annotations: { [ANNOTATIONS.sidecars]: 'docker-daemon' } }, spec: { pipelineSpec: { tasks: [inlineTask('t', { script: 'echo $(sidecars.docker-daemon.address)' })] } } }),
@@ -118,7 +118,7 @@ test('#9.7 inline pipelineSpec, pipelineRef and generateName runs all get their 
   for (const r of runs) expect(succeeded(await waitRunDone(ns, r.metadata.name, 60_000))).toMatchObject({ status: 'True' });
 });
 
-test('#9.8 Tekton\'s webhook accepted every spec write the operator sent, and each changed spec.status only (audit log)', async () => {
+test('Tekton\'s webhook accepted every spec write the operator sent, and each changed spec.status only (audit log)', async () => {
   // One run the operator starts, one it cancels (its sidecar misses a 2 s start-up timeout).
   const started = await createRun(ns, { metadata: { generateName: 'audit-ok-', annotations: { [ANNOTATIONS.sidecars]: 'docker-daemon' } }, spec: { pipelineSpec: { tasks: [inlineTask('t')] } } });
   const stuck = await createRun(ns, { metadata: { generateName: 'audit-stuck-', annotations: { [ANNOTATIONS.sidecars]: 'stuck' } }, spec: { pipelineSpec: { tasks: [inlineTask('t')] } } });

@@ -9,6 +9,6 @@ test.each([
   ['empty values', { [ANNOTATIONS.runId]: '' }, { [LABELS.admitted]: '' }, undefined],
   ['the marker as an annotation does not count', { [ANNOTATIONS.runId]: 'abcd1234', [LABELS.admitted]: 'abcd1234' }, undefined, undefined],
   ['nothing', undefined, undefined, undefined],
-])('#11.3 trustedRunId: %s', (_name, annotations, labels, want) => {
+])('trustedRunId: %s', (_name, annotations, labels, want) => {
   expect(trustedRunId({ annotations, labels })).toBe(want);
 });

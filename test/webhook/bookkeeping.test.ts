@@ -42,7 +42,7 @@ describe('the webhook strips user-written bookkeeping at CREATE', () => {
     await deleteWebhookConfig(`ps-${ns}`);
   });
 
-  test('#11.3 a run that asks for no sidecars loses every pipeline-sidecars.dev/ annotation and label it wrote, and keeps its own', async () => {
+  test('a run that asks for no sidecars loses every pipeline-sidecars.dev/ annotation and label it wrote, and keeps its own', async () => {
     // A new webhook configuration takes a moment to be used (until then a run is admitted untouched):
     // retry with new runs for up to 10 s; code that never strips fails here.
     const r = await eventually('the webhook to strip the run\'s reserved annotations', async () => {
@@ -59,7 +59,7 @@ describe('the webhook strips user-written bookkeeping at CREATE', () => {
     expect(r.spec.status).toBeUndefined();
   });
 
-  test('#11.3 a run that asks for sidecars gets a fresh run id and the admitted marker; a copied run id, started and marker are overwritten', async () => {
+  test('a run that asks for sidecars gets a fresh run id and the admitted marker; a copied run id, started and marker are overwritten', async () => {
     const r = await createRun(ns, {
       metadata: { generateName: 'asks-', annotations: { ...SPOOFED_ANNOTATIONS, [ANNOTATIONS.sidecars]: 'cache' }, labels: SPOOFED_LABELS },
       spec: { pipelineSpec: inline },
@@ -75,7 +75,7 @@ describe('the webhook strips user-written bookkeeping at CREATE', () => {
     expect(r.metadata.labels).toEqual({ [LABELS.admitted]: a[ANNOTATIONS.runId] });
   });
 
-  test('#11.3 with the webhook down, a run carrying any pipeline-sidecars.dev/ key is refused; a run carrying none is admitted (Ignore)', async () => {
+  test('with the webhook down, a run carrying any pipeline-sidecars.dev/ key is refused; a run carrying none is admitted (Ignore)', async () => {
     await server.stop();
     // The configuration still points at the stopped server: calls fail, failurePolicy decides.
     // The refusal meant is the API server's own: the `explicit` webhook (failurePolicy Fail) could not be called.
@@ -133,7 +133,7 @@ describe('the ValidatingAdmissionPolicy keeps the bookkeeping the operator\'s af
     ['change the admitted marker', { metadata: { labels: { [LABELS.admitted]: 'victim01' } } }],
     ['remove the admitted marker', { metadata: { labels: { [LABELS.admitted]: null } } }],
     ['add a run-id label', { metadata: { labels: { [LABELS.runId]: 'victim01' } } }],
-  ])('#11.3 a user patch that would %s is denied (403)', async (_what, patch) => {
+  ])('a user patch that would %s is denied (403)', async (_what, patch) => {
     const before = await rawClient().get(runPath(ns, name));
     let message = '';
     const code = await statusOf(clients.user.mergePatch(runPath(ns, name), patch).catch((e) => { message = e.message; throw e; }));
@@ -144,12 +144,12 @@ describe('the ValidatingAdmissionPolicy keeps the bookkeeping the operator\'s af
     expect(after.metadata.labels).toEqual(before.metadata.labels);
   });
 
-  test('#11.3 a user may still change annotations and labels that are not ours (negative control)', async () => {
+  test('a user may still change annotations and labels that are not ours (negative control)', async () => {
     expect(await statusOf(clients.user.mergePatch(runPath(ns, name), { metadata: { annotations: { team: 'a' }, labels: { app: 'b' } } }))).toBe(200);
     expect(await statusOf(clients.user.mergePatch(runPath(ns, name), { metadata: { annotations: { team: null } } }))).toBe(200);
   });
 
-  test('#11.3 a run the webhook never took on (no run id) may get the sidecars annotation later, as Tekton copies it from the Pipeline', async () => {
+  test('a run the webhook never took on (no run id) may get the sidecars annotation later, as Tekton copies it from the Pipeline', async () => {
     const plain = await createRun(ns, { metadata: { generateName: 'plain-' }, spec: { pipelineSpec: inline } });
     expect(await statusOf(clients.user.mergePatch(runPath(ns, plain.metadata.name), { metadata: { annotations: { [ANNOTATIONS.sidecars]: 'cache' } } }))).toBe(200);
     // ...but nothing else of ours, and not on a run with a run id (negative controls).
@@ -157,7 +157,7 @@ describe('the ValidatingAdmissionPolicy keeps the bookkeeping the operator\'s af
     expect(await statusOf(clients.user.mergePatch(runPath(ns, name), { metadata: { annotations: { [ANNOTATIONS.sidecars]: 'cache,other' } } }))).toBe(403);
   });
 
-  test('#11.3 the operator\'s ServiceAccount may add, change and remove them', async () => {
+  test('the operator\'s ServiceAccount may add, change and remove them', async () => {
     const op = clients.operator;
     expect(await statusOf(op.jsonPatch(runPath(ns, name), [
       { op: 'test', path: '/spec/status', value: 'PipelineRunPending' },

@@ -43,7 +43,7 @@ async function gatedThrough(ns: string, port: number): Promise<Record<string, an
   return createRun(ns, { metadata: { generateName: 'through-', annotations: { [ANNOTATIONS.sidecars]: 'cache' } }, spec: { pipelineSpec: inline } });
 }
 
-describe('#11.16 renewal never leaves a replica untrusted', () => {
+describe('renewal never leaves a replica untrusted', () => {
   const servers: WebhookServer[] = [];
   const namespaces: string[] = [];
   afterAll(async () => {
@@ -51,7 +51,7 @@ describe('#11.16 renewal never leaves a replica untrusted', () => {
     for (const ns of namespaces) await deleteWebhookConfig(`ps-${ns}`);
   });
 
-  test('#11.16 a serving-certificate renewal keeps the CA: the replica that has not reloaded is still trusted through the published caBundle', async () => {
+  test('a serving-certificate renewal keeps the CA: the replica that has not reloaded is still trusted through the published caBundle', async () => {
     const ns = await createTestNamespace('wh-renew-leaf');
     namespaces.push(ns);
     // Leaf: 20 s, renewed when under 15 s are left (due 5 s after minting). CA: a day, so it is kept.
@@ -79,7 +79,7 @@ describe('#11.16 renewal never leaves a replica untrusted', () => {
     expect((await servedCertificate(second.port, [stranger.caCert])).authorized).toBe(false);
   });
 
-  test('#11.16 a lost certificate Secret: the replica that re-creates it keeps the CA it served under in caBundle', async () => {
+  test('a lost certificate Secret: the replica that re-creates it keeps the CA it served under in caBundle', async () => {
     const ns = await createTestNamespace('wh-renew-lost');
     namespaces.push(ns);
     const [first, second] = await twoReplicas(ns, {});
@@ -99,7 +99,7 @@ describe('#11.16 renewal never leaves a replica untrusted', () => {
     expect(run.metadata.annotations[ANNOTATIONS.runId]).toMatch(/^[a-z][a-z0-9]{7}$/);
   });
 
-  test('#11.16 a CA rotation publishes the old and the new CA together: both replicas stay trusted', async () => {
+  test('a CA rotation publishes the old and the new CA together: both replicas stay trusted', async () => {
     const ns = await createTestNamespace('wh-renew-ca');
     namespaces.push(ns);
     // CA: 25 s. The leaf is due after 5 s; a new 20 s leaf would outlive the CA, so the CA rotates.

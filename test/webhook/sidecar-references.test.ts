@@ -22,7 +22,7 @@ test.each([
   ['$(sidecars.Cache.host)', '"Cache" is not a PipelineSidecar name'],
   ['$(sidecars.cache.host', 'has no closing parenthesis'],
   ['ok $(sidecars.cache.host) then $(sidecars.cache.ip)', 'unknown field "ip"'],
-])('item 5 (#11.10): %s', (text, problem) => {
+])('item 5: %s', (text, problem) => {
   const found = invalidSidecarReferences({ params: [{ name: 'p', value: text }] }, 'spec');
   if (problem === undefined) expect(found).toEqual([]);
   else {
@@ -32,7 +32,7 @@ test.each([
   }
 });
 
-test('item 5 (#11.10): an unknown $(sidecars.NAME.FIELD) in params or the inline pipelineSpec is refused at CREATE, naming the field and where', () => {
+test('item 5: an unknown $(sidecars.NAME.FIELD) in params or the inline pipelineSpec is refused at CREATE, naming the field and where', () => {
   const inParams = admitPipelineRun({ run: { metadata: { name: 'r' }, spec: { params: [{ name: 'h', value: '$(sidecars.cache.hostname)' }] } }, namespace: 'ci', sidecars: [cache], kinds });
   expect(inParams.allowed).toBe(false);
   if (!inParams.allowed) expect(inParams.message).toBe('PipelineRun has invalid sidecar reference: $(sidecars.cache.hostname) at spec.params[0].value: unknown field "hostname"; use host, port or address');
@@ -66,7 +66,7 @@ describe('through the API server', () => {
   });
   afterAll(async () => { await server?.stop(); await deleteWebhookConfig(`ps-${ns}`); });
 
-  test('item 5 (#11.10): kubectl create of a run with $(sidecars.cache.hostname) is refused with the message', async () => {
+  test('item 5: kubectl create of a run with $(sidecars.cache.hostname) is refused with the message', async () => {
     const inline = { tasks: [{ name: 't', taskSpec: { steps: [{ name: 's', image: 'busybox', script: 'true' }] } }] };
     // Negative control first (also waits for the webhook to be called): a valid reference is admitted.
     // A new webhook configuration takes a moment to be used: until then a run is admitted untouched.
