@@ -116,7 +116,8 @@ const jestShared = {
 };
 // The unit project transpiles with swc (no type check per file: seconds instead of a minute);
 // `npm run typecheck`, a step of `npm test`, checks the types of everything.
-const swc = ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } }];
+// Class fields as tsc emits them for this project's target (assigned after parameter properties).
+const swc = ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2020', transform: { useDefineForClassFields: false } }, module: { type: 'commonjs' } }];
 pkg.addOverride('jest.projects', [
   { ...jestShared, displayName: 'unit', testMatch: ['<rootDir>/test/**/*.unit.test.ts'], transform: { '^.+\\.tsx?$': swc, '^.+\\.m?js$': '@swc/jest' } },
   {
@@ -159,6 +160,13 @@ project.addTask('test:fast', {
     { exec: 'bash scripts/control-plane.sh >/dev/null', name: 'build or reuse the local control plane' },
     { exec: 'jest --ci --testPathIgnorePatterns /test/node/', receiveArgs: true },
   ],
+});
+
+// What a killed run of the platform left behind (processes, network namespaces, mounts, cgroups),
+// found by the records each control plane and node writes as it starts, removed, and listed.
+project.addTask('platform:stop', {
+  description: 'stop and remove what a killed test run, demo or bench left of the local platform (never a run still in use)',
+  exec: 'ts-node --transpile-only --project test/tsconfig.json test/harness/platform-stop.ts',
 });
 
 // The main job, end to end on a local control plane (built on first use, like `npm test`).

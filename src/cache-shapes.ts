@@ -9,7 +9,7 @@
  * this file and the readers (pipelinerun.ts, selection.ts, readiness.ts, admission.ts) in step.
  */
 import { LABELS, RESERVED_PREFIX } from '../constructs/api/spec';
-import type { IndexFunc, KubeObject } from './k8s/informer';
+import type { IndexFunc, KubeObject } from './k8s/object-store';
 import { runIdentity } from './pipelinerun';
 
 type Meta = KubeObject['metadata'];

@@ -1,7 +1,7 @@
 import { LABELS, MANAGED_BY } from '../constructs/api/spec';
 import { RUN_INDEX } from './cache-shapes';
 import { EventRecorder, REASONS } from './events';
-import type { KubeObject, ObjectCache } from './k8s/informer';
+import type { KubeObject, ObjectCache } from './k8s/object-store';
 import { RawClient, isNotFound } from './k8s/raw';
 import { collectionPath, objectPath } from './k8s/resources';
 import type { Logger } from './log';

@@ -3,20 +3,22 @@ import { LABELS } from '../constructs/api/spec';
 import { KindRegistry } from '../constructs/kinds';
 import { EventRecorder, REASONS } from './events';
 import { RUN_ID_INDEX, RUN_INDEX, SIDECAR_INDEX, runIdIndex, runIndex, sidecarIndex, slimPipelineRun, slimPod } from './cache-shapes';
-import { GrowingNamespaceInformer, UnionCache } from './k8s/cache-union';
+import { UnionCache } from './k8s/cache-union';
 import { SharedCaches, sharedCaches } from './shared-caches';
-import { Informer, InformerHandler, InformerOptions, KubeObject, MultiNamespaceInformer, ObjectCache, keyOf } from './k8s/informer';
+import { Informer, InformerOptions } from './k8s/informer';
+import { NamespacedInformers } from './k8s/namespaced-informers';
+import { InformerHandler, keyOf, KubeObject, ObjectCache } from './k8s/object-store';
 import { ApiError, RawClient } from './k8s/raw';
 import { collectionPath } from './k8s/resources';
 import type { Logger } from './log';
 import type { OperatorMetrics } from './metrics';
-import { PENDING } from './pipelinerun';
 import { deploymentReady } from './readiness';
 import { WorkQueue } from './queue';
 import { timerDelay } from './timers';
 import { OWNED_KINDS, OWNED_SELECTOR } from './cleanup';
-import { isDone, runIdentity } from './pipelinerun';
+import { isDone, PENDING } from './pipelinerun';
 import { Caches, Reconciler } from './reconcile';
+import { sweepFinishedRuns } from './sweep';
 import { hasCrashed, healthKeyOf, SidecarHealth } from './sidecar-health';
 import { SidecarStatusWriter } from './sidecar-status';
 
@@ -56,7 +58,7 @@ export class Controller {
   private readonly health: SidecarHealth;
   private readonly status: SidecarStatusWriter;
   private readonly queue: WorkQueue;
-  private readonly fallbackRuns: GrowingNamespaceInformer;
+  private readonly fallbackRuns: NamespacedInformers;
   private readonly ownShared: boolean;
   private sweepTimer?: NodeJS.Timeout;
   private running = false;
@@ -71,7 +73,7 @@ export class Controller {
     // Serving a list of namespaces: watch namespaced kinds in each of them (the install's RBAC grants
     // Secrets and writes only there), never cluster-wide.
     const inf = (name: string, apiVersion: string, kind: string, extra: Partial<InformerOptions> = {}): ObjectCache => served
-      ? new MultiNamespaceInformer(o.kubeConfig, o.client, served, (ns) => collectionPath(apiVersion, kind, ns), { name, log: o.log, watchIdleTimeoutMs: o.watchIdleTimeoutMs, ...extra })
+      ? NamespacedInformers.fixed(o.kubeConfig, o.client, served, (ns) => collectionPath(apiVersion, kind, ns), { name, log: o.log, watchIdleTimeoutMs: o.watchIdleTimeoutMs, ...extra })
       : new Informer(o.kubeConfig, o.client, { name, path: collectionPath(apiVersion, kind), log: o.log, watchIdleTimeoutMs: o.watchIdleTimeoutMs, ...extra });
     const owned = new Map<string, ObjectCache>();
     for (const k of OWNED_KINDS) {
@@ -88,7 +90,7 @@ export class Controller {
     // the two: only the webhook sets the label, at CREATE.
     const runOpts = { transform: slimPipelineRun, indexers: { [RUN_ID_INDEX]: runIdIndex }, log: o.log, watchIdleTimeoutMs: o.watchIdleTimeoutMs };
     const runPath = (ns?: string) => collectionPath('tekton.dev/v1', 'PipelineRun', ns);
-    this.fallbackRuns = new GrowingNamespaceInformer(o.kubeConfig, o.client, runPath, { ...runOpts, name: 'PipelineRun(fallback)', labelSelector: `!${LABELS.admitted}` }, served);
+    this.fallbackRuns = new NamespacedInformers(o.kubeConfig, o.client, runPath, { ...runOpts, name: 'PipelineRun(fallback)', labelSelector: `!${LABELS.admitted}` }, served);
     this.caches = {
       runs: new UnionCache([inf('PipelineRun', 'tekton.dev/v1', 'PipelineRun', { ...runOpts, labelSelector: LABELS.admitted }), this.fallbackRuns]),
       sidecars: shared.sidecars,
@@ -265,61 +267,14 @@ export class Controller {
     }
   }
 
-  /**
-   * Deletes objects whose run is gone or done: covers a missed event, a restart while a run was
-   * deleted or finished, and GC not running. Candidate runs are confirmed on the server first.
-   */
+  /** The sweep (sweep.ts), then each PipelineSidecar's status (activeRuns), written only when it changed. */
   async sweep(): Promise<number> {
-    // Group by run id, not by owner: objects orphaned on purpose (delete --cascade=orphan) have lost
-    // their ownerReferences, and the run-name label may be truncated; the run id always identifies the
-    // run. One pass over the owned objects, then one index lookup per group: linear in what we own.
-    const groups = new Map<string, { ns: string; runId: string; owner?: string }>();
-    for (const o of this.reconciler.ownedObjects(undefined, () => true)) {
-      const runId = o.metadata.labels?.[LABELS.runId];
-      const ns = o.metadata.namespace;
-      if (!runId || !ns) continue;
-      const g = groups.get(`${ns}/${runId}`) ?? { ns, runId };
-      g.owner ??= (o.metadata as any).ownerReferences?.find((r: any) => r.kind === 'PipelineRun')?.name;
-      groups.set(`${ns}/${runId}`, g);
-    }
-    let deleted = 0;
-    for (const [key, g] of groups) {
-      const cached = this.caches.runs.byIndex(RUN_ID_INDEX, key)[0];
-      if (cached && !isDone(cached)) continue;
-      // Confirm on the server: the cache may not have seen a run created a moment ago. Only this
-      // run is read (by the webhook's label, or by its name from an ownerReference), never a
-      // namespace's whole list of runs.
-      const live = await this.liveRunOf(g);
-      if (live && !isDone(live)) continue;
-      await this.reconciler.deleteByRunId(g.ns, g.runId);
-      this.o.log.info('sweep deleted objects of a finished or missing run', { namespace: g.ns, runId: g.runId, run: live?.metadata?.name ?? '(gone)' });
-      deleted++;
-    }
-    // Each PipelineSidecar's status (activeRuns) follows once per sweep: written only when it changed.
+    const deleted = await sweepFinishedRuns({
+      client: this.o.client, runs: this.caches.runs, owned: () => this.reconciler.ownedObjects(undefined, () => true),
+      deleteByRunId: (ns, runId) => this.reconciler.deleteByRunId(ns, runId), log: this.o.log,
+    });
     for (const cr of this.caches.sidecars.list()) this.queue.add(SIDECAR + keyOf(cr));
     return deleted;
-  }
-
-  /** The run named by a run id, read from the server (undefined: none exists). */
-  private async liveRunOf(g: { ns: string; runId: string; owner?: string }): Promise<Record<string, any> | undefined> {
-    const path = collectionPath('tekton.dev/v1', 'PipelineRun', g.ns);
-    const admitted = (await this.o.client.get(path, { labelSelector: `${LABELS.admitted}=${g.runId}` })).items ?? [];
-    const byLabel = admitted.find((r: any) => runIdentity(r).runId === g.runId);
-    if (byLabel) return byLabel;
-    if (!g.owner) {
-      // No ownerReference left (orphaned on purpose, or a fallback run's objects stripped by hand):
-      // only the namespace's list can tell. Rare; paged like an informer's list.
-      let cont: string | undefined;
-      do {
-        const page = await this.o.client.get(path, { limit: 500, continue: cont });
-        const hit = (page.items ?? []).find((r: any) => runIdentity(r).runId === g.runId);
-        if (hit) return hit;
-        cont = page.metadata?.continue || undefined;
-      } while (cont);
-      return undefined;
-    }
-    const byName = await this.o.client.getOrUndefined(`${path}/${encodeURIComponent(g.owner)}`);
-    return byName && runIdentity(byName).runId === g.runId ? byName : undefined;
   }
 }
 
@@ -329,4 +284,3 @@ function errorReason(e: unknown): string {
   return 'internal';
 }
 
-export type { KubeObject };

@@ -4,7 +4,7 @@ import { RUN_INDEX, slimPipelineRun } from './cache-shapes';
 import type { RunCleaner } from './cleanup';
 import { EventRecorder, REASONS } from './events';
 import { GateDecision, SidecarObservation, decide } from './gate';
-import type { KubeObject, ObjectCache } from './k8s/informer';
+import type { KubeObject, ObjectCache } from './k8s/object-store';
 import { ApiError, RawClient } from './k8s/raw';
 import type { Logger } from './log';
 import type { RunSidecar } from './material';

@@ -3,7 +3,7 @@ import type { KindRegistry } from '../constructs/kinds';
 import { sidecarEndpoints } from '../constructs/endpoints';
 import { CLIENT_BACKUP_KEYS } from '../constructs/pipeline-sidecar';
 import { serviceDnsNames } from '../constructs/names';
-import type { ObjectCache } from './k8s/informer';
+import type { ObjectCache } from './k8s/object-store';
 import { RawClient, isNotFound } from './k8s/raw';
 import { objectPath } from './k8s/resources';
 import { mintRunTlsPooled, randomPassword } from './tls';

@@ -6,7 +6,7 @@ import { RunCleaner as Cleaner } from './cleanup';
 import { parseDuration } from './duration';
 import { EventRecorder, REASONS } from './events';
 import { GateActions, ReconcileResult } from './gate-actions';
-import { KubeObject, ObjectCache } from './k8s/informer';
+import { KubeObject, ObjectCache } from './k8s/object-store';
 import { RawClient } from './k8s/raw';
 import type { Logger } from './log';
 import { MaterialStore, RunSidecar } from './material';

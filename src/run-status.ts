@@ -1,5 +1,5 @@
 import { ANNOTATIONS } from '../constructs/api/spec';
-import type { KubeObject } from './k8s/informer';
+import type { KubeObject } from './k8s/object-store';
 import { ApiError, RawClient } from './k8s/raw';
 import { objectPath } from './k8s/resources';
 import { CANCELLED, CANCELLED_ANNOTATION, PENDING, PipelineRun } from './pipelinerun';

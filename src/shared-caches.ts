@@ -1,7 +1,9 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { API_VERSION, KIND } from '../constructs/api/spec';
 import { slimPipeline } from './cache-shapes';
-import { Informer, InformerOptions, MultiNamespaceInformer, ObjectCache } from './k8s/informer';
+import { Informer, InformerOptions } from './k8s/informer';
+import { NamespacedInformers } from './k8s/namespaced-informers';
+import { ObjectCache } from './k8s/object-store';
 import type { RawClient } from './k8s/raw';
 import { collectionPath } from './k8s/resources';
 import type { Logger } from './log';
@@ -25,7 +27,7 @@ export interface SharedCaches {
 export function sharedCaches(o: SharedCacheOptions): SharedCaches {
   const served = o.watchNamespaces?.length ? [...new Set(o.watchNamespaces)] : undefined;
   const inf = (name: string, apiVersion: string, kind: string, extra: Partial<InformerOptions> = {}): ObjectCache => served
-    ? new MultiNamespaceInformer(o.kubeConfig, o.client, served, (ns) => collectionPath(apiVersion, kind, ns), { name, log: o.log, watchIdleTimeoutMs: o.watchIdleTimeoutMs, ...extra })
+    ? NamespacedInformers.fixed(o.kubeConfig, o.client, served, (ns) => collectionPath(apiVersion, kind, ns), { name, log: o.log, watchIdleTimeoutMs: o.watchIdleTimeoutMs, ...extra })
     : new Informer(o.kubeConfig, o.client, { name, path: collectionPath(apiVersion, kind), log: o.log, watchIdleTimeoutMs: o.watchIdleTimeoutMs, ...extra });
   return {
     sidecars: inf('PipelineSidecar', API_VERSION, KIND),

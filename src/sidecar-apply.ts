@@ -3,7 +3,7 @@ import { FIELD_MANAGER, GROUP, LABELS, RunIdentity, SidecarMaterial } from '../c
 import type { KindRegistry } from '../constructs/kinds';
 import { synthesizeRun } from '../constructs/synthesize';
 import { EventRecorder, REASONS } from './events';
-import type { KubeObject, ObjectCache } from './k8s/informer';
+import type { KubeObject, ObjectCache } from './k8s/object-store';
 import { ApiError, RawClient, isConflict } from './k8s/raw';
 import { collectionPath, objectPath } from './k8s/resources';
 import type { Logger } from './log';

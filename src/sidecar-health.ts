@@ -1,6 +1,6 @@
 import { GROUP, LABELS } from '../constructs/api/spec';
 import { EventRecorder, REASONS } from './events';
-import type { KubeObject, ObjectCache } from './k8s/informer';
+import type { KubeObject, ObjectCache } from './k8s/object-store';
 import { isConflict, isNotFound, RawClient } from './k8s/raw';
 import { objectPath } from './k8s/resources';
 import type { Logger } from './log';

@@ -3,7 +3,7 @@ import { KindRegistry } from '../constructs/kinds';
 import { validateSidecarSpec } from '../constructs/synthesize';
 import { trustedRunId } from './bookkeeping';
 import { REASONS } from './events';
-import type { KubeObject, ObjectCache } from './k8s/informer';
+import type { KubeObject, ObjectCache } from './k8s/object-store';
 import type { RawClient } from './k8s/raw';
 import { objectPath } from './k8s/resources';
 import type { RunSidecar } from './material';

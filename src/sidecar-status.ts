@@ -4,7 +4,7 @@ import { KindRegistry } from '../constructs/kinds';
 import { PodSecurityError } from '../constructs/pod-security';
 import { synthesizeRun, validateSidecarSpec } from '../constructs/synthesize';
 import { SIDECAR_INDEX } from './cache-shapes';
-import type { ObjectCache } from './k8s/informer';
+import type { ObjectCache } from './k8s/object-store';
 import { RawClient, isNotFound } from './k8s/raw';
 import { objectPath } from './k8s/resources';
 

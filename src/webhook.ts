@@ -1,18 +1,19 @@
 import * as https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ANNOTATIONS, PipelineSidecarResource, API_VERSION, KIND, FIELD_MANAGER } from '../constructs/api/spec';
+import { ANNOTATIONS, FIELD_MANAGER } from '../constructs/api/spec';
 import { OPERATOR_PORTS, WEBHOOK_SERVICE_NAME } from '../constructs/bundle/defaults';
 import { mutatingWebhookConfiguration, WEBHOOK_PATH } from '../constructs/api/webhook-config';
 import { KindRegistry } from '../constructs/kinds';
 import { admissionPatch, admitPipelineRun, runShapeProblem } from './admission';
 import { isObject, isPipelineRunCreate, MAX_REVIEW_BYTES, parseAdmissionReview, readBody } from './admission-review';
-import { ApiError, RawClient, isConflict, isNotFound } from './k8s/raw';
-import { collectionPath, objectPath } from './k8s/resources';
+import { RawClient } from './k8s/raw';
+import { objectPath } from './k8s/resources';
+import { AdmissionSources } from './admission-sources';
 import type { SharedCaches } from './shared-caches';
 import type { Logger } from './log';
 import type { OperatorMetrics } from './metrics';
-import { mintServingCert, mintWebhookCa, validFor, WebhookCa } from './webhook-tls';
+import { ensureServingTls, readExternalTls, StoredTls } from './webhook-cert-secret';
 
 export interface WebhookOptions {
   /** Port to serve HTTPS on (0: any free port; read `port` after start). */
@@ -53,23 +54,6 @@ export interface WebhookOptions {
   readonly caValidityMs?: number;
 }
 
-/**
- * The shared serving material. `bundle` is what the configuration's caBundle carries: the current CA,
- * and during a CA rotation the previous one too, so a replica still serving a certificate of the
- * previous CA stays trusted until it reloads.
- */
-interface StoredTls { caCert: string; caKey?: string; previousCa?: string; cert: string; key: string; bundle: string }
-
-const DAY_MS = 86_400_000;
-const DEFAULT_LEAF_VALIDITY_MS = 365 * DAY_MS;
-const DEFAULT_RENEW_BEFORE_MS = 30 * DAY_MS;
-const DEFAULT_CA_VALIDITY_MS = 3650 * DAY_MS;
-
-/** The caBundle for a CA and, while it is still valid, the one before it. */
-function caBundleOf(caCert: string, previousCa?: string): string {
-  return previousCa && previousCa !== caCert && validFor(previousCa) ? caCert + previousCa : caCert;
-}
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 /** The Service the API server calls: the one given, or without a url the install bundle's in `namespace`. */
 export function webhookService(opts: WebhookOptions, namespace: string): WebhookOptions['service'] {
@@ -111,11 +95,15 @@ export class WebhookServer {
     /** Namespaces the controller serves (undefined: all). Runs elsewhere are never gated: nobody would start them. */
     private readonly servedNamespaces?: string[],
     /** PipelineSidecar and Pipeline caches (the operator's, shared with its controller): admissions read them, not the server. */
-    private readonly caches?: SharedCaches,
-  ) {}
+    caches?: SharedCaches,
+  ) {
+    this.sources = new AdmissionSources(client, caches, metrics);
+  }
 
+  /** What admissions read: the shared caches, or the server (admission-sources.ts). */
+  private readonly sources: AdmissionSources;
   /** Reads sent to the API server by admissions (cache not synced, a miss, or a refusal confirmed); tests read it. */
-  liveReads = 0;
+  get liveReads(): number { return this.sources.liveReads; }
 
   get port(): number { return this.boundPort ?? this.opts.port; }
   get configName(): string { return this.opts.configName ?? 'pipeline-sidecars'; }
@@ -128,89 +116,14 @@ export class WebhookServer {
     return webhookCertHosts(this.opts, this.namespace);
   }
 
-  /**
-   * Reads the shared serving certificate, or renews and stores it (the first replica to write the
-   * Secret wins; the others use theirs). Renewal never strands a replica that has not reloaded yet:
-   * while the CA has life left it only re-issues the serving certificate under the same CA, so the
-   * caBundle does not change; when the CA itself must go, the outgoing CA stays in the Secret and in
-   * the caBundle (ca-previous.crt) until it expires.
-   */
-  private async ensureTls(): Promise<StoredTls> {
+  /** The shared serving certificate: read, renewed or waited for (webhook-cert-secret.ts). */
+  private ensureTls(): Promise<StoredTls> {
     const secretName = this.opts.secretName ?? `${this.configName}-webhook-tls`;
-    const path = objectPath({ apiVersion: 'v1', kind: 'Secret', metadata: { name: secretName, namespace: this.namespace } });
-    const hosts = this.certHosts();
-    if (this.opts.externalCa) return this.readExternalTls(path, secretName);
-    const leafValidity = this.opts.leafValidityMs ?? DEFAULT_LEAF_VALIDITY_MS;
-    const renewBefore = this.opts.renewBeforeMs ?? DEFAULT_RENEW_BEFORE_MS;
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const existing = await this.client.getOrUndefined(path);
-      const decode = (k: string) => (existing?.data?.[k] ? Buffer.from(existing.data[k], 'base64').toString('utf8') : undefined);
-      const stored = { caCert: decode('ca.crt'), caKey: decode('ca.key'), previousCa: decode('ca-previous.crt'), cert: decode('tls.crt'), key: decode('tls.key') };
-      const storedHosts = (existing?.metadata?.annotations?.['pipeline-sidecars.dev/hosts'] ?? '').split(',');
-      if (stored.caCert && stored.cert && stored.key && validFor(stored.cert, renewBefore) && hosts.every((h) => storedHosts.includes(h))) {
-        return { ...stored, caCert: stored.caCert, cert: stored.cert, key: stored.key, bundle: caBundleOf(stored.caCert, stored.previousCa) };
-      }
-
-      // Keep the CA while a full-length serving certificate fits in its life; otherwise rotate it.
-      let ca: WebhookCa;
-      let previousCa: string | undefined;
-      if (stored.caCert && stored.caKey && validFor(stored.caCert, leafValidity)) {
-        ca = { caCert: stored.caCert, caKey: stored.caKey };
-        previousCa = stored.previousCa && validFor(stored.previousCa) ? stored.previousCa : undefined;
-      } else {
-        ca = await mintWebhookCa(this.opts.caValidityMs ?? DEFAULT_CA_VALIDITY_MS);
-        // The outgoing CA: the stored one, or (the Secret was lost) the one this replica still serves under.
-        previousCa = [stored.caCert, this.tls?.caCert].find((c) => validFor(c));
-      }
-      const minted = await mintServingCert(ca, hosts, leafValidity);
-      const body = {
-        apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls',
-        metadata: {
-          name: secretName, namespace: this.namespace,
-          labels: { 'app.kubernetes.io/managed-by': 'pipeline-sidecars', 'app.kubernetes.io/component': 'webhook' },
-          annotations: { 'pipeline-sidecars.dev/hosts': minted.hosts.join(',') },
-          ...(existing ? { resourceVersion: existing.metadata.resourceVersion } : {}),
-        },
-        data: {
-          'ca.crt': Buffer.from(ca.caCert).toString('base64'),
-          'ca.key': Buffer.from(ca.caKey).toString('base64'),
-          ...(previousCa ? { 'ca-previous.crt': Buffer.from(previousCa).toString('base64') } : {}),
-          'tls.crt': Buffer.from(minted.cert).toString('base64'),
-          'tls.key': Buffer.from(minted.key).toString('base64'),
-        },
-      };
-      try {
-        if (existing) await this.client.request('PUT', path, { body });
-        else await this.client.create(collectionPath('v1', 'Secret', this.namespace), body);
-        this.log.info('minted the webhook serving certificate', {
-          secret: secretName, hosts: minted.hosts, notAfter: minted.notAfter.toISOString(),
-          ca: ca.caCert === stored.caCert ? 'kept' : 'rotated', previousCaKept: !!previousCa,
-        });
-        return { caCert: ca.caCert, caKey: ca.caKey, previousCa, cert: minted.cert, key: minted.key, bundle: caBundleOf(ca.caCert, previousCa) };
-      } catch (e) {
-        // Another replica wrote it first: use theirs, so all replicas serve under one caBundle.
-        if (isConflict(e) || (e instanceof ApiError && e.reason === 'AlreadyExists')) continue;
-        throw e;
-      }
-    }
-    throw new Error(`could not settle the webhook certificate Secret ${this.namespace}/${secretName}: it keeps changing under us`);
-  }
-
-  /** cert-manager (or another issuer) owns the Secret: read it, wait for it, never write it. */
-  private async readExternalTls(path: string, secretName: string): Promise<StoredTls> {
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-      const s = await this.client.getOrUndefined(path);
-      const get = (k: string) => (s?.data?.[k] ? Buffer.from(s.data[k], 'base64').toString('utf8') : undefined);
-      const cert = get('tls.crt');
-      const key = get('tls.key');
-      if (cert && key) return { caCert: get('ca.crt') ?? '', cert, key, bundle: get('ca.crt') ?? '' };
-      if (Date.now() > deadline) {
-        throw new Error(`--webhook-external-ca: Secret ${this.namespace}/${secretName} with tls.crt and tls.key did not appear in 2 minutes; is cert-manager installed and the Certificate Ready?`);
-      }
-      this.log.info('waiting for the externally issued webhook certificate', { secret: secretName });
-      await new Promise((r) => setTimeout(r, 2000));
-    }
+    if (this.opts.externalCa) return readExternalTls(this.client, this.namespace, secretName, this.log);
+    return ensureServingTls(this.client, {
+      namespace: this.namespace, secretName, hosts: this.certHosts(), current: this.tls,
+      leafValidityMs: this.opts.leafValidityMs, renewBeforeMs: this.opts.renewBeforeMs, caValidityMs: this.opts.caValidityMs,
+    }, this.log);
   }
 
   async start(): Promise<void> {
@@ -344,13 +257,13 @@ export class WebhookServer {
     }
     try {
       const decide = async (live: boolean) => {
-        const [pipelineResult, sidecars] = await Promise.all([this.readPipeline(run, namespace, live), this.readSidecars(namespace, live)]);
+        const [pipelineResult, sidecars] = await Promise.all([this.sources.pipeline(run, namespace, live), this.sources.sidecars(namespace, live)]);
         return admitPipelineRun({ run, namespace, pipeline: pipelineResult.pipeline, pipelineProblem: pipelineResult.problem, sidecars, kinds: this.kinds });
       };
       let decision = await decide(false);
       // The caches may be a moment behind (a PipelineSidecar applied just before the run): a refusal
       // is only given after the server itself agrees. Refusals are rare; admissions stay read-free.
-      if (!decision.allowed && this.fromCache) decision = await decide(true);
+      if (!decision.allowed && this.sources.fromCache) decision = await decide(true);
       if (!decision.allowed) {
         this.metrics?.admissions.inc({ result: 'rejected' });
         log.info('rejected PipelineRun', { reason: decision.message });
@@ -375,35 +288,6 @@ export class WebhookServer {
       this.metrics?.errors.inc({ reason: 'admission' });
       log.warn('admission could not decide', { error: e });
       return reply(503, { message: `pipeline-sidecars webhook could not decide: ${(e as Error).message}` });
-    }
-  }
-
-  /** Whether the caches can answer (synced); until then, and without caches, every read goes to the server. */
-  private get fromCache(): boolean { return !!this.caches && this.caches.sidecars.hasSynced && this.caches.pipelines.hasSynced; }
-
-  private async readPipeline(run: any, namespace: string, live: boolean): Promise<{ pipeline?: Record<string, any>; problem?: string }> {
-    const ref = run.spec?.pipelineRef;
-    if (!ref?.name || ref.resolver || ref.bundle) return {};
-    if (typeof ref.name !== 'string' || !DNS_SUBDOMAIN.test(ref.name)) return { problem: `spec.pipelineRef.name ${JSON.stringify(ref.name)} is not a Pipeline name` };
-    // A cache miss is not an answer: the Pipeline may have been created a moment before the run.
-    const cached = !live && this.fromCache ? this.caches!.pipelines.get(namespace, ref.name) : undefined;
-    if (cached) return { pipeline: cached };
-    this.liveReads++;
-    this.metrics?.admissionReads.inc();
-    const p = await this.client.getOrUndefined(objectPath({ apiVersion: 'tekton.dev/v1', kind: 'Pipeline', metadata: { name: ref.name, namespace } }));
-    return p ? { pipeline: p } : { problem: `Pipeline "${ref.name}" does not exist in namespace "${namespace}"` };
-  }
-
-  private async readSidecars(namespace: string, live: boolean): Promise<PipelineSidecarResource[]> {
-    if (!live && this.fromCache) return this.caches!.sidecars.list(namespace) as unknown as PipelineSidecarResource[];
-    this.liveReads++;
-    this.metrics?.admissionReads.inc();
-    try {
-      const list = await this.client.get(collectionPath(API_VERSION, KIND, namespace));
-      return (list.items ?? []) as PipelineSidecarResource[];
-    } catch (e) {
-      if (isNotFound(e)) throw new Error('the PipelineSidecar CRD is not installed');
-      throw e;
     }
   }
 }

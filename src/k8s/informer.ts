@@ -2,15 +2,10 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../log';
 import { silentLogger } from '../log';
 import { timerDelay } from '../timers';
+import { IndexFunc, IndexedStore, InformerEvent, InformerHandler, KubeObject, NAMESPACE_INDEX, ObjectCache, keyOf } from './object-store';
 import { ApiError, RawClient } from './raw';
 import { startWatch, WatchHandle, WatchStalledError } from './watch';
-
-export type KubeObject = Record<string, any> & { metadata: { name: string; namespace?: string; resourceVersion?: string; uid?: string; labels?: Record<string, string>; annotations?: Record<string, string>; [field: string]: any } };
-
-export type InformerEvent = 'add' | 'update' | 'delete';
-/** The keys an object is filed under in one index (none: not in it). */
-export type IndexFunc = (obj: KubeObject) => string[];
-export type InformerHandler = (type: InformerEvent, obj: KubeObject, old?: KubeObject) => void;
+import { afterWatch } from './watch-recovery';
 
 export interface InformerOptions {
   /** Collection path, cluster-wide or namespaced (see collectionPath). */
@@ -47,67 +42,6 @@ export interface InformerOptions {
   readonly watchTimeoutSeconds?: number;
 }
 
-/** What to do after a watch ended with an error Status (an ERROR event, or the watch request's answer). */
-export type WatchRecovery = 'relist' | 'retry';
-
-/**
- * The resourceVersion we watch from is unusable: compacted away (410 Gone / Expired, "too old
- * resource version") or ahead of this API server's cache (ResourceVersionTooLarge, e.g. after a
- * failover to a lagging replica). Only a fresh list helps; anything else is retried from where we were.
- */
-export function watchRecovery(status: Record<string, any> | undefined): WatchRecovery {
-  if (!status) return 'retry';
-  if (status.code === 410 || status.reason === 'Expired' || status.reason === 'Gone') return 'relist';
-  if ((status.details?.causes ?? []).some((c: any) => c?.reason === 'ResourceVersionTooLarge')) return 'relist';
-  if (/too (old|large) resource version/i.test(String(status.message ?? ''))) return 'relist';
-  return 'retry';
-}
-
-/** A watch this short that delivered nothing is not a sign of health: the next one waits (no reconnect loop). */
-const HEALTHY_WATCH_MS = 1000;
-
-/** How one watch ended. */
-export interface WatchEnd {
-  /** The Status of an ERROR event, if one ended it. */
-  readonly errorStatus?: Record<string, any>;
-  /** What the stream ended with (WatchStalledError, ApiError for a refused request, a transport error), if not cleanly. */
-  readonly error?: unknown;
-  /** Whether anything (an event, a bookmark) arrived. */
-  readonly delivered: boolean;
-  readonly lastedMs: number;
-  /** Stalls in a row, before this one, of watches that delivered nothing at all. */
-  readonly emptyStallsBefore: number;
-}
-
-/** What to do next: list afresh or resume from our resourceVersion, wait first or not, and whether the backoff starts over. */
-export interface WatchNext {
-  readonly action: 'relist' | 'rewatch' | 'fail';
-  readonly wait: boolean;
-  readonly resetBackoff: boolean;
-  readonly why: string;
-}
-
-/**
- * The informer's decision after a watch ends. Only a clean end of a healthy watch (the server's own
- * timeout) re-watches at once; every failure waits a backoff, so no server answer can
- * make the informer reconnect in a loop. A stalled watch that delivered nothing at all, twice in a
- * row, relists: the API server answers a watch from a resourceVersion it has not reached with
- * silence, not an error (checked on kube-apiserver 1.36), so re-watching would never end it.
- */
-export function afterWatch(end: WatchEnd): WatchNext {
-  const resetBackoff = end.delivered || end.lastedMs >= HEALTHY_WATCH_MS;
-  const status = end.errorStatus ?? (end.error instanceof ApiError ? end.error.status : undefined);
-  if ((end.errorStatus || end.error instanceof ApiError) && watchRecovery(status) === 'relist') {
-    return { action: 'relist', wait: true, resetBackoff, why: `cannot resume from our resourceVersion: ${status?.message ?? status?.reason ?? status?.code}` };
-  }
-  if (end.errorStatus) return { action: 'rewatch', wait: true, resetBackoff, why: `ERROR event: ${end.errorStatus.message ?? end.errorStatus.reason ?? end.errorStatus.code}` };
-  if (end.error instanceof WatchStalledError) {
-    if (!end.delivered && end.emptyStallsBefore >= 1) return { action: 'relist', wait: true, resetBackoff, why: `stalled again without a single event or bookmark: ${end.error.message}` };
-    return { action: 'rewatch', wait: true, resetBackoff, why: `stalled: ${end.error.message}` };
-  }
-  if (end.error) return { action: 'fail', wait: true, resetBackoff, why: String((end.error as Error)?.message ?? end.error) };
-  return { action: 'rewatch', wait: !resetBackoff, resetBackoff, why: resetBackoff ? 'ended by the server' : 'ended at once without a single event' };
-}
 /** How long after the server's own watch timeout the client gives up on the stream. */
 const WATCH_DEADLINE_GRACE_MS = 30_000;
 
@@ -120,92 +54,6 @@ const WATCH_DEADLINE_GRACE_MS = 30_000;
 function stripManagedFields(obj: KubeObject): KubeObject {
   if (obj?.metadata?.managedFields) delete obj.metadata.managedFields;
   return obj;
-}
-
-/** The index every cache keeps: objects by namespace ('' for cluster-scoped ones). */
-export const NAMESPACE_INDEX = 'namespace';
-
-/**
- * The objects of an informer by key, with secondary indexes kept up to date on every write (like
- * client-go's ThreadSafeStore): readers ask an index for the few objects they need instead of
- * copying and filtering the whole cache.
- */
-export class IndexedStore {
-  private readonly items = new Map<string, KubeObject>();
-  private readonly indexers = new Map<string, IndexFunc>([[NAMESPACE_INDEX, (o) => [o.metadata?.namespace ?? '']]]);
-  /** index name → index key → object keys. */
-  private readonly indices = new Map<string, Map<string, Set<string>>>([[NAMESPACE_INDEX, new Map()]]);
-
-  addIndex(name: string, fn: IndexFunc): void {
-    if (this.items.size > 0) throw new Error(`index ${name} must be added before the first object`);
-    this.indexers.set(name, fn);
-    this.indices.set(name, new Map());
-  }
-
-  get size(): number { return this.items.size; }
-  get(key: string): KubeObject | undefined { return this.items.get(key); }
-  has(key: string): boolean { return this.items.has(key); }
-  values(): IterableIterator<KubeObject> { return this.items.values(); }
-  entries(): IterableIterator<[string, KubeObject]> { return this.items.entries(); }
-
-  set(key: string, obj: KubeObject): void {
-    const prev = this.items.get(key);
-    if (prev) this.unindex(key, prev);
-    this.items.set(key, obj);
-    for (const [name, fn] of this.indexers) {
-      const idx = this.indices.get(name)!;
-      for (const k of safeKeys(fn, obj)) {
-        let set = idx.get(k);
-        if (!set) idx.set(k, (set = new Set()));
-        set.add(key);
-      }
-    }
-  }
-
-  delete(key: string): boolean {
-    const prev = this.items.get(key);
-    if (!prev) return false;
-    this.unindex(key, prev);
-    return this.items.delete(key);
-  }
-
-  clear(): void {
-    this.items.clear();
-    for (const idx of this.indices.values()) idx.clear();
-  }
-
-  byIndex(index: string, key: string): KubeObject[] {
-    const set = this.indices.get(index)?.get(key);
-    if (!set) return [];
-    const out: KubeObject[] = [];
-    for (const k of set) { const o = this.items.get(k); if (o) out.push(o); }
-    return out;
-  }
-
-  /** The keys of an index (the sweep walks run ids, not objects). */
-  indexKeys(index: string): string[] { return [...(this.indices.get(index)?.keys() ?? [])]; }
-
-  private unindex(key: string, obj: KubeObject): void {
-    for (const [name, fn] of this.indexers) {
-      const idx = this.indices.get(name)!;
-      for (const k of safeKeys(fn, obj)) {
-        const set = idx.get(k);
-        if (!set) continue;
-        set.delete(key);
-        if (set.size === 0) idx.delete(k);
-      }
-    }
-  }
-}
-
-/** An index function that throws on a strange object files it nowhere, rather than failing the informer. */
-function safeKeys(fn: IndexFunc, obj: KubeObject): string[] {
-  try { return fn(obj) ?? []; } catch { return []; }
-}
-
-export function keyOf(obj: { metadata?: { name?: string; namespace?: string } }): string {
-  const m = obj.metadata ?? {};
-  return m.namespace ? `${m.namespace}/${m.name}` : String(m.name);
 }
 
 /**
@@ -410,50 +258,4 @@ export class Informer implements ObjectCache {
       }
     }
   }
-}
-
-/** What readers of a cache need; both Informer and MultiNamespaceInformer provide it. */
-export interface ObjectCache {
-  on(handler: InformerHandler): this;
-  /** Removes a handler added with on() (a controller that stops leading leaves shared caches clean). */
-  off(handler: InformerHandler): this;
-  get(namespace: string | undefined, name: string): KubeObject | undefined;
-  /** Every object, or those of one namespace (from the namespace index: no scan). */
-  list(namespace?: string): KubeObject[];
-  /** The objects filed under `key` in the index `index` (see InformerOptions.indexers); [] for an unknown index. */
-  byIndex(index: string, key: string): KubeObject[];
-  /** Objects cached. */
-  readonly size: number;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-  readonly hasSynced: boolean;
-}
-
-/**
- * One informer per namespace behind one cache interface: for an operator that serves a list of
- * namespaces and may only list some kinds (Secrets) in those, not cluster-wide (least privilege).
- */
-export class MultiNamespaceInformer implements ObjectCache {
-  private readonly byNs = new Map<string, Informer>();
-
-  constructor(kc: KubeConfig, client: RawClient, namespaces: string[], pathFor: (ns: string) => string, opts: Omit<InformerOptions, 'path'>) {
-    for (const ns of new Set(namespaces)) this.byNs.set(ns, new Informer(kc, client, { ...opts, name: `${opts.name}@${ns}`, path: pathFor(ns) }));
-  }
-
-  on(handler: InformerHandler): this { for (const i of this.byNs.values()) i.on(handler); return this; }
-  off(handler: InformerHandler): this { for (const i of this.byNs.values()) i.off(handler); return this; }
-  get(namespace: string | undefined, name: string): KubeObject | undefined { return namespace ? this.byNs.get(namespace)?.get(namespace, name) : undefined; }
-  list(namespace?: string): KubeObject[] {
-    if (namespace !== undefined) return this.byNs.get(namespace)?.list() ?? [];
-    return [...this.byNs.values()].flatMap((i) => i.list());
-  }
-  byIndex(index: string, key: string): KubeObject[] {
-    const out: KubeObject[] = [];
-    for (const i of this.byNs.values()) out.push(...i.byIndex(index, key));
-    return out;
-  }
-  get size(): number { let n = 0; for (const i of this.byNs.values()) n += i.size; return n; }
-  async start(): Promise<void> { await Promise.all([...this.byNs.values()].map((i) => i.start())); }
-  async stop(): Promise<void> { await Promise.all([...this.byNs.values()].map((i) => i.stop())); }
-  get hasSynced(): boolean { return [...this.byNs.values()].every((i) => i.hasSynced); }
 }

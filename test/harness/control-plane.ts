@@ -78,7 +78,12 @@ export interface ControlPlaneState {
   /** The API server's audit log: every write to a PipelineRun, with its body and answer (see auditPolicy). */
   readonly auditLog: string;
   readonly startedMs: number;
+  /** The process that started it: while it lives, `npm run platform:stop` leaves this control plane alone. */
+  readonly ownerPid?: number;
 }
+
+/** The file in a control plane's work dir that records its state (PIDs, netns) for `platform:stop`. */
+export const CONTROL_PLANE_STATE_FILE = 'control-plane-state.json';
 
 /**
  * A free port below Linux's ephemeral range (32768+): a port the kernel hands out to outgoing
@@ -261,6 +266,8 @@ export class ControlPlane {
     child.unref();
     this.procs.set(c, child);
     (this.state.pids as Record<string, number>)[c] = child.pid!;
+    // Recorded at once: a run killed with SIGKILL leaves these behind, and platform:stop finds them here.
+    fs.writeFileSync(path.join(this.state.workDir, CONTROL_PLANE_STATE_FILE), JSON.stringify({ ...this.state, ownerPid: process.pid }, null, 2));
     this.log(`${c} started (pid ${child.pid})`);
   }
 

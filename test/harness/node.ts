@@ -87,6 +87,8 @@ export interface NodeState {
   readonly timings: Record<string, number>;
   /** With controlPlaneRouting: the EndpointSlice of the `kubernetes` Service to delete at stop. */
   readonly apiEndpointSlice?: string;
+  /** The process that started it: while it lives, `npm run platform:stop` leaves this node alone. */
+  readonly ownerPid?: number;
 }
 
 export interface NodeHandle {
@@ -142,7 +144,7 @@ export async function startNode(cp: ControlPlaneState, opts: NodeOptions = {}): 
     name, workDir, cacheDir, netns: `ps-node-${suffix}`, hostVeth: `psh${suffix}`, nodeIp, hostIp,
     podCidr: `10.234.${octet}.0/24`, serviceCidr: opts.serviceCidr ?? '10.96.0.0/16', cgroupRoot: `pipeline-sidecars-${name}`,
     host: recordHost(), api: { server: cp.server, caFile: cp.caFile, token: opts.token ?? cp.adminToken }, pids: {}, timings, lockToken,
-    apiEndpointSlice: opts.controlPlaneRouting ? `kubernetes-${name}` : undefined,
+    apiEndpointSlice: opts.controlPlaneRouting ? `kubernetes-${name}` : undefined, ownerPid: process.pid,
   };
   const layout: NodeLayout = {
     name, workDir, cacheDir, nodeIp, hostIp, podCidr: state.podCidr, serviceCidr: state.serviceCidr, cgroupRoot: state.cgroupRoot,

@@ -1,6 +1,7 @@
 import * as net from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
-import { Informer, InformerEvent } from '../../src/k8s/informer';
+import { Informer } from '../../src/k8s/informer';
+import { InformerEvent } from '../../src/k8s/object-store';
 import { RawClient } from '../../src/k8s/raw';
 import { collectionPath } from '../../src/k8s/resources';
 import { WorkQueue } from '../../src/queue';

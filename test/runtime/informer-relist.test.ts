@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterWatch, Informer, watchRecovery, WatchEnd } from '../../src/k8s/informer';
+import { Informer } from '../../src/k8s/informer';
+import { afterWatch, WatchEnd, watchRecovery } from '../../src/k8s/watch-recovery';
 import { ApiError, RawClient } from '../../src/k8s/raw';
 import { collectionPath } from '../../src/k8s/resources';
 import { WatchStalledError } from '../../src/k8s/watch';
