@@ -34,6 +34,11 @@ function records(prefix: string, file: string): Array<{ dir: string; state: any 
   return out;
 }
 
+/** Why a record is left alone: its starter runs, or it names none (then nobody can tell, so it is not ours to stop). */
+function ownerOf(state: { ownerPid?: number }): string {
+  return state.ownerPid ? `started by pid ${state.ownerPid}, still running` : 'its record names no starting process; stop it by hand if it is yours';
+}
+
 /** A recorded PID that still runs the program it was started as (a reused PID is someone else's). */
 function stillOurs(pid: number, component: string, workDir: string): boolean {
   if (!isAlive(pid)) return false;
@@ -62,9 +67,9 @@ export async function stopLeftovers(): Promise<{ stopped: Stopped[]; inUse: stri
   const stopped: Stopped[] = [];
   const inUse: string[] = [];
   for (const { dir, state } of records('pipeline-sidecars-node-', 'node-state.json') as Array<{ dir: string; state: NodeState }>) {
-    if (state.ownerPid && isAlive(state.ownerPid)) { inUse.push(`real node ${dir} (started by pid ${state.ownerPid}, still running)`); continue; }
     const found = remains(state, state.netns);
     if (found.length === 0) continue;
+    if (!state.ownerPid || isAlive(state.ownerPid)) { inUse.push(`real node ${dir} (${ownerOf(state)})`); continue; }
     // Only the PIDs that are still ours: a reused PID must never be signalled.
     const pids = Object.fromEntries(Object.entries(state.pids).filter(([c, pid]) => stillOurs(pid, c, state.workDir)));
     // With its control plane gone too, the Node object and EndpointSlice went with the API server.
@@ -73,9 +78,9 @@ export async function stopLeftovers(): Promise<{ stopped: Stopped[]; inUse: stri
     stopped.push({ what: 'real node', workDir: dir, found, left });
   }
   for (const { dir, state } of records('pipeline-sidecars-cp-', CONTROL_PLANE_STATE_FILE) as Array<{ dir: string; state: ControlPlaneState }>) {
-    if (state.ownerPid && isAlive(state.ownerPid)) { inUse.push(`control plane ${dir} (started by pid ${state.ownerPid}, still running)`); continue; }
     const found = remains(state, state.netns?.name);
     if (found.length === 0) continue;
+    if (!state.ownerPid || isAlive(state.ownerPid)) { inUse.push(`control plane ${dir} (${ownerOf(state)})`); continue; }
     const pids = Object.fromEntries(Object.entries(state.pids).filter(([c, pid]) => stillOurs(pid, c, state.workDir)));
     const left = await stopPids({ ...state, pids }, { keepLogs: true });
     stopped.push({ what: 'control plane', workDir: dir, found, left });

@@ -48,7 +48,7 @@ ControlPlane.start({}).then((cp) => { process.stdout.write('READY ' + cp.state.w
 
   // The suite's own control plane runs on, named as in use.
   const own = clusterState();
-  expect(r.stdout).toContain(`left alone, in use: control plane ${own.workDir}`);
+  expect(r.stdout).toContain(`left alone, in use: control plane ${own.workDir} (started by pid`);
   for (const [c, pid] of Object.entries(own.pids)) expect({ c, alive: isAlive(pid) }).toEqual({ c, alive: true });
   fs.rmSync(starter, { force: true });
   fs.rmSync(workDir, { recursive: true, force: true });
