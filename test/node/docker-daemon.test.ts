@@ -97,6 +97,8 @@ describe('DockerDaemon on the real node', () => {
     await client.delete(`/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies/${daemon.policyName}`);
     let n = 0;
     await eventually('the other run to connect once the policy is gone', async () => (await attempt(`other-run-open-${n++}`, 'build-2')) === 'Succeeded', 60_000, 500);
+    // ...and so does the pod of the other namespace: it was the policy that kept it out, not the network.
+    expect(await attempt('other-ns-open', RUN, other)).toBe('Succeeded');
   });
 
   it('mTLS holds both ways: the daemon refuses a client without a certificate or with another run\'s, and a client trusting another run\'s CA refuses the daemon', async () => {

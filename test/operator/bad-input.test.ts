@@ -101,6 +101,23 @@ test('a privileged sidecar in a namespace without allow-privileged: Event naming
   await eventually('the run to be cancelled', async () => (await getRun(ns, run.metadata.name)).spec.status === 'Cancelled', 5_000);
   expect(await objectsOfRun(ns, run.metadata.annotations[ANNOTATIONS.runId])).toEqual([]);
   await goodRunStarts();
+
+  // Negative control: with the namespace labelled, the same sidecar is allowed, and its objects are applied.
+  await rawClient().mergePatch(`/api/v1/namespaces/${ns}`, { metadata: { labels: { 'pipeline-sidecars.dev/allow-privileged': 'true' } } });
+  try {
+    const allowed = await eventually('a privileged run to get its objects once the namespace allows it', async () => {
+      const r = await createRun(ns, { metadata: { generateName: 'priv-ok-', annotations: { [ANNOTATIONS.sidecars]: 'dind' } }, spec: { pipelineSpec: inline } });
+      const id = r.metadata.annotations[ANNOTATIONS.runId];
+      const got = await eventually(`objects of ${r.metadata.name} or a refusal`, async () => {
+        if ((await objectsOfRun(ns, id)).some((o) => o.startsWith('Deployment/'))) return 'applied';
+        return (await eventsFor(ns, r.metadata.name)).some((x) => x.reason === 'SidecarRefused') ? 'refused' : undefined;
+      }, 15_000);
+      return got === 'applied' ? r : undefined;
+    }, 45_000, 500);
+    expect((await eventsFor(ns, allowed.metadata.name)).map((x) => x.reason)).not.toContain('SidecarRefused');
+  } finally {
+    await rawClient().mergePatch(`/api/v1/namespaces/${ns}`, { metadata: { labels: { 'pipeline-sidecars.dev/allow-privileged': null } } });
+  }
 });
 
 test('an API error while applying (a quota forbids Services) is reported on the run, and the run starts once it is lifted', async () => {

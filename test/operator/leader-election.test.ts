@@ -91,8 +91,9 @@ test('two replicas: only the leader reconciles; SIGKILL of the leader hands over
   await eventually('the follower to take the lease', async () => (await leaseHolder()) === followerId, 15_000, 50);
   const handoverMs = Date.now() - tKill;
   process.stderr.write(`[leader-election] handover after SIGKILL: ${handoverMs} ms (lease ${LEASE_MS} ms)\n`);
-  // The lease time plus one retry period (lease/5) and polling slack.
-  expect(handoverMs).toBeLessThan(LEASE_MS + LEASE_MS / 5 + 1000);
+  // The contract: the lease time plus one retry period (lease/5). The margin on top (3 s) is what a
+  // loaded 2-core machine needs for the follower's next renew attempt and this test's polling.
+  expect(handoverMs).toBeLessThan(LEASE_MS + LEASE_MS / 5 + 3000);
 
   // The new leader reconciles; the webhook (now only the survivor behind the frontend) still gates.
   const run2 = await createRun(ns, { metadata: { generateName: 'two-', annotations: { [ANNOTATIONS.sidecars]: 'cache' } }, spec: { pipelineSpec: inline } });

