@@ -69,7 +69,7 @@ export function slimPipelineRun(run: KubeObject): KubeObject {
 /** A Pod as notReadyCause (readiness.ts) reads it: name, labels and status; no spec. */
 export function slimPod(pod: KubeObject): KubeObject {
   const s = pod.status ?? {};
-  const cs = (l: any[] | undefined) => l?.map((c) => pick(c, ['name', 'image', 'ready', 'restartCount', 'state', 'lastState']));
+  const cs = (l: any[] | undefined) => l?.map((c) => pick(c, ['name', 'image', 'imageID', 'ready', 'restartCount', 'state', 'lastState']));
   return {
     apiVersion: pod.apiVersion, kind: pod.kind,
     metadata: slimMeta(pod.metadata, 'ours'),

@@ -6,11 +6,13 @@ import { EventRecorder, REASONS } from './events';
 import { GateDecision, SidecarObservation, decide } from './gate';
 import type { KubeObject, ObjectCache } from './k8s/object-store';
 import { ApiError, RawClient } from './k8s/raw';
+import { collectionPath } from './k8s/resources';
 import type { Logger } from './log';
 import type { RunSidecar } from './material';
 import type { OperatorMetrics } from './metrics';
 import { MissingSidecars, missingWait } from './missing-sidecars';
 import { PipelineRun, releasableByUs } from './pipelinerun';
+import { PROVENANCE_ANNOTATION, sidecarProvenance } from './provenance';
 import { deploymentReady, notReadyCause } from './readiness';
 import { setRunStatus } from './run-status';
 import { APPLIED_AT } from './sidecar-apply';
@@ -125,7 +127,9 @@ export class GateActions {
       }
       case 'start': {
         await this.o.events.emit(run, 'Normal', REASONS.sidecarsReady, `sidecars ready (${sidecars.map((s) => s.name).join(', ')}; created ${this.objectList(run)}): starting the run`);
-        if (await this.setStatus(run, 'start')) {
+        // Which images served the run, by digest, recorded in the same write that releases it.
+        const provenance = await this.provenance(ident, sidecars);
+        if (await this.setStatus(run, 'start', { [PROVENANCE_ANNOTATION]: JSON.stringify(provenance) })) {
           const latency = (this.o.now() - Date.parse(run.metadata.creationTimestamp!)) / 1000;
           this.o.metrics?.unpendLatency.observe(latency);
           log.info('sidecars ready: started the run', { latencySeconds: latency });
@@ -155,6 +159,18 @@ export class GateActions {
     }
   }
 
+  /**
+   * The run's sidecar pods that served it. From the pod cache; when a Ready pod is not there yet (its
+   * watch event can trail the Deployment's), from one list of the run's pods on the server.
+   */
+  private async provenance(ident: RunIdentity, sidecars: readonly RunSidecar[]) {
+    const sidecarOf = (p: KubeObject) => p.metadata.labels?.[LABELS.sidecar];
+    const cached = sidecarProvenance(sidecars, this.o.pods.byIndex(RUN_INDEX, `id:${ident.namespace}/${ident.runId}`), sidecarOf);
+    if (cached.every((c) => c.pod)) return cached;
+    const live = await this.o.client.get(collectionPath('v1', 'Pod', ident.namespace), { labelSelector: `${LABELS.runId}=${ident.runId}` });
+    return sidecarProvenance(sidecars, live.items ?? [], sidecarOf);
+  }
+
   private causes(ident: RunIdentity, sidecars: readonly RunSidecar[], expired: readonly string[]): string {
     return sidecars.filter((s) => expired.includes(s.name)).map((s) => {
       const timeout = s.spec.lifecycle?.startupTimeout ?? `${Math.round(this.o.timeoutOf(s.spec) / 1000)}s`;
@@ -162,8 +178,8 @@ export class GateActions {
     }).join('; ');
   }
 
-  private async setStatus(run: PipelineRun, to: 'start' | 'cancel'): Promise<boolean> {
-    const stored = await setRunStatus(this.o.client, run, to, this.o.now());
+  private async setStatus(run: PipelineRun, to: 'start' | 'cancel', annotations?: Record<string, string>): Promise<boolean> {
+    const stored = await setRunStatus(this.o.client, run, to, this.o.now(), annotations);
     if (stored?.metadata?.resourceVersion) this.o.patched(run, slimPipelineRun(stored));
     return stored !== undefined;
   }

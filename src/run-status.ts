@@ -13,7 +13,7 @@ import { CANCELLED, CANCELLED_ANNOTATION, PENDING, PipelineRun } from './pipelin
  * Returns the run as the API server stored it, or undefined when the guard failed (422) or the run
  * is gone (404).
  */
-export async function setRunStatus(client: RawClient, run: PipelineRun, to: 'start' | 'cancel', now: number): Promise<KubeObject | undefined> {
+export async function setRunStatus(client: RawClient, run: PipelineRun, to: 'start' | 'cancel', now: number, annotations: Record<string, string> = {}): Promise<KubeObject | undefined> {
   const ann = run.metadata.annotations;
   const stamp = new Date(now).toISOString();
   const annotation = to === 'start' ? ANNOTATIONS.started : CANCELLED_ANNOTATION;
@@ -22,6 +22,7 @@ export async function setRunStatus(client: RawClient, run: PipelineRun, to: 'sta
     { op: 'test', path: '/spec/status', value: PENDING },
     to === 'start' ? { op: 'remove', path: '/spec/status' } : { op: 'replace', path: '/spec/status', value: CANCELLED },
     ann ? { op: 'add', path: `/metadata/annotations/${annKey}`, value: stamp } : { op: 'add', path: '/metadata/annotations', value: { [annotation]: stamp } },
+    ...Object.entries(annotations).map(([k, v]) => ({ op: 'add', path: `/metadata/annotations/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`, value: v })),
   ];
   try {
     return await client.jsonPatch(objectPath({ apiVersion: 'tekton.dev/v1', kind: 'PipelineRun', metadata: run.metadata }), ops);

@@ -2,7 +2,8 @@ import { ANNOTATIONS, LABELS } from '../../constructs/api/spec';
 import { eventually, rawClient } from '../harness/cluster';
 import { ctr, podLog } from '../harness/node';
 import type { TestNode } from '../harness/node-shared';
-import { succeeded, taskPodsOf, waitRunDone } from '../harness/runs';
+import { succeeded, taskPodsOf, taskRunsOf, waitRunDone } from '../harness/runs';
+import { PROVENANCE_ANNOTATION } from '../../src/provenance';
 import { createRun, objectsOfRun, ServedOperator } from '../operator/helpers';
 import { daemonRun, TektonOnNode, tektonOnNode, tepPipelineSpec } from './tekton-fixture';
 import { NODE_SETUP_TIMEOUT_MS } from '../harness/node-lock';
@@ -55,6 +56,13 @@ it('the TEP example for real: task 1 builds an image with the per-run daemon ove
   // Both task pods ran on the real node, and the second printed what the first one's image echoes.
   expect(pods.map((p) => p.spec.nodeName)).toEqual([node.state.name, node.state.name]);
   expect(testLog).toContain(`${marker} from-task-2`);
+  // Provenance: the run, and each TaskRun (Tekton copies the run's annotations), name the daemon
+  // image that built the image by the digest the kubelet ran, as the daemon's pod reports it.
+  const served = JSON.parse(done.metadata.annotations[PROVENANCE_ANNOTATION]);
+  const daemonStatus = daemonPod.status.containerStatuses[0];
+  expect(daemonStatus.imageID).toMatch(/@sha256:[0-9a-f]{64}$/);
+  expect(served).toEqual([{ sidecar: 'docker', kind: 'DockerDaemon', pod: daemonPod.metadata.name, containers: [{ name: daemonStatus.name, image: daemonStatus.image, imageID: daemonStatus.imageID }] }]);
+  for (const tr of await taskRunsOf(ns, name)) expect(tr.metadata.annotations[PROVENANCE_ANNOTATION]).toBe(done.metadata.annotations[PROVENANCE_ANNOTATION]);
   // The daemon pod is gone within seconds of the end, and the kubelet really stopped its container.
   const ended = Date.now();
   await eventually('the daemon pod to be gone', async () => (await objectsOfRun(ns, runId)).length === 0 &&
