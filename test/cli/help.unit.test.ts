@@ -1,22 +1,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { COMMANDS, main } from '../../src/cli';
+import { COMMANDS } from '../../src/cli';
 import { RUN_OPTIONS } from '../../src/cli-run';
+import { capture } from './capture';
 
 const PKG = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8'));
 
-async function capture(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = jest.spyOn(process.stdout, 'write').mockImplementation((s: any) => { out += s; return true; });
-  const e = jest.spyOn(process.stderr, 'write').mockImplementation((s: any) => { err += s; return true; });
-  try {
-    return { code: await main(argv), out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
 
 describe('pipeline-sidecars --help and --version', () => {
   test.each(Object.keys(COMMANDS).flatMap(c => [[c, '--help'], [c, '-h']]))('%s %s prints its usage on stdout and exits 0', async (cmd, flag) => {

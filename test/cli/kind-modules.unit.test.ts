@@ -2,9 +2,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as YAML from 'yaml';
-import { main } from '../../src/cli';
 import { operatorOptionsFromArgs } from '../../src/cli-run';
 import { KINDS_ENV, KindModuleError, kindModulePaths, loadKindModules } from '../../src/kind-modules';
+import { capture } from './capture';
 
 /**
  * Kinds modules as users write them, on disk: plain CommonJS files that get defineKind from this
@@ -28,18 +28,6 @@ const kindSource = (name: string, extra = '') => `defineKind({ name: ${JSON.stri
 const kindModule = (name: string, ...kinds: string[]) =>
   file(name, `const { defineKind, PipelineSidecar } = require(${CONSTRUCTS});\nexports.kinds = [${kinds.join(', ')}];\n`);
 
-async function capture(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = jest.spyOn(process.stdout, 'write').mockImplementation((s: any) => { out += s; return true; });
-  const e = jest.spyOn(process.stderr, 'write').mockImplementation((s: any) => { err += s; return true; });
-  try {
-    return { code: await main(argv), out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
 
 /** A run asking for sidecar `cache` of `kind`, as two files for render. */
 function runFiles(kind: string): string[] {
