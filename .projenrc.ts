@@ -145,6 +145,8 @@ test.exec('bash scripts/node.sh >/dev/null', { name: 'build or reuse the real-no
 // here so that jest's timeouts never include a build (the test calls the same scripts, then cached).
 test.exec('bash scripts/operator-image.sh >/dev/null', { name: 'build or reuse the operator image' });
 test.exec('bash scripts/kubectl.sh >/dev/null', { name: 'build or reuse kubectl' });
+// Argo CD's application controller and repo server (test/node/argocd.test.ts syncs a platform repo with them).
+test.exec('bash scripts/argocd.sh >/dev/null', { name: 'build or reuse Argo CD' });
 test.spawn(project.addTask('typecheck', {
   description: 'type-check src, constructs, scripts, bench and every test (the unit project transpiles without checking)',
   exec: 'tsc --noEmit -p test/tsconfig.json',
