@@ -154,7 +154,7 @@ describe('a real Argo CD syncs the platform team\'s GitOps repository (real node
     if (errors.length) throw new Error(`Argo CD left things behind:\n  ${errors.join('\n  ')}`);
   }, 180_000);
 
-  test('#19.1 the example Application syncs the repository\'s dist/ wave by wave (the webhook configuration once the operator is healthy) and becomes Synced and Healthy', async () => {
+  test('the example Application syncs the repository\'s dist/ wave by wave (the webhook configuration once the operator is healthy) and becomes Synced and Healthy', async () => {
     const objects = objectsOf(platformRepoContent({ image: image.ref, servedNamespace: served, sidecars: sidecarsV1 }));
     const bundle = objects.filter((o) => o.metadata.labels?.['app.kubernetes.io/part-of'] === 'pipeline-sidecars');
     const collections = Object.fromEntries(bundle.map((o) => [o.kind, collectionPath(o.apiVersion, o.kind)]));
@@ -207,7 +207,7 @@ describe('a real Argo CD syncs the platform team\'s GitOps repository (real node
     await waitRolledOut(image.ref);
   });
 
-  test('#19.2 no drift: with the caBundle filled in by the operator, the Application stays Synced through 3 hard refreshes and runs no sync, with the example\'s ignoreDifferences only', async () => {
+  test('no drift: with the caBundle filled in by the operator, the Application stays Synced through 3 hard refreshes and runs no sync, with the example\'s ignoreDifferences only', async () => {
     const shipped = objectsOf(platformRepoContent({ image: image.ref, servedNamespace: served, sidecars: sidecarsV1 })).find((o) => o.kind === 'MutatingWebhookConfiguration')!;
     expect(shipped.webhooks.every((w: any) => w.clientConfig.caBundle === undefined)).toBe(true);
     const mwcPath = `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${NAME}`;
@@ -231,7 +231,7 @@ describe('a real Argo CD syncs the platform team\'s GitOps repository (real node
     expect((await rawClient().get(mwcPath)).webhooks.map((w: any) => w.clientConfig.caBundle)).toEqual(caBundles);
   });
 
-  test('#19.3 a run asking for a PipelineSidecar Argo CD synced gets it and Succeeds (the TEP example); the Container-kind one shows Healthy in Argo CD through the shipped health check', async () => {
+  test('a run asking for a PipelineSidecar Argo CD synced gets it and Succeeds (the TEP example); the Container-kind one shows Healthy in Argo CD through the shipped health check', async () => {
     // argocd-cm holds the shipped health check, byte for byte.
     const cm = await rawClient().get(`/api/v1/namespaces/${ARGOCD_NAMESPACE}/configmaps/argocd-cm`);
     expect(cm.data[HEALTH_KEY]).toBe(parse(fs.readFileSync(HEALTH_CM_PATCH, 'utf8')).data[HEALTH_KEY]);
@@ -260,7 +260,7 @@ describe('a real Argo CD syncs the platform team\'s GitOps repository (real node
     await eventually('the run\'s sidecar objects gone', async () => (await objectsOfRun(served, runIdOf(run))).length === 0, 60_000, 250);
   });
 
-  test('#19.4 upgrade by a git commit: Argo CD rolls the operator out to the new tag; a live run keeps its daemon pod (same uid, 0 restarts) and is released exactly once', async () => {
+  test('upgrade by a git commit: Argo CD rolls the operator out to the new tag; a live run keeps its daemon pod (same uid, 0 restarts) and is released exactly once', async () => {
     const operatorBefore = (await waitRolledOut(image.ref)).map((p) => p.metadata.uid);
     const live = await createRun(served, sleepyDockerRun('live', 90));
     const daemon = await waitStartedWithSidecar(served, live);
@@ -283,7 +283,7 @@ describe('a real Argo CD syncs the platform team\'s GitOps repository (real node
     expect(released(live.metadata.name)).toBe(1);
   });
 
-  test('#19.5 a PipelineSidecar edited in git while a run uses it: the live run keeps what it got, the next run gets the new spec', async () => {
+  test('a PipelineSidecar edited in git while a run uses it: the live run keeps what it got, the next run gets the new spec', async () => {
     const env = (p: any) => p.spec.containers[0].env.find((e: any) => e.name === 'GREETING')?.value;
     const live = await createRun(served, sleepyRun('greet-live', 'greeter', 90));
     const before = await waitStartedWithSidecar(served, live);
@@ -311,7 +311,7 @@ describe('a real Argo CD syncs the platform team\'s GitOps repository (real node
     expect(seen.maxRestarts).toBe(0);
   });
 
-  test('#19.6 self-heal: a hand edit to the operator Deployment is reverted by Argo CD; no run is lost or released twice', async () => {
+  test('self-heal: a hand edit to the operator Deployment is reverted by Argo CD; no run is lost or released twice', async () => {
     await waitRolledOut(upgradeRef);
     const depPath = `/apis/apps/v1/namespaces/${OP_NS}/deployments/${NAME}`;
     const inGit = (await rawClient().get(depPath)).spec.template.spec.containers[0].resources;
@@ -346,7 +346,7 @@ describe('a real Argo CD syncs the platform team\'s GitOps repository (real node
     expect(seen.maxRestarts).toBe(0);
   });
 
-  test('#19.7 deleting the Application (resources finalizer) removes all of the repository but the CRD, which Argo CD never deletes; with the CRD deleted by hand, what the README\'s uninstall says holds and nothing else is left', async () => {
+  test('deleting the Application (resources finalizer) removes all of the repository but the CRD, which Argo CD never deletes; with the CRD deleted by hand, what the README\'s uninstall says holds and nothing else is left', async () => {
     await waitRolledOut(upgradeRef);
     const objects = objectsOf(platformRepoContent({ image: upgradeRef, servedNamespace: served, sidecars: sidecarsV1 }));
     const crdPath = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/pipelinesidecars.pipeline-sidecars.dev';
