@@ -23,6 +23,8 @@ if [ "${1:-}" = "--dir" ]; then echo "$out"; exit 0; fi
 if [ -f "$out/.complete" ]; then echo "$out"; exit 0; fi
 
 say() { printf '[argocd] %s\n' "$*" >&2; }
+# shellcheck source=lib/private-apt.sh
+. "$root/scripts/lib/private-apt.sh"
 need() { command -v "$1" >/dev/null 2>&1 || { say "missing '$1': $2"; exit 1; }; }
 need go "install Go >= 1.26 (it fetches the $ARGOCD_GO_TOOLCHAIN toolchain itself)"
 need git "install git (Argo CD's repo server runs it)"
@@ -36,21 +38,8 @@ say "building Argo CD $ARGOCD_VERSION into $out (first time on this machine; lat
 # --- redis: bookworm's redis-tools (it holds redis-server) and its libraries, with a private apt state.
 if [ ! -f "$out/redis/.complete" ]; then
   apt_dir="$out/apt"
-  mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial" "$apt_dir/sources.list.d" "$apt_dir/debs"
-  mirror=$(awk '/^URIs:/{for(i=2;i<=NF;i++) if ($i !~ /security/) {print $i; exit}}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
-  [ -n "$mirror" ] || mirror=$(awk '$1=="deb" && $0 !~ /security/ {for(i=2;i<=NF;i++) if ($i ~ /^https?:/) {print $i; exit}}' /etc/apt/sources.list 2>/dev/null || true)
-  [ -n "$mirror" ] || { say "no Debian mirror found in /etc/apt sources; add one"; exit 1; }
-  keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-  [ -f "$keyring" ] || { say "missing $keyring: apt-get install debian-archive-keyring"; exit 1; }
-  printf 'deb [signed-by=%s] %s bookworm main\n' "$keyring" "$mirror" > "$apt_dir/sources.list"
-  apt_opts=(-o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Etc::SourceList=$apt_dir/sources.list"
-    -o "Dir::Etc::SourceParts=$apt_dir/sources.list.d" -o "Dir::Cache::archives=$apt_dir/archives"
-    -o "Dir::State::status=/dev/null" -o "Debug::NoLocking=1" -o "APT::Get::List-Cleanup=0")
-  say "redis: apt-get update (bookworm, private state in $apt_dir)"
-  apt-get -q "${apt_opts[@]}" update >"$apt_dir/update.log" 2>&1 || { cat "$apt_dir/update.log" >&2; say "apt-get update failed"; exit 1; }
   # shellcheck disable=SC2086
-  (cd "$apt_dir/debs" && apt-get -q "${apt_opts[@]}" download $ARGOCD_REDIS_DEBIAN_BOOKWORM >"$apt_dir/download.log" 2>&1) \
-    || { cat "$apt_dir/download.log" >&2; say "apt-get download failed (a pinned version may have left the archive: update test/k8s/argocd/argocd.env)"; exit 1; }
+  private_apt_download "$apt_dir" bookworm "$apt_dir/debs" $ARGOCD_REDIS_DEBIAN_BOOKWORM
   rm -rf "$out/redis"; mkdir -p "$out/redis"
   for deb in "$apt_dir"/debs/*.deb; do dpkg -x "$deb" "$out/redis"; done
   # One redis binary serves and checks files, chosen by the name it runs under; Debian's redis-server

@@ -57,6 +57,8 @@ copy_kwok_stages() {
 if [ -f "$out/.complete" ]; then copy_kwok_stages; build_tekton; echo "$out"; exit 0; fi
 
 need() { command -v "$1" >/dev/null 2>&1 || { say "missing '$1': $2"; exit 1; }; }
+# shellcheck source=lib/private-apt.sh
+. "$root/scripts/lib/private-apt.sh"
 need go "install Go >= 1.26 (https://go.dev/doc/install, or Debian's golang-go from a suite that has 1.26)"
 need apt-get "this script fetches etcd from Debian's archive with apt-get download; run it on Debian or Ubuntu"
 need dpkg "install dpkg (it unpacks the etcd package with dpkg -x)"
@@ -67,22 +69,9 @@ say "building the local control plane into $out (first time on this machine; lat
 # --- etcd: Debian's etcd-server from sid, downloaded with a private apt state, unpacked, not installed.
 if [ ! -x "$out/bin/etcd" ]; then
   apt_dir="$out/apt"
-  mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial" "$apt_dir/sources.list.d" "$apt_dir/unpacked"
-  # Use the mirror this machine is already configured for, with the suite switched to sid.
-  mirror=$(awk '/^URIs:/{for(i=2;i<=NF;i++) if ($i !~ /security/) {print $i; exit}}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
-  [ -n "$mirror" ] || mirror=$(awk '$1=="deb" && $0 !~ /security/ {for(i=2;i<=NF;i++) if ($i ~ /^https?:/) {print $i; exit}}' /etc/apt/sources.list 2>/dev/null || true)
-  [ -n "$mirror" ] || { say "no Debian mirror found in /etc/apt sources; add one or set ETCD_DEB to a downloaded etcd-server .deb"; exit 1; }
-  keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-  [ -f "$keyring" ] || { say "missing $keyring: apt-get install debian-archive-keyring"; exit 1; }
-  echo "deb [signed-by=$keyring] $mirror $ETCD_DEBIAN_SUITE main" > "$apt_dir/sources.list"
-  apt_opts=(-o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Etc::SourceList=$apt_dir/sources.list"
-    -o "Dir::Etc::SourceParts=$apt_dir/sources.list.d" -o "Dir::Cache::archives=$apt_dir/archives"
-    -o "Dir::State::status=/dev/null" -o "Debug::NoLocking=1" -o "APT::Get::List-Cleanup=0")
+  mkdir -p "$apt_dir/unpacked"
   if [ -n "${ETCD_DEB:-}" ]; then deb="$ETCD_DEB"; else
-    say "etcd: apt-get update ($ETCD_DEBIAN_SUITE, private state in $apt_dir)"
-    apt-get -q "${apt_opts[@]}" update >"$apt_dir/update.log" 2>&1 || { cat "$apt_dir/update.log" >&2; say "apt-get update failed (log above)"; exit 1; }
-    (cd "$apt_dir" && apt-get -q "${apt_opts[@]}" download "$ETCD_DEBIAN_PACKAGE" >"$apt_dir/download.log" 2>&1) \
-      || { cat "$apt_dir/download.log" >&2; say "apt-get download $ETCD_DEBIAN_PACKAGE failed"; exit 1; }
+    private_apt_download "$apt_dir" "$ETCD_DEBIAN_SUITE" "$apt_dir" "$ETCD_DEBIAN_PACKAGE"
     deb=$(ls "$apt_dir"/"${ETCD_DEBIAN_PACKAGE}"_*.deb | head -1)
   fi
   dpkg -x "$deb" "$apt_dir/unpacked"
