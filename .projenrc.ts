@@ -47,7 +47,7 @@ const project = new typescript.TypeScriptProject({
       maxWorkers: 2,
       coverageProvider: 'v8',
       collectCoverage: false,
-      reporters: [new javascript.JestReporter('<rootDir>/test/harness/failure-reporter.js')],
+      reporters: [new javascript.JestReporter('<rootDir>/test/jest/failure-reporter.js')],
     },
   },
   tsconfig: {
@@ -56,7 +56,7 @@ const project = new typescript.TypeScriptProject({
   },
   tsconfigDev: {
     // projen places this file in test/, so paths are relative to test/.
-    include: ['../src/**/*.ts', '../constructs/**/*.ts', '../scripts/**/*.ts', '../bench/**/*.ts'],
+    include: ['../src/**/*.ts', '../constructs/**/*.ts', '../scripts/**/*.ts', '../bench/**/*.ts', '../platform/**/*.ts'],
     compilerOptions: { rootDir: '..', experimentalDecorators: true, emitDecoratorMetadata: true, skipLibCheck: true },
   },
   gitignore: ['/.work/', '*.log'],
@@ -125,16 +125,16 @@ pkg.addOverride('jest.projects', [
     ...jestShared,
     displayName: 'argocd',
     testMatch: ['<rootDir>/test/**/*.e2e.ts'],
-    globalSetup: '<rootDir>/test/harness/global-setup.ts',
-    globalTeardown: '<rootDir>/test/harness/global-teardown.ts',
+    globalSetup: '<rootDir>/test/jest/global-setup.ts',
+    globalTeardown: '<rootDir>/test/jest/global-teardown.ts',
   },
   {
     ...jestShared,
     displayName: 'integration',
     testMatch: ['<rootDir>/test/**/*.test.ts'],
     testPathIgnorePatterns: ['/node_modules/', '\\.unit\\.test\\.ts$'],
-    globalSetup: '<rootDir>/test/harness/global-setup.ts',
-    globalTeardown: '<rootDir>/test/harness/global-teardown.ts',
+    globalSetup: '<rootDir>/test/jest/global-setup.ts',
+    globalTeardown: '<rootDir>/test/jest/global-teardown.ts',
   },
 ]);
 for (const k of ['testMatch', 'transform', 'transformIgnorePatterns', 'globalSetup', 'globalTeardown', 'clearMocks', 'testPathIgnorePatterns']) {
@@ -187,7 +187,7 @@ project.addTask('test:fast', {
 // found by the records each control plane and node writes as it starts, removed, and listed.
 project.addTask('platform:stop', {
   description: 'stop and remove what a killed test run, demo or bench left of the local platform (never a run still in use)',
-  exec: 'ts-node --transpile-only --project test/tsconfig.json test/harness/platform-stop.ts',
+  exec: 'ts-node --transpile-only --project test/tsconfig.json platform/stop.ts',
 });
 
 // The main job, end to end on a local control plane (built on first use, like `npm test`).

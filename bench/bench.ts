@@ -31,9 +31,10 @@ import { RawClient } from '../src/k8s/raw';
 import { collectionPath, objectPath } from '../src/k8s/resources';
 import { runIdFromUid } from '../src/runid';
 import { mintRunTls } from '../src/tls';
-import { ControlPlane } from '../test/harness/control-plane';
-import { releaseTasks } from '../test/harness/runs';
+import { ControlPlane } from '../platform/control-plane';
+import { releaseTasks } from '../platform/runs';
 import { benchRun, connectWithTekton, cpuSnapshot, createRetrying, dist, dockerDaemonSidecar, freePort, OperatorProcess, prepareNamespace, REPO, Row, SIDECAR, sleep, table, Tracker } from './lib';
+import { succeededCondition } from '../src/pipelinerun';
 
 const NS = 'bench';
 const BASE_NS = 'bench-baseline';
@@ -246,7 +247,7 @@ async function createFinishedRuns(client: RawClient, total: number, namespaces: 
       do {
         const page = await client.get(collectionPath('tekton.dev/v1', 'PipelineRun', ns), { limit: 500, continue: cont });
         for (const r of page.items ?? []) {
-          const ok = (r.status?.conditions ?? []).some((c: any) => c.type === 'Succeeded' && c.status === 'True');
+          const ok = succeededCondition(r).status === 'True';
           if (ok) finished++; else unfinished.push([ns, r.metadata.name]);
         }
         cont = page.metadata?.continue || undefined;

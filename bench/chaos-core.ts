@@ -22,9 +22,10 @@ import { ANNOTATIONS, API_VERSION, KIND, LABELS } from '../constructs/api/spec';
 import { RawClient } from '../src/k8s/raw';
 import { collectionPath } from '../src/k8s/resources';
 import { OWNED_KINDS } from '../src/cleanup';
-import { releaseTasks } from '../test/harness/runs';
-import { TcpProxy } from '../test/runtime/tcp-proxy';
+import { releaseTasks } from '../platform/runs';
+import { TcpProxy } from '../platform/tcp-proxy';
 import { benchRun, createRetrying, freePort, OperatorProcess, prepareNamespace, REPO, SIDECAR, sleep, Tracker } from './lib';
+import { isDone } from '../src/pipelinerun';
 
 /** The Lease the chaos run's operator elects its leader with (so an outage can take it away). */
 const CHAOS_LEASE = 'pipeline-sidecars-chaos';
@@ -333,9 +334,6 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   }
 }
 
-function isDone(run: any): boolean {
-  return (run.status?.conditions ?? []).some((c: any) => c.type === 'Succeeded' && (c.status === 'True' || c.status === 'False'));
-}
 
 async function ownedCount(client: RawClient, ns: string): Promise<number> {
   let n = 0;

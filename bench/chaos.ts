@@ -15,7 +15,7 @@
  */
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ControlPlane } from '../test/harness/control-plane';
+import { ControlPlane } from '../platform/control-plane';
 import { runChaos } from './chaos-core';
 import { connectWithTekton } from './lib';
 

@@ -24,11 +24,11 @@ import { WEBHOOK_PATH } from '../constructs/api/webhook-config';
 import { RawClient } from '../src/k8s/raw';
 import { createLogger } from '../src/log';
 import { Operator } from '../src/operator';
-import { applyAll } from '../test/harness/bootstrap';
-import { ControlPlane } from '../test/harness/control-plane';
-import { realNodeSupport } from '../test/harness/node';
-import { REAL_NODE_NAMESPACE_LABEL, waitPinned } from '../test/harness/node-pin';
-import { DemoNode, prepareNodeCache, runnablePipeline, startDemoNode } from '../scripts/demo-real';
+import { applyAll } from '../platform/bootstrap';
+import { ControlPlane } from '../platform/control-plane';
+import { realNodeSupport } from '../platform/node';
+import { REAL_NODE_NAMESPACE_LABEL, waitPinned } from '../platform/node-pin';
+import { DemoNode, prepareNodeCache, runnablePipeline, startDemoNode } from '../platform/tep-on-node';
 
 const REPO = path.resolve(__dirname, '..');
 const NS = 'gate';

@@ -13,21 +13,22 @@ import { WEBHOOK_PATH } from '../constructs/api/webhook-config';
 import { Informer } from '../src/k8s/informer';
 import { KubeObject } from '../src/k8s/object-store';
 import { ApiError, RawClient, isConflict } from '../src/k8s/raw';
-import { TASK_LABELS } from '../test/harness/tekton';
-import type { ControlPlane } from '../test/harness/control-plane';
+import { TASK_LABELS } from '../platform/tekton';
+import type { ControlPlane } from '../platform/control-plane';
 import { collectionPath } from '../src/k8s/resources';
 import { deploymentReady } from '../src/readiness';
 import { OWNED_KINDS, OWNED_SELECTOR } from '../src/cleanup';
-import { applyAll } from '../test/harness/bootstrap';
+import { applyAll } from '../platform/bootstrap';
 
 export const REPO = path.resolve(__dirname, '..');
 export const SIDECAR = 'docker-daemon';
 export const PIPELINE = 'bench-pipeline';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isDone } from '../src/pipelinerun';
 export { sleep };
 
 /** Ports for the operator's webhook and health servers: the harness's picker, below the ephemeral range, so a port survives operator restarts. */
-export { freePort } from '../test/harness/control-plane';
+export { freePort } from '../platform/control-plane';
 
 /**
  * Transpiles src/, constructs/ and bench/ to plain JavaScript (swc, no type check) under
@@ -385,7 +386,7 @@ export class Tracker {
       r.unpended = now;
       if (r.runId) { const o = this.objects(r.runId); if (o.ready === undefined) o.unpendedBeforeReady = true; }
     }
-    const done = (run.status?.conditions ?? []).some((c: any) => c.type === 'Succeeded' && (c.status === 'True' || c.status === 'False'));
+    const done = isDone(run);
     if (done && r.done === undefined) r.done = now;
   }
 

@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# Builds Argo CD (module test/k8s/argocd) into a cache of its own for the GitOps tests
+# Builds Argo CD (module platform/k8s/argocd) into a cache of its own for the GitOps tests
 # (test/node/argocd.e2e.ts): its one `argocd` binary, linked under the names it dispatches on
 # (the application controller and the repo server; no UI, no API server); from the module, its
 # Application and AppProject CRDs, the config objects an install starts with, and the two wrapper
 # scripts its repo server runs; and redis from Debian (unpacked, not installed).
-# The cache is keyed by the module files and the pins in test/k8s/argocd/argocd.env, not by this
+# The cache is keyed by the module files and the pins in platform/k8s/argocd/argocd.env, not by this
 # script's text.
 # Idempotent: a cache whose key matches is reused as it is.
 #   scripts/argocd.sh          build if needed, then print the cache directory
 #   scripts/argocd.sh --dir    print the cache directory only (no build)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-mod="$root/test/k8s/argocd"
+mod="$root/platform/k8s/argocd"
 # shellcheck source=/dev/null
 . "$mod/argocd.env"
 

@@ -8,15 +8,17 @@
 #   scripts/control-plane.sh --tekton-dir   print Tekton's cache directory only (no build)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-k8s="$root/test/k8s"
+k8s="$root/platform/k8s"
 # shellcheck source=/dev/null
 . "$k8s/versions.env"
+# shellcheck source=lib/k8s-ldflags.sh
+. "$root/scripts/lib/k8s-ldflags.sh"
 
 pins_hash=$(cat "$k8s/versions.env" "$k8s/control-plane/go.mod" "$k8s/control-plane/go.sum" \
   "$k8s/kwok/go.mod" "$k8s/kwok/go.sum" | sha256sum | cut -c1-12)
 cache_root="${PIPELINE_SIDECARS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pipeline-sidecars}"
 out="$cache_root/k8s-${K8S_VERSION}-${pins_hash}"
-# Tekton's version is the one its module requires (one pin, in test/k8s/tekton/go.mod).
+# Tekton's version is the one its module requires (one pin, in platform/k8s/tekton/go.mod).
 TEKTON_VERSION=$(awk '{for (i = 1; i < NF; i++) if ($i == "github.com/tektoncd/pipeline") print $(i+1)}' "$k8s/tekton/go.mod")
 tekton_hash=$(cat "$k8s/tekton/go.mod" "$k8s/tekton/go.sum" "$k8s/tekton/tools.go" | sha256sum | cut -c1-12)
 tekton_out="$cache_root/tekton-${TEKTON_VERSION}-${tekton_hash}"
@@ -24,7 +26,7 @@ if [ "${1:-}" = "--dir" ]; then echo "$out"; exit 0; fi
 if [ "${1:-}" = "--tekton-dir" ]; then echo "$tekton_out"; exit 0; fi
 
 say() { printf '[control-plane] %s\n' "$*" >&2; }
-# Tekton Pipelines: controller and webhook from the pinned module (test/k8s/tekton), and its config/.
+# Tekton Pipelines: controller and webhook from the pinned module (platform/k8s/tekton), and its config/.
 build_tekton() {
   [ -f "$tekton_out/.complete" ] && return 0
   local started dir
@@ -83,12 +85,7 @@ fi
 
 # --- kube-apiserver, kube-controller-manager, kube-scheduler: one go build, so shared packages compile once.
 if [ ! -x "$out/bin/kube-apiserver" ] || [ ! -x "$out/bin/kube-controller-manager" ] || [ ! -x "$out/bin/kube-scheduler" ]; then
-  minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
-  ldflags="-s -w"
-  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    ldflags+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
-    ldflags+=" -X $pkg.buildDate=1970-01-01T00:00:00Z"
-  done
+  ldflags=$(k8s_ldflags "$K8S_VERSION")
   jobs=${BUILD_JOBS:-$(nproc)}
   say "kubernetes $K8S_VERSION: go build of 3 commands with -p $jobs (about 10-20 minutes on 2 cores; progress below)"
   (cd "$k8s/control-plane" && go build -v -p "$jobs" -trimpath -ldflags "$ldflags" -o "$out/bin/" \

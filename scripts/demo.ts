@@ -5,7 +5,7 @@
  * timeline of what happened to it.
  *
  * Where the machine can (root on Linux: realNodeSupport), the pods run on a real kubelet node
- * (test/harness/node.ts): the dind daemon really starts, task 1 builds an image through it over
+ * (platform/node.ts): the dind daemon really starts, task 1 builds an image through it over
  * mutual TLS, task 2 runs that image, and a plain pod of the namespace is refused by the run's
  * NetworkPolicy. Elsewhere (or with PIPELINE_SIDECARS_DEMO_SIMULATED=1) it says why and runs on
  * kwok's simulated node, where nothing executes in the pods.
@@ -21,11 +21,11 @@ import { createLogger } from '../src/log';
 import { Operator } from '../src/operator';
 import { RawClient } from '../src/k8s/raw';
 import { objectPath } from '../src/k8s/resources';
-import { applyAll } from '../test/harness/bootstrap';
-import { podLog, realNodeSupport } from '../test/harness/node';
-import { REAL_NODE_NAMESPACE_LABEL, waitPinned } from '../test/harness/node-pin';
-import { DemoNode, isolationProbe, prepareNodeCache, runnablePipeline, startDemoNode } from './demo-real';
-import { ControlPlane } from '../test/harness/control-plane';
+import { applyAll } from '../platform/bootstrap';
+import { podLog, realNodeSupport } from '../platform/node';
+import { REAL_NODE_NAMESPACE_LABEL, waitPinned } from '../platform/node-pin';
+import { DemoNode, isolationProbe, prepareNodeCache, runnablePipeline, startDemoNode } from '../platform/tep-on-node';
+import { ControlPlane } from '../platform/control-plane';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const REPO = path.resolve(__dirname, '..');

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds the real-node tier into a cache outside the repo: kubelet and kube-proxy (test/k8s/node),
-# CoreDNS (test/k8s/coredns), kube-router's network-policy controller (test/k8s/kube-router), buildkitd,
-# buildctl and rootlesskit (test/k8s/buildkit), Tekton's pod commands (test/k8s/tekton), containerd,
+# Builds the real-node tier into a cache outside the repo: kubelet and kube-proxy (platform/k8s/node),
+# CoreDNS (platform/k8s/coredns), kube-router's network-policy controller (platform/k8s/kube-router), buildkitd,
+# buildctl and rootlesskit (platform/k8s/buildkit), Tekton's pod commands (platform/k8s/tekton), containerd,
 # runc, CNI plugins, iptables, ipset, PostgreSQL and uidmap (Debian packages, unpacked, not
 # installed), and the images the tests run (scripts/images). Nothing is ever pulled.
 # Idempotent: a cache whose pins match is reused as it is; each finished step is kept if a later one fails.
@@ -9,15 +9,17 @@
 #   scripts/node.sh --dir    print the cache directory only (no build)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-k8s="$root/test/k8s"
+k8s="$root/platform/k8s"
 # shellcheck source=/dev/null
 . "$k8s/versions.env"
+# shellcheck source=lib/k8s-ldflags.sh
+. "$root/scripts/lib/k8s-ldflags.sh"
 # shellcheck source=/dev/null
 . "$k8s/node.env"
 
 pins_hash=$(cat "$k8s/versions.env" "$k8s/node.env" "$k8s"/node/go.* "$k8s"/node/pause/main.go \
   "$k8s"/coredns/go.* "$k8s"/coredns/main.go "$k8s"/kube-router/go.* "$k8s"/buildkit/go.* "$k8s"/tekton/go.* \
-  "$root"/scripts/images/* "$0" | sha256sum | cut -c1-12)
+  "$root"/scripts/images/* | sha256sum | cut -c1-12)
 cache_root="${PIPELINE_SIDECARS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pipeline-sidecars}"
 out="$cache_root/node-${K8S_VERSION}-${pins_hash}"
 if [ "${1:-}" = "--dir" ]; then echo "$out"; exit 0; fi
@@ -56,7 +58,7 @@ if [ ! -f "$out/debian/.complete" ]; then
   say "debian: apt-get download $(echo $NODE_DEBIAN_SID $NODE_DEBIAN_BOOKWORM | wc -w) packages"
   # shellcheck disable=SC2086
   (cd "$apt_dir/debs" && apt-get -q "${apt_opts[@]}" download $NODE_DEBIAN_SID $NODE_DEBIAN_BOOKWORM >"$apt_dir/download.log" 2>&1) \
-    || { cat "$apt_dir/download.log" >&2; say "apt-get download failed (a pinned version may have left the archive: update test/k8s/node.env)"; exit 1; }
+    || { cat "$apt_dir/download.log" >&2; say "apt-get download failed (a pinned version may have left the archive: update platform/k8s/node.env)"; exit 1; }
   rm -rf "$out/debian"; mkdir -p "$out/debian"
   for deb in "$apt_dir"/debs/*.deb; do dpkg -x "$deb" "$out/debian"; done
   touch "$out/debian/.complete"
@@ -81,12 +83,7 @@ say "debian: containerd $("$out/bin/containerd" --version | awk '{print $3}'), r
 
 # --- kubelet, kube-proxy (the control plane's flags, so its Go build cache is reused) and the pause command.
 if [ ! -x "$out/bin/kubelet" ] || [ ! -x "$out/bin/kube-proxy" ]; then
-  minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
-  ldflags="-s -w"
-  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    ldflags+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
-    ldflags+=" -X $pkg.buildDate=1970-01-01T00:00:00Z"
-  done
+  ldflags=$(k8s_ldflags "$K8S_VERSION")
   say "kubelet, kube-proxy $K8S_VERSION: go build -p $jobs (about 1 minute after the control plane's build, 5 cold)"
   (cd "$k8s/node" && gobuild -v -ldflags "$ldflags" -o "$out/bin/" k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy) 2>&1 | progress kubernetes
   [ "${PIPESTATUS[0]}" -eq 0 ] || { say "go build of kubelet/kube-proxy failed"; exit 1; }

@@ -46,7 +46,8 @@ export const CANCELLED_ANNOTATION = `${GROUP}/cancelled`;
 export const RELEASE_ANNOTATION = ANNOTATIONS.release;
 export const RELEASE_WHEN_READY = 'when-ready';
 
-export function succeededCondition(run: { readonly status?: PipelineRun['status'] } | Record<string, any>): { status?: string; reason?: string } {
+/** The run's Succeeded condition ({} when Tekton has not written one yet). */
+export function succeededCondition(run: { readonly status?: PipelineRun['status'] } | Record<string, any>): { status?: string; reason?: string; message?: string } {
   const conditions: NonNullable<NonNullable<PipelineRun['status']>['conditions']> = run.status?.conditions ?? [];
   return conditions.find((c) => c.type === 'Succeeded') ?? {};
 }

@@ -10,7 +10,7 @@ export DEB_ROOT="$out/debian"
 # shellcheck source=/dev/null
 . "$here/rootfs-lib.sh"
 # shellcheck source=/dev/null
-. "$here/../../test/k8s/node.env"
+. "$here/../../platform/k8s/node.env"
 say() { printf '[node] images: %s\n' "$*" >&2; }
 command -v setcap >/dev/null || { say "missing 'setcap': apt-get install libcap2-bin (the buildkit image's newuidmap needs file capabilities)"; exit 1; }
 work="$out/images/rootfs"
@@ -23,7 +23,7 @@ image() { # image NAME ROOTFS [oci-archive keys...]
   say "$(tail -1 "$list")"
 }
 
-# pause: a static Go program (test/k8s/node/pause), the sandbox image containerd is pinned to.
+# pause: a static Go program (platform/k8s/node/pause), the sandbox image containerd is pinned to.
 r="$work/pause"; mkdir -p "$r"; cp "$out/bin/pause" "$r/pause"
 image "$PAUSE_IMAGE" "$r" 'entrypoint=["/pause"]'
 
@@ -85,7 +85,7 @@ image "$POSTGRES_IMAGE" "$r" 'entrypoint=["docker-entrypoint.sh"]' 'cmd=["postgr
   "env=[\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/$pg/bin\",\"PGDATA=/var/lib/postgresql/data\"]"
 
 # moby/buildkit:rootless, equivalent for our purposes: buildkitd, buildctl and rootlesskit built from
-# their Go modules (test/k8s/buildkit), runc (also as buildkit-runc), setuid newuidmap/newgidmap,
+# their Go modules (platform/k8s/buildkit), runc (also as buildkit-runc), setuid newuidmap/newgidmap,
 # user 1000 with subordinate ids, run as `rootlesskit buildkitd` by uid 1000 with upstream's
 # environment. The directories upstream chowns to the user are world-writable and sticky here instead
 # (every layer entry is owned by root; see oci-archive.sh).

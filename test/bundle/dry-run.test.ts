@@ -4,9 +4,9 @@ import * as path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ApiError } from '../../src/k8s/raw';
 import { objectPath } from '../../src/k8s/resources';
-import { applyAll } from '../harness/bootstrap';
-import { clusterState, rawClient } from '../harness/cluster';
-import { ensureKubectl } from '../harness/in-cluster';
+import { applyAll } from '../../platform/bootstrap';
+import { clusterState, rawClient } from '../../platform/cluster';
+import { ensureKubectl } from '../../platform/in-cluster';
 
 const DIST = path.join(__dirname, '..', '..', 'dist');
 

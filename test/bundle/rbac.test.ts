@@ -1,7 +1,7 @@
 import { installBundleObjects } from '../../constructs/bundle/main';
 import { ApiError, RawClient } from '../../src/k8s/raw';
-import { applyAll } from '../harness/bootstrap';
-import { createTestNamespace, eventually, rawClient, tokenKubeConfig } from '../harness/cluster';
+import { applyAll } from '../../platform/bootstrap';
+import { createTestNamespace, eventually, rawClient, tokenKubeConfig } from '../../platform/cluster';
 
 const OPERATOR_NS = 'pipeline-sidecars';
 const SA = 'pipeline-sidecars';

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { README_INSTALL } from '../harness/in-cluster';
+import { README_INSTALL } from '../../platform/in-cluster';
 
 /**
  * The README's install section is exactly what test/node/operator-install.test.ts runs (it runs

@@ -5,7 +5,7 @@
  * restarted here. Every violation the chaos core finds fails the test.
  */
 import { runChaos } from '../../bench/chaos-core';
-import { clusterState, createTestNamespace } from '../harness/cluster';
+import { clusterState, createTestNamespace } from '../../platform/cluster';
 
 test('20 runs, 3 operator SIGKILLs, 2 watch cuts: sidecars exactly once, nothing left, nothing stuck', async () => {
   const ns = await createTestNamespace('chaos', { 'pipeline-sidecars.dev/allow-privileged': 'true' });

@@ -1,7 +1,7 @@
 import { API_VERSION, KIND, validateSidecarSpec } from '../../constructs';
 import { ApiError } from '../../src/k8s/raw';
 import { collectionPath } from '../../src/k8s/resources';
-import { createTestNamespace, rawClient } from '../harness/cluster';
+import { createTestNamespace, rawClient } from '../../platform/cluster';
 import { ensureCrd } from '../operator/helpers';
 
 let ns: string;

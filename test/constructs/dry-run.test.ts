@@ -3,7 +3,7 @@ import { sidecarEndpoints } from '../../constructs/endpoints';
 import { serviceDnsNames } from '../../constructs/names';
 import { objectPath } from '../../src/k8s/resources';
 import { mintRunTls, randomPassword } from '../../src/tls';
-import { createTestNamespace, rawClient } from '../harness/cluster';
+import { createTestNamespace, rawClient } from '../../platform/cluster';
 import { SPECS } from './fixtures';
 
 /**

@@ -1,6 +1,6 @@
 import { baselineViolations } from '../../constructs/pod-security';
 import { ApiError } from '../../src/k8s/raw';
-import { createTestNamespace, rawClient } from '../harness/cluster';
+import { createTestNamespace, rawClient } from '../../platform/cluster';
 import { BASELINE_CASES } from './pod-security-cases';
 
 /**

@@ -5,20 +5,21 @@ import * as path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { ANNOTATIONS } from '../../constructs/api/spec';
 import { collectionPath } from '../../src/k8s/resources';
-import { createTestNamespace, eventually, rawClient, testKubeConfig } from '../harness/cluster';
-import { podLog } from '../harness/node';
-import { OperatorImage, OwnCluster, ensureKubectl, ensureOperatorImage, importImage, startOwnCluster } from '../harness/in-cluster';
-import { succeeded, taskPodsOf, waitRunDone } from '../harness/runs';
+import { createTestNamespace, eventually, rawClient, testKubeConfig } from '../../platform/cluster';
+import { podLog } from '../../platform/node';
+import { OperatorImage, OwnCluster, ensureKubectl, ensureOperatorImage, importImage, startOwnCluster } from '../../platform/in-cluster';
+import { succeededCondition } from '../../src/pipelinerun';
+import { taskPodsOf, waitRunDone } from '../../platform/runs';
 import { createRun, dockerDaemonSpec, objectsOfRun } from '../operator/helpers';
 import { tepPipelineSpec } from './tekton-fixture';
-import { ARGOCD_NAMESPACE, ArgoCd, HEALTH_CM_PATCH, HEALTH_KEY, ensureArgoCd } from '../harness/argocd';
-import { appPath, appSummary, exampleApplication, readApp, refresh, resourceHealth, waitSyncedHealthy } from '../harness/argocd-app';
-import { GitRepo } from '../harness/argocd-git';
-import { DIST, objectsOf, platformRepoContent, waveOf } from '../harness/argocd-platform-repo';
+import { ARGOCD_NAMESPACE, ArgoCd, HEALTH_CM_PATCH, HEALTH_KEY, ensureArgoCd } from '../../platform/argocd';
+import { appPath, appSummary, exampleApplication, readApp, refresh, resourceHealth, waitSyncedHealthy } from '../../platform/argocd-app';
+import { GitRepo } from '../../platform/argocd-git';
+import { DIST, objectsOf, platformRepoContent, waveOf } from '../../platform/argocd-platform-repo';
 import {
   isReady, releases, runIdOf, sidecarPods, sleepyDockerRun, sleepyRun, waitStartedWithSidecar, watchSidecarPods,
-} from '../harness/argocd-runs';
-import { EventRecorder } from '../harness/argocd-watch';
+} from './argocd-runs';
+import { EventRecorder } from '../../platform/argocd-watch';
 
 /**
  * A real Argo CD (built from its Go module, scripts/argocd.sh) installs pipeline-sidecars from a
@@ -254,7 +255,7 @@ describe('a real Argo CD syncs the platform team\'s GitOps repository (real node
     const pods = await taskPodsOf(served, run.metadata.name);
     const testPod = pods.find((p) => p.metadata.labels['tekton.dev/pipelineTask'] === 'docker-test');
     const testLog = podLog(own.node.state, served, testPod?.metadata.name ?? '-', 'step-test');
-    expect({ run: succeeded(done), testLog }).toMatchObject({ run: { status: 'True' } });
+    expect({ run: succeededCondition(done), testLog }).toMatchObject({ run: { status: 'True' } });
     expect(testLog).toContain(`${marker} from-task-2`);
     expect(released(run.metadata.name)).toBe(1);
     await eventually('the run\'s sidecar objects gone', async () => (await objectsOfRun(served, runIdOf(run))).length === 0, 60_000, 250);
@@ -277,7 +278,7 @@ describe('a real Argo CD syncs the platform team\'s GitOps repository (real node
     const seen = await watch.stop();
     numbers.upgradePodUids = { operatorBefore, operatorAfter: pods.map((p) => p.metadata.uid), daemonBefore: daemon.metadata.uid, daemonSeen: seen.uids.get(runIdOf(live)) };
     process.stderr.write(`[argocd] upgrade: commit -> rolled out in ${numbers.upgradeCommitToRolledOutMs} ms; pod uids ${JSON.stringify(numbers.upgradePodUids)}, daemon max restarts ${seen.maxRestarts}\n`);
-    expect(succeeded(done)).toMatchObject({ status: 'True' });
+    expect(succeededCondition(done)).toMatchObject({ status: 'True' });
     expect(seen.uids.get(runIdOf(live))).toEqual([daemon.metadata.uid]);
     expect(seen.maxRestarts).toBe(0);
     expect(released(live.metadata.name)).toBe(1);
@@ -301,12 +302,12 @@ describe('a real Argo CD syncs the platform team\'s GitOps repository (real node
     // The live run, still running after the edit reached the cluster and the next run got its sidecar, keeps the pod it had, saying v1.
     const liveNow = await rawClient().get(`/apis/tekton.dev/v1/namespaces/${served}/pipelineruns/${live.metadata.name}`);
     const livePods = await sidecarPods(served, runIdOf(live));
-    expect({ done: succeeded(liveNow).status ?? 'running', pods: livePods.map((p) => ({ uid: p.metadata.uid, greeting: env(p) })) })
+    expect({ done: succeededCondition(liveNow).status ?? 'running', pods: livePods.map((p) => ({ uid: p.metadata.uid, greeting: env(p) })) })
       .toEqual({ done: 'Unknown', pods: [{ uid: before.metadata.uid, greeting: 'hello-v1' }] });
     expect(env(nextPod)).toBe('hello-v2');
     const [liveDone, nextDone] = await Promise.all([waitRunDone(served, live.metadata.name, 180_000), waitRunDone(served, next.metadata.name, 180_000)]);
     const seen = await watch.stop();
-    expect({ live: succeeded(liveDone).status, next: succeeded(nextDone).status }).toEqual({ live: 'True', next: 'True' });
+    expect({ live: succeededCondition(liveDone).status, next: succeededCondition(nextDone).status }).toEqual({ live: 'True', next: 'True' });
     expect(seen.uids.get(runIdOf(live))).toEqual([before.metadata.uid]);
     expect(seen.maxRestarts).toBe(0);
   });
@@ -340,7 +341,7 @@ describe('a real Argo CD syncs the platform team\'s GitOps repository (real node
     const all = [...runs, during];
     const done = await Promise.all(all.map((r) => waitRunDone(served, r.metadata.name, 240_000)));
     const seen = await watch.stop();
-    for (const d of done) expect({ run: d.metadata.name, ...succeeded(d) }).toMatchObject({ run: d.metadata.name, status: 'True' });
+    for (const d of done) expect({ run: d.metadata.name, ...succeededCondition(d) }).toMatchObject({ run: d.metadata.name, status: 'True' });
     for (const r of all) expect({ run: r.metadata.name, releases: released(r.metadata.name) }).toEqual({ run: r.metadata.name, releases: 1 });
     for (const [i, r] of runs.entries()) expect({ run: r.metadata.name, pods: seen.uids.get(runIdOf(r)) }).toEqual({ run: r.metadata.name, pods: [daemons[i].metadata.uid] });
     expect(seen.maxRestarts).toBe(0);
@@ -376,14 +377,14 @@ describe('a real Argo CD syncs the platform team\'s GitOps repository (real node
     const after = await createRun(served, sleepyRun('after', 'docker', 0));
     expect(after.spec.status).toBeUndefined();
     expect(after.metadata.annotations[ANNOTATIONS.runId]).toBeUndefined();
-    expect(succeeded(await waitRunDone(served, after.metadata.name, 120_000))).toMatchObject({ status: 'True' });
+    expect(succeededCondition(await waitRunDone(served, after.metadata.name, 120_000))).toMatchObject({ status: 'True' });
     // The gated run stays pending (the operator that would release it is gone with its namespace, checked above), until its owner releases it.
     const stillGated = await rawClient().get(`/apis/tekton.dev/v1/namespaces/${served}/pipelineruns/${gated.metadata.name}`);
     expect({ status: stillGated.spec.status, startTime: stillGated.status?.startTime }).toEqual({ status: 'PipelineRunPending', startTime: undefined });
     own.kubectl(['-n', served, 'patch', 'pipelinerun', gated.metadata.name, '--type', 'json', '-p', '[{"op":"remove","path":"/spec/status"}]']);
-    expect(succeeded(await waitRunDone(served, gated.metadata.name, 120_000))).toMatchObject({ status: 'True' });
+    expect(succeededCondition(await waitRunDone(served, gated.metadata.name, 120_000))).toMatchObject({ status: 'True' });
     // The live run: Tekton finishes it with its daemon; nobody removes the daemon when it ends, deleting the run does.
-    expect(succeeded(await waitRunDone(served, live.metadata.name, 120_000))).toMatchObject({ status: 'True' });
+    expect(succeededCondition(await waitRunDone(served, live.metadata.name, 120_000))).toMatchObject({ status: 'True' });
     expect(await objectsOfRun(served, liveId)).toContain(`Deployment/docker-${liveId}`);
     await rawClient().delete(`/apis/tekton.dev/v1/namespaces/${served}/pipelineruns/${live.metadata.name}`);
     await eventually('the live run\'s sidecar objects garbage-collected', async () => (await objectsOfRun(served, liveId)).length === 0 && (await sidecarPods(served, liveId)).length === 0, 120_000, 500);

@@ -3,12 +3,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as YAML from 'yaml';
 import { ANNOTATIONS, LABELS } from '../../constructs/api/spec';
-import { eventually, rawClient } from '../harness/cluster';
-import { ctr, podLog } from '../harness/node';
-import { BUSYBOX } from '../harness/node-pods';
-import { buildDerivedOperatorImage, ensureKubectl, importImage, OperatorImage, OwnCluster, startOwnCluster } from '../harness/in-cluster';
-import { NODE_SETUP_TIMEOUT_MS } from '../harness/node-lock';
-import { readRun, succeeded, taskPodsOf, taskRunsOf, waitRunDone } from '../harness/runs';
+import { eventually, rawClient } from '../../platform/cluster';
+import { ctr, podLog } from '../../platform/node';
+import { BUSYBOX } from '../../platform/node-pods';
+import { buildDerivedOperatorImage, ensureKubectl, importImage, OperatorImage, OwnCluster, startOwnCluster } from '../../platform/in-cluster';
+import { NODE_SETUP_TIMEOUT_MS } from '../../platform/node-lock';
+import { succeededCondition } from '../../src/pipelinerun';
+import { readRun, taskPodsOf, taskRunsOf, waitRunDone } from '../../platform/runs';
 import { createRun, objectsOfRun } from '../operator/helpers';
 import { GitopsRepo, GITOPS_FILES, installGitopsRepo, KINDS_MODULE } from '../package/gitops-scratch';
 import { packTarball } from '../package/scratch-project';
@@ -177,7 +178,7 @@ test('a run asking for the WebServer: render --kinds previews its pod, the run i
   const done = await waitRunDone(NS, name, 180_000);
   numbers.createdToSucceededMs = Date.now() - t0;
   const log = await stepLog(name, 'fetch');
-  expect({ run: succeeded(done).status, log }).toEqual({ run: 'True', log: expect.stringContaining(`fetched: ${page}\n`) });
+  expect({ run: succeededCondition(done).status, log }).toEqual({ run: 'True', log: expect.stringContaining(`fetched: ${page}\n`) });
   expect(released.spec.params).toEqual([{ name: 'fixture-url', value: `http://${SIDECAR}-${runId}.${NS}.svc:8080/` }]);
 
   const ended = Date.now();
@@ -197,7 +198,7 @@ test('a task of another run in the namespace cannot connect to the run\'s web se
   const [ip, port]: [string, number] = [svc.spec.clusterIP, svc.spec.ports[0].port];
 
   const other = await createRun(NS, probingRun('other-', ip, port, 4));
-  expect(succeeded(await waitRunDone(NS, other.metadata.name, 120_000)).status).toBe('True');
+  expect(succeededCondition(await waitRunDone(NS, other.metadata.name, 120_000)).status).toBe('True');
   expect(await stepLog(other.metadata.name, 'probe')).toMatch(/^REFUSED$/m);
 
   // The control: the operator would put a deleted policy back, so it is stopped first.
@@ -208,10 +209,10 @@ test('a task of another run in the namespace cannot connect to the run\'s web se
   expect(owned.length).toBeGreaterThan(0);
   for (const p of owned) await rawClient().delete(`${policies}/${p.metadata.name}`);
   const open = await createRun(NS, probingRun('other-open-', ip, port, 10));
-  expect(succeeded(await waitRunDone(NS, open.metadata.name, 120_000)).status).toBe('True');
+  expect(succeededCondition(await waitRunDone(NS, open.metadata.name, 120_000)).status).toBe('True');
   expect(await stepLog(open.metadata.name, 'probe')).toMatch(/^CONNECTED$/m);
 
   // The owner run was going all along (its server existed during both probes).
-  expect(succeeded(await readRun(NS, owner.metadata.name)).status).toBe('Unknown');
+  expect(succeededCondition(await readRun(NS, owner.metadata.name)).status).toBe('Unknown');
   await rawClient().delete(`/apis/tekton.dev/v1/namespaces/${NS}/pipelineruns/${owner.metadata.name}`);
 });

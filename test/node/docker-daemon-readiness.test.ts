@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createTestNamespace, rawClient } from '../harness/cluster';
-import { TestNode, testNode, releaseTestNode } from '../harness/node-shared';
-import { deploySidecar, sidecarPod } from '../harness/node-sidecars';
-import { NODE_SETUP_TIMEOUT_MS } from '../harness/node-lock';
+import { createTestNamespace, rawClient } from '../../platform/cluster';
+import { TestNode, testNode, releaseTestNode } from '../../platform/node-shared';
+import { deploySidecar, sidecarPod } from '../../platform/node-sidecars';
+import { NODE_SETUP_TIMEOUT_MS } from '../../platform/node-lock';
 
 /**
  * Readiness is real: a daemon that binds its port and then dies (here: a storage driver that

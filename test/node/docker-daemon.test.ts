@@ -1,11 +1,11 @@
-import { createTestNamespace, eventually, rawClient } from '../harness/cluster';
-import { podLog } from '../harness/node';
-import { TestNode, testNode, releaseTestNode } from '../harness/node-shared';
-import { podOnNode, retried, runPod, waitPod } from '../harness/node-pods';
-import { DeployedSidecar, deploySidecar, sidecarPod, taskPodLabels } from '../harness/node-sidecars';
+import { createTestNamespace, eventually, rawClient } from '../../platform/cluster';
+import { podLog } from '../../platform/node';
+import { TestNode, testNode, releaseTestNode } from '../../platform/node-shared';
+import { podOnNode, retried, runPod, waitPod } from '../../platform/node-pods';
+import { DeployedSidecar, deploySidecar, sidecarPod, taskPodLabels } from '../../platform/node-sidecars';
 import { serviceDnsNames } from '../../constructs';
 import { mintRunTls } from '../../src/tls';
-import { NODE_SETUP_TIMEOUT_MS } from '../harness/node-lock';
+import { NODE_SETUP_TIMEOUT_MS } from '../../platform/node-lock';
 
 /**
  * The DockerDaemon kind for real (issue 10): the constructs' own Deployment, Service, Secrets and

@@ -1,9 +1,9 @@
-import { clusterState, createTestNamespace, rawClient } from '../harness/cluster';
-import { ensureNodeBinaries, startNode } from '../harness/node';
-import { acquireNodeLock, NODE_SETUP_TIMEOUT_MS, releaseNodeLock } from '../harness/node-lock';
-import { NODE_STATE_ENV } from '../harness/node-shared';
-import { hostSnapshot, readSysctl } from '../harness/node-host';
-import { podOnNode, runPod } from '../harness/node-pods';
+import { clusterState, createTestNamespace, rawClient } from '../../platform/cluster';
+import { ensureNodeBinaries, startNode } from '../../platform/node';
+import { acquireNodeLock, NODE_SETUP_TIMEOUT_MS, releaseNodeLock } from '../../platform/node-lock';
+import { NODE_STATE_ENV } from '../../platform/node-shared';
+import { hostSnapshot, readSysctl } from '../../platform/node-host';
+import { podOnNode, runPod } from '../../platform/node-pods';
 import * as path from 'node:path';
 
 /**

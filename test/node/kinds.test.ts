@@ -1,12 +1,12 @@
-import { createTestNamespace, eventually, rawClient } from '../harness/cluster';
-import { podLog } from '../harness/node';
-import { TestNode, testNode, releaseTestNode } from '../harness/node-shared';
-import { BUSYBOX, podOnNode, retried, runPod } from '../harness/node-pods';
-import { DeployedSidecar, deploySidecar, sidecarPod, taskPodLabels } from '../harness/node-sidecars';
+import { createTestNamespace, eventually, rawClient } from '../../platform/cluster';
+import { podLog } from '../../platform/node';
+import { TestNode, testNode, releaseTestNode } from '../../platform/node-shared';
+import { BUSYBOX, podOnNode, retried, runPod } from '../../platform/node-pods';
+import { DeployedSidecar, deploySidecar, sidecarPod, taskPodLabels } from '../../platform/node-sidecars';
 import type { PipelineSidecarSpec } from '../../constructs';
 import { BUILDKIT_DEFAULTS } from '../../constructs/buildkit-daemon';
 import { POSTGRES_DEFAULTS } from '../../constructs/postgres';
-import { NODE_SETUP_TIMEOUT_MS } from '../harness/node-lock';
+import { NODE_SETUP_TIMEOUT_MS } from '../../platform/node-lock';
 
 /**
  * Every kind we ship starts for real with its default options (its real default image name,

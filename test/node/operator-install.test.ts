@@ -4,10 +4,11 @@ import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { parseAllDocuments } from 'yaml';
 import { ANNOTATIONS, LABELS } from '../../constructs/api/spec';
-import { createTestNamespace, eventually, rawClient } from '../harness/cluster';
-import { ctr, podLog } from '../harness/node';
-import { OperatorImage, OwnCluster, README_INSTALL, containerPid, ensureKubectl, ensureOperatorImage, importImage, startOwnCluster } from '../harness/in-cluster';
-import { succeeded, taskPodsOf, waitRunDone } from '../harness/runs';
+import { createTestNamespace, eventually, rawClient } from '../../platform/cluster';
+import { ctr, podLog } from '../../platform/node';
+import { OperatorImage, OwnCluster, README_INSTALL, containerPid, ensureKubectl, ensureOperatorImage, importImage, startOwnCluster } from '../../platform/in-cluster';
+import { succeededCondition } from '../../src/pipelinerun';
+import { taskPodsOf, waitRunDone } from '../../platform/runs';
 import { createRun, createSidecar, dockerDaemonSpec, objectsOfRun, sleep } from '../operator/helpers';
 import { daemonRun, DOCKER_CLI, tepPipelineSpec } from './tekton-fixture';
 
@@ -180,7 +181,7 @@ test('the API server reaches the webhook through its Service: a run is gated at 
   // Negative control: the operator's refusal (a sidecar that does not exist) reaches the client.
   const refused = await createRun(served, { ...sleepyRun('missing', 1), metadata: { generateName: 'missing-', annotations: { [ANNOTATIONS.sidecars]: 'nope' } } }).then(() => undefined, (e) => e);
   expect(String(refused?.message)).toMatch(/nope/);
-  expect(succeeded(await waitRunDone(served, run.metadata.name, 180_000))).toMatchObject({ status: 'True' });
+  expect(succeededCondition(await waitRunDone(served, run.metadata.name, 180_000))).toMatchObject({ status: 'True' });
   expect(releases(run.metadata.name)).toBe(1);
 });
 
@@ -200,7 +201,7 @@ test('the TEP example succeeds end to end through the in-cluster operator', asyn
   const pods = await taskPodsOf(served, name);
   const podOf = (task: string) => pods.find((p) => p.metadata.labels['tekton.dev/pipelineTask'] === task);
   const testLog = podLog(own.node.state, served, podOf('docker-test')?.metadata.name ?? '-', 'step-test');
-  expect({ run: succeeded(done), testLog }).toMatchObject({ run: { status: 'True' } });
+  expect({ run: succeededCondition(done), testLog }).toMatchObject({ run: { status: 'True' } });
   expect(testLog).toContain(`${marker} from-task-2`);
   // Gated and released by the in-cluster operator's ServiceAccount, once.
   expect(releases(name)).toBe(1);
@@ -231,7 +232,7 @@ test('failover: the leader pod is deleted, the other replica takes over within t
   expect(run.metadata.annotations[ANNOTATIONS.runId]).toBeTruthy();
   const runId = run.metadata.annotations[ANNOTATIONS.runId];
   await eventually('the run\'s daemon Deployment', async () => (await objectsOfRun(served, runId)).includes(`Deployment/docker-${runId}`), 60_000, 200);
-  expect(succeeded(await waitRunDone(served, run.metadata.name, 180_000))).toMatchObject({ status: 'True' });
+  expect(succeededCondition(await waitRunDone(served, run.metadata.name, 180_000))).toMatchObject({ status: 'True' });
   expect(releases(run.metadata.name)).toBe(1);
   await waitTwoReady();
 });
@@ -302,7 +303,7 @@ test('upgrade: rolling to a new image tag while runs are live restarts no sideca
   const done = await Promise.all(runs.map((r) => waitRunDone(served, r.metadata.name, 240_000)));
   watching = false;
   await watch;
-  for (const d of done) expect(succeeded(d)).toMatchObject({ status: 'True' });
+  for (const d of done) expect(succeededCondition(d)).toMatchObject({ status: 'True' });
   for (const [runId, uids] of seen) expect({ runId, pods: [...uids] }).toEqual({ runId, pods: [daemons.find((d) => d.metadata.labels[LABELS.runId] === runId)!.metadata.uid] });
   expect(maxRestarts).toBe(0);
   for (const r of runs) expect({ run: r.metadata.name, releases: releases(r.metadata.name) }).toEqual({ run: r.metadata.name, releases: 1 });
@@ -331,7 +332,7 @@ test('uninstall: deleting the bundle leaves no webhook configuration that blocks
   const after = await createRun(served, { ...sleepyRun('after', 0), metadata: { generateName: 'after-', annotations: { [ANNOTATIONS.sidecars]: 'docker' } }, spec: { pipelineSpec: { tasks: [{ name: 't', taskSpec: { steps: [{ name: 's', image: DOCKER_CLI, script: 'echo ok' }] } }] } } });
   expect(after.spec.status).toBeUndefined();
   expect(after.metadata.annotations[ANNOTATIONS.runId]).toBeUndefined();
-  expect(succeeded(await waitRunDone(served, after.metadata.name, 120_000))).toMatchObject({ status: 'True' });
+  expect(succeededCondition(await waitRunDone(served, after.metadata.name, 120_000))).toMatchObject({ status: 'True' });
   // The CRD went with the bundle, and every PipelineSidecar with it.
   expect(await rawClient().getOrUndefined('/apis/apiextensions.k8s.io/v1/customresourcedefinitions/pipelinesidecars.pipeline-sidecars.dev')).toBeUndefined();
   // The gated run stays pending (nobody releases it any more) until its owner releases it, as the README says.
@@ -339,10 +340,10 @@ test('uninstall: deleting the bundle leaves no webhook configuration that blocks
   const stillGated = await rawClient().get(`/apis/tekton.dev/v1/namespaces/${served}/pipelineruns/${gated.metadata.name}`);
   expect({ status: stillGated.spec.status, startTime: stillGated.status?.startTime }).toEqual({ status: 'PipelineRunPending', startTime: undefined });
   own.kubectl(['-n', served, 'patch', 'pipelinerun', gated.metadata.name, '--type', 'json', '-p', '[{"op":"remove","path":"/spec/status"}]']);
-  expect(succeeded(await waitRunDone(served, gated.metadata.name, 120_000))).toMatchObject({ status: 'True' });
+  expect(succeededCondition(await waitRunDone(served, gated.metadata.name, 120_000))).toMatchObject({ status: 'True' });
   // The live run: Tekton finishes it with its daemon; nobody cleans the daemon up at the end any more,
   // but it is owned by the run, so deleting the run removes it (the README says so).
-  expect(succeeded(await waitRunDone(served, live.metadata.name, 120_000))).toMatchObject({ status: 'True' });
+  expect(succeededCondition(await waitRunDone(served, live.metadata.name, 120_000))).toMatchObject({ status: 'True' });
   await sleep(3000);
   expect(await objectsOfRun(served, liveId)).toContain(`Deployment/docker-${liveId}`);
   await rawClient().delete(`/apis/tekton.dev/v1/namespaces/${served}/pipelineruns/${live.metadata.name}`);
@@ -383,6 +384,6 @@ test('installed in Argo CD\'s sync-wave order (the webhook configuration last, o
     (await rawClient().create(`/apis/tekton.dev/v1/namespaces/${served}/pipelineruns`, body, { dryRun: 'All' })).spec.status === 'PipelineRunPending', 30_000, 500);
   const run = await createRun(served, sleepyRun('waves', 0));
   expect(run.spec.status).toBe('PipelineRunPending');
-  expect(succeeded(await waitRunDone(served, run.metadata.name, 180_000))).toMatchObject({ status: 'True' });
+  expect(succeededCondition(await waitRunDone(served, run.metadata.name, 180_000))).toMatchObject({ status: 'True' });
   own.kubectl(README_INSTALL.uninstall(dist));
 });

@@ -1,12 +1,12 @@
-import { clusterState, createTestNamespace, eventually, rawClient } from '../harness/cluster';
-import { apiRequest, kubeletCredentials, podLog, resolveA } from '../harness/node';
-import { TestNode, testNode, releaseTestNode } from '../harness/node-shared';
-import { BUSYBOX, podOnNode, retried, runPod, waitPod, waitReadyIp } from '../harness/node-pods';
-import { REAL_NODE_NAMESPACE_LABEL, pinLabelledNamespaces, waitPinned } from '../harness/node-pin';
-import { FAKE_NODE } from '../harness/control-plane';
+import { clusterState, createTestNamespace, eventually, rawClient } from '../../platform/cluster';
+import { apiRequest, kubeletCredentials, podLog, resolveA } from '../../platform/node';
+import { TestNode, testNode, releaseTestNode } from '../../platform/node-shared';
+import { BUSYBOX, podOnNode, retried, runPod, waitPod, waitReadyIp } from '../../platform/node-pods';
+import { REAL_NODE_NAMESPACE_LABEL, pinLabelledNamespaces, waitPinned } from '../../platform/node-pin';
+import { FAKE_NODE } from '../../platform/control-plane';
 import * as dns from 'node:dns';
 import * as fs from 'node:fs';
-import { NODE_SETUP_TIMEOUT_MS } from '../harness/node-lock';
+import { NODE_SETUP_TIMEOUT_MS } from '../../platform/node-lock';
 
 /**
  * The real-node tier (issue 10): pods run in real containers on a kubelet node joined to the

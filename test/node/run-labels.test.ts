@@ -4,12 +4,13 @@ import { TEKTON_CONTROLLER_USER, TEKTON_LABELS } from '../../constructs/api/tekt
 import { bookkeepingPolicy } from '../../constructs/bundle/bookkeeping-policy';
 import { RunLabelGuard } from '../../constructs/bundle/run-label-guard';
 import { ApiError } from '../../src/k8s/raw';
-import { applyAll } from '../harness/bootstrap';
-import { eventually, rawClient } from '../harness/cluster';
-import { podLog } from '../harness/node';
-import type { TestNode } from '../harness/node-shared';
-import { NODE_SETUP_TIMEOUT_MS } from '../harness/node-lock';
-import { readRun, succeeded, waitRunDone } from '../harness/runs';
+import { applyAll } from '../../platform/bootstrap';
+import { eventually, rawClient } from '../../platform/cluster';
+import { podLog } from '../../platform/node';
+import type { TestNode } from '../../platform/node-shared';
+import { NODE_SETUP_TIMEOUT_MS } from '../../platform/node-lock';
+import { succeededCondition } from '../../src/pipelinerun';
+import { readRun, waitRunDone } from '../../platform/runs';
 import { createRun, ServedOperator } from '../operator/helpers';
 import { serviceAccountClient } from '../webhook/sa-clients';
 import { DOCKER_CLI, daemonRun, TektonOnNode, tektonOnNode, tepPipelineSpec } from './tekton-fixture';
@@ -151,7 +152,7 @@ it('RunLabelGuard: without it, a user who may create Pods labels one as another 
     spec: { pipelineSpec: tepPipelineSpec('guarded-ok'), params: [{ name: 'image', value: 'guarded:1' }], workspaces: [{ name: 'source', emptyDir: {} }] },
   });
   const done = await waitRunDone(fx.ns, tep.metadata.name, 240_000);
-  expect(succeeded(done)).toMatchObject({ status: 'True' });
+  expect(succeededCondition(done)).toMatchObject({ status: 'True' });
   await removePolicies();
   hostile.close();
 });

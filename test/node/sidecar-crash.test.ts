@@ -1,13 +1,14 @@
 import { ANNOTATIONS, LABELS } from '../../constructs/api/spec';
 import { REPORTED_CRASHES_ANNOTATION } from '../../src/sidecar-health';
-import { eventually, rawClient } from '../harness/cluster';
-import { ctr, podLog } from '../harness/node';
-import type { TestNode } from '../harness/node-shared';
-import { succeeded, taskPodsOf, waitRunDone } from '../harness/runs';
+import { eventually, rawClient } from '../../platform/cluster';
+import { ctr, podLog } from '../../platform/node';
+import type { TestNode } from '../../platform/node-shared';
+import { succeededCondition } from '../../src/pipelinerun';
+import { taskPodsOf, waitRunDone } from '../../platform/runs';
 import { createRun, inProcessOperator, ServedOperator } from '../operator/helpers';
 import type { Operator } from '../../src/operator';
 import { daemonRun, TektonOnNode, tektonOnNode } from './tekton-fixture';
-import { NODE_SETUP_TIMEOUT_MS } from '../harness/node-lock';
+import { NODE_SETUP_TIMEOUT_MS } from '../../platform/node-lock';
 
 /**
  * Killing the daemon's container mid-run is reported on the run: the kubelet
@@ -89,7 +90,7 @@ it('the dind container killed mid-run: a SidecarRestarted Warning Event on the r
   // The run was not cancelled by the crash: it is still running.
   const live = await rawClient().get(`/apis/tekton.dev/v1/namespaces/${ns}/pipelineruns/${name}`);
   expect(live.spec.status).toBeUndefined();
-  expect(succeeded(live).status).toBe('Unknown');
+  expect(succeededCondition(live).status).toBe('Unknown');
   process.stderr.write(`[node] dind killed -> SidecarRestarted Event on the run in ${reportedMs} ms: ${ev.message}\n`);
   await rawClient().delete(`/apis/tekton.dev/v1/namespaces/${ns}/pipelineruns/${name}`);
 });
@@ -100,7 +101,7 @@ it('negative control: a run whose daemon is not killed (torn down at its end) ge
   const name = run.metadata.name;
   const runId = run.metadata.annotations[ANNOTATIONS.runId];
   const done = await waitRunDone(ns, name, 240_000);
-  expect(succeeded(done).status).toBe('True');
+  expect(succeededCondition(done).status).toBe('True');
   // The teardown stops the daemon's container on purpose: still no Event.
   await eventually('the sidecar pod to be gone', async () => !(await sidecarPodOf(ns, runId)), 60_000, 200);
   await new Promise((r) => setTimeout(r, 2000));

@@ -1,7 +1,7 @@
 import { ANNOTATIONS, LABELS } from '../../constructs/api/spec';
-import { rawClient } from '../harness/cluster';
-import { TestNode, releaseTestNode, testNode } from '../harness/node-shared';
-import { REAL_NODE_NAMESPACE_LABEL, pinLabelledNamespaces, waitPinned } from '../harness/node-pin';
+import { rawClient } from '../../platform/cluster';
+import { TestNode, releaseTestNode, testNode } from '../../platform/node-shared';
+import { REAL_NODE_NAMESPACE_LABEL, pinLabelledNamespaces, waitPinned } from '../../platform/node-pin';
 import { createSidecar, dockerDaemonSpec, ServedOperator, startServedOperator, stopServedOperator } from '../operator/helpers';
 
 /**

@@ -1,12 +1,13 @@
 import { ANNOTATIONS, LABELS } from '../../constructs/api/spec';
-import { eventually, rawClient } from '../harness/cluster';
-import { ctr, podLog } from '../harness/node';
-import type { TestNode } from '../harness/node-shared';
-import { succeeded, taskPodsOf, taskRunsOf, waitRunDone } from '../harness/runs';
+import { eventually, rawClient } from '../../platform/cluster';
+import { ctr, podLog } from '../../platform/node';
+import type { TestNode } from '../../platform/node-shared';
+import { succeededCondition } from '../../src/pipelinerun';
+import { taskPodsOf, taskRunsOf, waitRunDone } from '../../platform/runs';
 import { PROVENANCE_ANNOTATION } from '../../src/provenance';
 import { createRun, objectsOfRun, ServedOperator } from '../operator/helpers';
 import { daemonRun, TektonOnNode, tektonOnNode, tepPipelineSpec } from './tekton-fixture';
-import { NODE_SETUP_TIMEOUT_MS } from '../harness/node-lock';
+import { NODE_SETUP_TIMEOUT_MS } from '../../platform/node-lock';
 
 /**
  * The TEP example for real: the real Tekton runs the PipelineRun's TaskRun pods on the real
@@ -52,7 +53,7 @@ it('the TEP example for real: task 1 builds an image with the per-run daemon ove
   const podOf = (task: string) => pods.find((p) => p.metadata.labels['tekton.dev/pipelineTask'] === task);
   const buildLog = podLog(node.state, ns, podOf('docker-build')?.metadata.name ?? '-', 'step-build');
   const testLog = podLog(node.state, ns, podOf('docker-test')?.metadata.name ?? '-', 'step-test');
-  expect({ run: succeeded(done), buildLog, testLog }).toMatchObject({ run: { status: 'True' } });
+  expect({ run: succeededCondition(done), buildLog, testLog }).toMatchObject({ run: { status: 'True' } });
   // Both task pods ran on the real node, and the second printed what the first one's image echoes.
   expect(pods.map((p) => p.spec.nodeName)).toEqual([node.state.name, node.state.name]);
   expect(testLog).toContain(`${marker} from-task-2`);

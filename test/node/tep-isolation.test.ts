@@ -1,13 +1,14 @@
 import { ANNOTATIONS, LABELS } from '../../constructs/api/spec';
 import { serviceDnsNames } from '../../constructs';
 import { mintRunTls } from '../../src/tls';
-import { eventually, rawClient } from '../harness/cluster';
-import { podLog } from '../harness/node';
-import type { TestNode } from '../harness/node-shared';
-import { readRun, succeeded, taskPodsOf, waitRunDone } from '../harness/runs';
+import { eventually, rawClient } from '../../platform/cluster';
+import { podLog } from '../../platform/node';
+import type { TestNode } from '../../platform/node-shared';
+import { succeededCondition } from '../../src/pipelinerun';
+import { readRun, taskPodsOf, waitRunDone } from '../../platform/runs';
 import { createRun, ServedOperator } from '../operator/helpers';
 import { TektonOnNode, tektonOnNode } from './tekton-fixture';
-import { NODE_SETUP_TIMEOUT_MS } from '../harness/node-lock';
+import { NODE_SETUP_TIMEOUT_MS } from '../../platform/node-lock';
 
 /**
  * On the real Tekton: while a run is going, a task of another run in the same namespace
@@ -98,7 +99,7 @@ it('mTLS holds on the real Tekton: a task without the client certificate, or wit
     },
   });
   const done = await waitRunDone(ns, run.metadata.name, 180_000);
-  const { status, reason, message } = succeeded(done);
+  const { status, reason, message } = succeededCondition(done);
   if (status !== 'True') throw new Error(`the run did not succeed: ${reason}: ${message}`);
   const pods = await taskPodsOf(ns, run.metadata.name);
   const log = (task: string) => podLog(node.state, ns, pods.find((p) => p.metadata.labels['tekton.dev/pipelineTask'] === task)!.metadata.name, 'step-main');
@@ -125,7 +126,7 @@ it('on the real Tekton: another run\'s task cannot connect to the run\'s daemon,
 
   // Run B, same namespace, no sidecar: its task is refused at the TCP level.
   const b = await createRun(ns, { metadata: { generateName: 'other-' }, spec: { pipelineSpec: oneStep(tcpCheck(ip, port, 4), false) } });
-  expect(succeeded(await waitRunDone(ns, b.metadata.name, 120_000)).status).toBe('True');
+  expect(succeededCondition(await waitRunDone(ns, b.metadata.name, 120_000)).status).toBe('True');
   expect(await stepLog(ns, b.metadata.name)).toMatch(/^REFUSED$/m);
 
   // Negative control: without the run's NetworkPolicy, the same task of another run connects. The
@@ -136,11 +137,11 @@ it('on the real Tekton: another run\'s task cannot connect to the run\'s daemon,
   await fx.op.stop();
   for (const p of policies) await client.delete(`${policiesPath}/${p.metadata.name}`);
   const c = await createRun(ns, { metadata: { generateName: 'other-open-' }, spec: { pipelineSpec: oneStep(tcpCheck(ip, port, 10), false) } });
-  expect(succeeded(await waitRunDone(ns, c.metadata.name, 120_000)).status).toBe('True');
+  expect(succeededCondition(await waitRunDone(ns, c.metadata.name, 120_000)).status).toBe('True');
   expect(await stepLog(ns, c.metadata.name)).toMatch(/^CONNECTED$/m);
 
   // Run A was going all along (its daemon existed during both checks); stop it.
-  expect(succeeded(await readRun(ns, a.metadata.name)).status).toBe('Unknown');
+  expect(succeededCondition(await readRun(ns, a.metadata.name)).status).toBe('Unknown');
   await client.mergePatch(`/apis/tekton.dev/v1/namespaces/${ns}/pipelineruns/${a.metadata.name}`, { spec: { status: 'Cancelled' } });
   await waitRunDone(ns, a.metadata.name, 60_000);
 });

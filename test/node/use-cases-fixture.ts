@@ -2,11 +2,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ANNOTATIONS, LABELS } from '../../constructs/api/spec';
-import { eventually, rawClient } from '../harness/cluster';
-import { ctr, podLog } from '../harness/node';
-import type { TestNode } from '../harness/node-shared';
-import { taskPodsOf, waitRunDone } from '../harness/runs';
+import { eventually, rawClient } from '../../platform/cluster';
+import { ctr, podLog } from '../../platform/node';
+import type { TestNode } from '../../platform/node-shared';
+import { taskPodsOf, waitRunDone } from '../../platform/runs';
 import { createRun } from '../operator/helpers';
+import { succeededCondition } from '../../src/pipelinerun';
 
 /**
  * The examples/ use cases as a user runs them: every object of an example directory created as
@@ -118,7 +119,7 @@ export function stampAfter(log: string, label: string): number {
 
 /** Throws, with the Succeeded condition and every step log, unless the run succeeded. */
 export function mustSucceed(done: FinishedRun): void {
-  const c = (done.run.status?.conditions ?? []).find((x: any) => x.type === 'Succeeded') ?? {};
+  const c = succeededCondition(done.run);
   if (c.status !== 'True') throw new Error(`run ${done.name} did not succeed: ${c.reason}: ${c.message}\n${done.dump()}`);
 }
 

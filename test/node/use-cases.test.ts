@@ -1,11 +1,11 @@
 import { LABELS } from '../../constructs/api/spec';
 import { deploymentReady } from '../../src/readiness';
-import { rawClient } from '../harness/cluster';
-import { podLog } from '../harness/node';
-import { NODE_SETUP_TIMEOUT_MS } from '../harness/node-lock';
-import { BUSYBOX, podOnNode, runPod } from '../harness/node-pods';
-import type { TestNode } from '../harness/node-shared';
-import { succeeded } from '../harness/runs';
+import { rawClient } from '../../platform/cluster';
+import { podLog } from '../../platform/node';
+import { NODE_SETUP_TIMEOUT_MS } from '../../platform/node-lock';
+import { BUSYBOX, podOnNode, runPod } from '../../platform/node-pods';
+import type { TestNode } from '../../platform/node-shared';
+import { succeededCondition } from '../../src/pipelinerun';
 import { createRun, createSidecar, eventually, ServedOperator } from '../operator/helpers';
 import { TektonOnNode, tektonOnNode } from './tekton-fixture';
 import { applyExample, FinishedRun, mustSucceed, say, seconds, sidecarContainers, stampAfter, stampMs, startRun, waitFinished, waitSidecarsGone } from './use-cases-fixture';
@@ -82,7 +82,7 @@ it('push after test: a failing test skips the push and leaves the run\'s registr
   const run = await applyExample(ns, 'push-after-test');
   // Negative control: the same pipeline, with a test that expects something else.
   const failed = await waitFinished(node, ns, await startRun(ns, withParams(run, [{ name: 'expected', value: 'something else' }])));
-  if (succeeded(failed.run).status !== 'False') throw new Error(`the failing run did not fail: ${JSON.stringify(succeeded(failed.run))}\n${failed.dump()}`);
+  if (succeededCondition(failed.run).status !== 'False') throw new Error(`the failing run did not fail: ${JSON.stringify(succeededCondition(failed.run))}\n${failed.dump()}`);
   expect(failed.log('test', 'test')).toContain('FAIL: expected: something else');
   expect((failed.run.status.skippedTasks ?? []).map((t: any) => t.name).sort()).toEqual(['push', 'run-pushed']);
   expect(failed.log('catalog', 'catalog')).toContain('catalog: {"repositories":[]}');

@@ -5,7 +5,7 @@ import { ApiError } from '../../src/k8s/raw';
 import { collectionPath } from '../../src/k8s/resources';
 import { Operator } from '../../src/operator';
 import { specOfSize } from '../constructs/fixtures';
-import { createTestNamespace, rawClient } from '../harness/cluster';
+import { createTestNamespace, rawClient } from '../../platform/cluster';
 import { createRun, createSidecar, deleteWebhookConfig, ensureCrd, eventsFor, eventually, getRun, inProcessOperator, objectsOfRun } from './helpers';
 
 let ns: string;

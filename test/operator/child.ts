@@ -2,7 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { WEBHOOK_PATH } from '../../constructs/api/webhook-config';
-import { clusterState } from '../harness/cluster';
+import { clusterState } from '../../platform/cluster';
 import { eventually, testLogDir } from './helpers';
 
 const ROOT = path.resolve(__dirname, '../..');

@@ -1,8 +1,8 @@
 import { ANNOTATIONS, LABELS } from '../../constructs/api/spec';
 import { collectionPath } from '../../src/k8s/resources';
-import { rawClient } from '../harness/cluster';
-import { policyAdmits } from '../harness/network-policy';
-import { taskPodsOf, waitRunDone } from '../harness/runs';
+import { rawClient } from '../../platform/cluster';
+import { policyAdmits } from '../../platform/network-policy';
+import { taskPodsOf, waitRunDone } from '../../platform/runs';
 import {
   createPipeline, createRun, createSidecar, dockerDaemonSpec, eventually, getRun, objectsOfRun, ServedOperator, startServedOperator, stopServedOperator, tepPipeline,
 } from './helpers';

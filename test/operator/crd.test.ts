@@ -2,7 +2,7 @@ import { API_VERSION, KIND, PLURAL, GROUP } from '../../constructs/api/spec';
 import { pipelineSidecarCrd } from '../../constructs/api/crd';
 import { ApiError } from '../../src/k8s/raw';
 import { collectionPath } from '../../src/k8s/resources';
-import { createTestNamespace, rawClient } from '../harness/cluster';
+import { createTestNamespace, rawClient } from '../../platform/cluster';
 import { ensureCrd } from './helpers';
 
 let ns: string;

@@ -2,7 +2,7 @@ import { FIELD_MANAGER, LABELS } from '../../constructs/api/spec';
 import { defaultKinds } from '../../constructs/kinds';
 import { objectPath } from '../../src/k8s/resources';
 import { SidecarApplier, stillAsApplied } from '../../src/sidecar-apply';
-import { createTestNamespace, rawClient } from '../harness/cluster';
+import { createTestNamespace, rawClient } from '../../platform/cluster';
 import { mintRunTls } from '../../src/tls';
 
 /**

@@ -1,8 +1,8 @@
 import { ANNOTATIONS } from '../../constructs/api/spec';
 import { Operator } from '../../src/operator';
 import { RELEASE_ANNOTATION, RELEASE_WHEN_READY } from '../../src/pipelinerun';
-import { createTestNamespace, rawClient } from '../harness/cluster';
-import { behaviourLabels, releaseTasks, taskRunsOf, waitRunDone } from '../harness/runs';
+import { createTestNamespace, rawClient } from '../../platform/cluster';
+import { behaviourLabels, releaseTasks, taskRunsOf, waitRunDone } from '../../platform/runs';
 import { createRun, createSidecar, ensureCrd, eventsFor, eventually, getRun, inProcessOperator, managedObjects, sleep } from './helpers';
 
 let ns: string;

@@ -8,8 +8,8 @@ import { collectionPath, objectPath } from '../../src/k8s/resources';
 import { createLogger } from '../../src/log';
 import { Operator, OperatorOptions } from '../../src/operator';
 import { OWNED_KINDS } from '../../src/cleanup';
-import { applyAll } from '../harness/bootstrap';
-import { createTestNamespace, eventually, rawClient, testKubeConfig } from '../harness/cluster';
+import { applyAll } from '../../platform/bootstrap';
+import { createTestNamespace, eventually, rawClient, testKubeConfig } from '../../platform/cluster';
 
 export { eventually };
 

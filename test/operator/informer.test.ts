@@ -5,7 +5,7 @@ import { InformerEvent } from '../../src/k8s/object-store';
 import { RawClient } from '../../src/k8s/raw';
 import { collectionPath } from '../../src/k8s/resources';
 import { WorkQueue } from '../../src/queue';
-import { clusterState, createTestNamespace, eventually, rawClient, testKubeConfig } from '../harness/cluster';
+import { clusterState, createTestNamespace, eventually, rawClient, testKubeConfig } from '../../platform/cluster';
 
 /** A TCP link to the real API server that the test can cut (every connection dropped, new ones refused) and restore. */
 class FlakyLink {

@@ -3,9 +3,9 @@ import * as net from 'node:net';
 import { ANNOTATIONS } from '../../constructs/api/spec';
 import { WEBHOOK_PATH } from '../../constructs/api/webhook-config';
 import { collectionPath } from '../../src/k8s/resources';
-import { createTestNamespace, rawClient } from '../harness/cluster';
-import { behaviourLabels, releaseTasks } from '../harness/runs';
-import { freePort } from '../harness/control-plane';
+import { createTestNamespace, rawClient } from '../../platform/cluster';
+import { behaviourLabels, releaseTasks } from '../../platform/runs';
+import { freePort } from '../../platform/control-plane';
 import { OperatorProcess } from './child';
 import { createRun, createSidecar, deleteWebhookConfig, ensureCrd, eventsFor, eventually, getRun, sleep } from './helpers';
 

@@ -2,8 +2,8 @@ import { ANNOTATIONS, LABELS } from '../../constructs/api/spec';
 import { defaultKinds } from '../../constructs/kinds';
 import { Operator } from '../../src/operator';
 import { RedisKind } from '../../examples/custom-kind/redis';
-import { createTestNamespace, rawClient } from '../harness/cluster';
-import { behaviourLabels, inlineTask, releaseTasks, taskPodsOf, waitRunDone } from '../harness/runs';
+import { createTestNamespace, rawClient } from '../../platform/cluster';
+import { behaviourLabels, inlineTask, releaseTasks, taskPodsOf, waitRunDone } from '../../platform/runs';
 import {
   createRun, createSidecar, deleteWebhookConfig, dockerDaemonSpec, ensureCrd, eventsFor, eventually, inProcessOperator, objectsOfRun, sleep,
 } from './helpers';

@@ -1,7 +1,7 @@
 import * as https from 'node:https';
 import { API_VERSION, KIND } from '../../constructs/api/spec';
 import { collectionPath } from '../../src/k8s/resources';
-import { createTestNamespace, rawClient, testKubeConfig } from '../harness/cluster';
+import { createTestNamespace, rawClient, testKubeConfig } from '../../platform/cluster';
 import { ensureCrd } from './helpers';
 
 /** GET `path` as a meta.k8s.io Table: what `kubectl get` prints, computed by the API server from the CRD's printer columns. */

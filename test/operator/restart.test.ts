@@ -1,9 +1,9 @@
 import { ANNOTATIONS } from '../../constructs/api/spec';
 import { Informer } from '../../src/k8s/informer';
 import { collectionPath, objectPath } from '../../src/k8s/resources';
-import { createTestNamespace, rawClient, testKubeConfig } from '../harness/cluster';
-import { NEVER_READY_IMAGE } from '../harness/control-plane';
-import { behaviourLabels, releaseTasks, taskRunsOf, waitRunDone } from '../harness/runs';
+import { createTestNamespace, rawClient, testKubeConfig } from '../../platform/cluster';
+import { NEVER_READY_IMAGE } from '../../platform/control-plane';
+import { behaviourLabels, releaseTasks, taskRunsOf, waitRunDone } from '../../platform/runs';
 import { OperatorProcess, operatorArgs } from './child';
 import { createRun, createSidecar, deleteWebhookConfig, ensureCrd, eventsFor, eventually, getRun, managedObjects, objectsOfRun, sleep } from './helpers';
 

@@ -10,7 +10,7 @@
 import { ANNOTATIONS, API_VERSION, KIND, LABELS } from '../../constructs/api/spec';
 import { collectionPath } from '../../src/k8s/resources';
 import { Operator } from '../../src/operator';
-import { createTestNamespace, rawClient } from '../harness/cluster';
+import { createTestNamespace, rawClient } from '../../platform/cluster';
 import { createRun, createSidecar, deleteWebhookConfig, ensureCrd, eventually, getRun, inProcessOperator, sleep } from './helpers';
 
 let withSidecars: string;

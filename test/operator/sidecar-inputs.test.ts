@@ -1,8 +1,8 @@
 import { ANNOTATIONS } from '../../constructs/api/spec';
 import { Operator } from '../../src/operator';
 import { SIDECAR_USE_LABEL, externalPodInputs } from '../../src/sidecar-inputs';
-import { createTestNamespace, rawClient } from '../harness/cluster';
-import { inlineTask, waitRunDone } from '../harness/runs';
+import { createTestNamespace, rawClient } from '../../platform/cluster';
+import { inlineTask, waitRunDone } from '../../platform/runs';
 import {
   createRun, createSidecar, deleteWebhookConfig, ensureCrd, eventsFor, eventually, getRun, inProcessOperator, objectsOfRun,
 } from './helpers';

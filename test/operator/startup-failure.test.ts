@@ -1,8 +1,8 @@
 import { ANNOTATIONS, API_VERSION, KIND } from '../../constructs/api/spec';
 import { collectionPath } from '../../src/k8s/resources';
-import { rawClient } from '../harness/cluster';
-import { NEVER_READY_IMAGE } from '../harness/control-plane';
-import { taskRunsOf } from '../harness/runs';
+import { rawClient } from '../../platform/cluster';
+import { NEVER_READY_IMAGE } from '../../platform/control-plane';
+import { taskRunsOf } from '../../platform/runs';
 import {
   createRun, createSidecar, eventsFor, eventually, getRun, objectsOfRun, ServedOperator, startServedOperator, stopServedOperator,
 } from './helpers';

@@ -1,8 +1,9 @@
 import { ANNOTATIONS, LABELS } from '../../constructs/api/spec';
 import { collectionPath } from '../../src/k8s/resources';
-import { rawClient } from '../harness/cluster';
-import { policyAdmits } from '../harness/network-policy';
-import { readRun, succeeded, taskPodsOf, taskRunsOf, waitRunDone } from '../harness/runs';
+import { rawClient } from '../../platform/cluster';
+import { policyAdmits } from '../../platform/network-policy';
+import { succeededCondition } from '../../src/pipelinerun';
+import { readRun, taskPodsOf, taskRunsOf, waitRunDone } from '../../platform/runs';
 import {
   createPipeline, createRun, createSidecar, dockerDaemonSpec, eventsFor, eventually, objectsOfRun, ServedOperator, startServedOperator, stopServedOperator, tepPipeline,
 } from './helpers';
@@ -87,7 +88,7 @@ test('TEP-0130 example with the real Tekton on kwok\'s node: gated at CREATE, no
   // Tekton runs the tasks in order on the kwok node; the run Succeeds.
   const done = await waitRunDone(ns, name, 60_000);
   const tDone = Date.now();
-  expect(succeeded(done)).toMatchObject({ status: 'True', reason: 'Succeeded' });
+  expect(succeededCondition(done)).toMatchObject({ status: 'True', reason: 'Succeeded' });
   // Gated time does not count: Tekton started the run's clock when we released it, not at CREATE
   // (startTime has second precision, the started annotation milliseconds).
   expect(Date.parse(done.status.startTime)).toBeGreaterThanOrEqual(Math.floor(Date.parse(started.metadata.annotations[ANNOTATIONS.started]) / 1000) * 1000);

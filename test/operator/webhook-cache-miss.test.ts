@@ -10,7 +10,7 @@ import { defaultKinds } from '../../constructs/kinds';
 import { admitPipelineRun } from '../../src/admission';
 import { collectionPath } from '../../src/k8s/resources';
 import { Operator } from '../../src/operator';
-import { createTestNamespace, rawClient } from '../harness/cluster';
+import { createTestNamespace, rawClient } from '../../platform/cluster';
 import { createPipeline, createRun, createSidecar, deleteWebhookConfig, ensureCrd, eventually, inProcessOperator } from './helpers';
 
 let ns: string;

@@ -1,6 +1,6 @@
 import { ANNOTATIONS } from '../../constructs/api/spec';
 import { Operator } from '../../src/operator';
-import { createTestNamespace, rawClient } from '../harness/cluster';
+import { createTestNamespace, rawClient } from '../../platform/cluster';
 import { createRun, createSidecar, deleteWebhookConfig, ensureCrd, eventually, inProcessOperator } from './helpers';
 
 let ns: string;

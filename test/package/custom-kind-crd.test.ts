@@ -4,7 +4,7 @@ import * as YAML from 'yaml';
 import { FIELD_MANAGER } from '../../constructs';
 import { ApiError } from '../../src/k8s/raw';
 import { objectPath } from '../../src/k8s/resources';
-import { createTestNamespace, rawClient } from '../harness/cluster';
+import { createTestNamespace, rawClient } from '../../platform/cluster';
 import { ensureCrd } from '../operator/helpers';
 
 /** The PipelineSidecar docs/custom-kind.md shows (```yaml file=cache.yaml), as written. */

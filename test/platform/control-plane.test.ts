@@ -1,7 +1,8 @@
-import { clusterState, createTestNamespace, eventually, rawClient, tokenKubeConfig } from '../harness/cluster';
+import { clusterState, createTestNamespace, eventually, rawClient, tokenKubeConfig } from '../../platform/cluster';
 import { RawClient, ApiError } from '../../src/k8s/raw';
-import { isAlive } from '../harness/control-plane';
-import { inlineTask, readRun, releaseTasks, succeeded, taskPodsOf, taskRunsOf, waitRunDone } from '../harness/runs';
+import { isAlive } from '../../platform/control-plane';
+import { succeededCondition } from '../../src/pipelinerun';
+import { inlineTask, readRun, releaseTasks, taskPodsOf, taskRunsOf, waitRunDone } from '../../platform/runs';
 
 /** The platform every other test stands on: a real API server with real controllers behind it. */
 describe('local control plane', () => {
@@ -100,17 +101,17 @@ describe('local control plane', () => {
     await create('fails', [inlineTask('a', { exitCode: 3 })]);
     await create('held', [inlineTask('a', { hold: true })]);
     const ok = await waitRunDone(ns, 'ok');
-    expect(succeeded(ok)).toMatchObject({ status: 'True', reason: 'Succeeded' });
+    expect(succeededCondition(ok)).toMatchObject({ status: 'True', reason: 'Succeeded' });
     const trs = await taskRunsOf(ns, 'ok');
     expect(trs.map((t) => t.metadata.labels['tekton.dev/pipelineTask'])).toEqual(['a', 'b']);
     const failed = await waitRunDone(ns, 'fails');
-    expect(succeeded(failed)).toMatchObject({ status: 'False', reason: 'Failed' });
+    expect(succeededCondition(failed)).toMatchObject({ status: 'False', reason: 'Failed' });
     // Negative control for the hold: still running a while after the others ended, then released.
     await eventually('the held task pod', async () => (await taskPodsOf(ns, 'held')).length === 1, 30_000);
     await new Promise((r) => setTimeout(r, 1500));
-    expect(succeeded(await readRun(ns, 'held')).status).toBe('Unknown');
+    expect(succeededCondition(await readRun(ns, 'held')).status).toBe('Unknown');
     expect(await releaseTasks(ns, 'held')).toBe(1);
-    expect(succeeded(await waitRunDone(ns, 'held'))).toMatchObject({ status: 'True' });
+    expect(succeededCondition(await waitRunDone(ns, 'held'))).toMatchObject({ status: 'True' });
   });
 
   test('RBAC is real: a ServiceAccount without a role gets 403 listing Secrets', async () => {

@@ -1,9 +1,9 @@
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { clusterState } from '../harness/cluster';
-import { CONTROL_PLANE_STATE_FILE, ControlPlaneState, isAlive } from '../harness/control-plane';
-import { eventually } from '../harness/cluster';
+import { clusterState } from '../../platform/cluster';
+import { CONTROL_PLANE_STATE_FILE, ControlPlaneState, isAlive } from '../../platform/control-plane';
+import { eventually } from '../../platform/cluster';
 
 /**
  * A run of the platform killed with SIGKILL (no teardown ran: the exit hooks never fire) leaves its
@@ -19,7 +19,7 @@ test('a control plane whose run was SIGKILLed is found and removed by platform:s
   // A process that starts a control plane with Tekton, says where, and waits to be killed.
   const starter = path.join(REPO, '.work', `start-and-wait-${process.pid}.ts`);
   fs.mkdirSync(path.dirname(starter), { recursive: true });
-  fs.writeFileSync(starter, `import { ControlPlane } from '../test/harness/control-plane';
+  fs.writeFileSync(starter, `import { ControlPlane } from '../platform/control-plane';
 ControlPlane.start({}).then((cp) => { process.stdout.write('READY ' + cp.state.workDir + '\\n'); setInterval(() => undefined, 60_000); });
 `);
   const child = spawn(process.execPath, tsNode(starter), { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -36,7 +36,7 @@ ControlPlane.start({}).then((cp) => { process.stdout.write('READY ' + cp.state.w
   for (const [c, pid] of pids) expect({ c, alive: isAlive(pid) }).toEqual({ c, alive: true });
   expect(fs.existsSync(`/run/netns/${state.netns!.name}`)).toBe(true);
 
-  const r = spawnSync(process.execPath, tsNode(path.join(REPO, 'test', 'harness', 'platform-stop.ts')), { cwd: REPO, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, tsNode(path.join(REPO, 'platform', 'stop.ts')), { cwd: REPO, encoding: 'utf8', timeout: 120_000 });
   process.stderr.write(`[platform:stop]\n${r.stdout}${r.stderr}`);
   expect(r.status).toBe(0);
   const line = r.stdout.split('\n').find((l) => l.includes(workDir)) ?? '';

@@ -4,7 +4,7 @@ import { afterWatch, WatchEnd, watchRecovery } from '../../src/k8s/watch-recover
 import { ApiError, RawClient } from '../../src/k8s/raw';
 import { collectionPath } from '../../src/k8s/resources';
 import { WatchStalledError } from '../../src/k8s/watch';
-import { createTestNamespace, eventually, rawClient, testKubeConfig } from '../harness/cluster';
+import { createTestNamespace, eventually, rawClient, testKubeConfig } from '../../platform/cluster';
 
 const CRDS = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
 

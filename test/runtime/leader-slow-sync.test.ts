@@ -6,9 +6,9 @@ import { collectionPath } from '../../src/k8s/resources';
 import { LeaderElector } from '../../src/leader';
 import { createLogger } from '../../src/log';
 import { Operator } from '../../src/operator';
-import { createTestNamespace, eventually, rawClient, testKubeConfig } from '../harness/cluster';
+import { createTestNamespace, eventually, rawClient, testKubeConfig } from '../../platform/cluster';
 import { ensureCrd, testLogDir } from '../operator/helpers';
-import { kubeConfigVia, TcpProxy } from './tcp-proxy';
+import { kubeConfigVia, TcpProxy } from '../../platform/tcp-proxy';
 
 const LEASE_MS = 2000;
 const RENEW_DEADLINE_MS = 1300;

@@ -1,8 +1,8 @@
 import { Informer } from '../../src/k8s/informer';
 import { RawClient } from '../../src/k8s/raw';
 import { collectionPath } from '../../src/k8s/resources';
-import { createTestNamespace, eventually, rawClient } from '../harness/cluster';
-import { kubeConfigVia, TcpProxy } from './tcp-proxy';
+import { createTestNamespace, eventually, rawClient } from '../../platform/cluster';
+import { kubeConfigVia, TcpProxy } from '../../platform/tcp-proxy';
 
 const IDLE_MS = 2000;
 

@@ -1,7 +1,8 @@
 import { ANNOTATIONS } from '../../constructs/api/spec';
-import { NEVER_READY_IMAGE } from '../harness/control-plane';
-import { rawClient } from '../harness/cluster';
-import { inlineTask, readRun, releaseTasks, succeeded, taskPodsOf, taskRunsOf, waitRunDone } from '../harness/runs';
+import { NEVER_READY_IMAGE } from '../../platform/control-plane';
+import { rawClient } from '../../platform/cluster';
+import { succeededCondition } from '../../src/pipelinerun';
+import { inlineTask, readRun, releaseTasks, taskPodsOf, taskRunsOf, waitRunDone } from '../../platform/runs';
 import {
   createRun, createSidecar, eventually, objectsOfRun, ServedOperator, sleep, startServedOperator, stopServedOperator,
 } from '../operator/helpers';
@@ -47,11 +48,11 @@ test('finally tasks keep their sidecars until they are done', async () => {
   const r = await create('fin', 'cache', { tasks: [inlineTask('build')], finally: [inlineTask('report', { hold: true })] });
   await taskRunning(r.name, 'report');
   // build is done, the run is not: the finally task may still use the sidecar.
-  expect(succeeded(await readRun(ns, r.name)).status).toBe('Unknown');
+  expect(succeededCondition(await readRun(ns, r.name)).status).toBe('Unknown');
   await sleep(500);
   expect(await hasSidecars(r.runId)).toBe(true);
   await releaseTasks(ns, r.name);
-  expect(succeeded(await waitRunDone(ns, r.name))).toMatchObject({ status: 'True' });
+  expect(succeededCondition(await waitRunDone(ns, r.name))).toMatchObject({ status: 'True' });
   await goneWithin(r.runId);
 });
 
@@ -63,7 +64,7 @@ describe('stopping a running run', () => {
     await taskRunning(r.name, 'work');
     await rawClient().mergePatch(runPath(r.name), { spec: { status: 'Cancelled' } });
     const done = await waitRunDone(ns, r.name);
-    expect(succeeded(done)).toMatchObject({ status: 'False', reason: 'Cancelled' });
+    expect(succeededCondition(done)).toMatchObject({ status: 'False', reason: 'Cancelled' });
     expect((await taskRunsOf(ns, r.name)).map((t) => t.metadata.labels['tekton.dev/pipelineTask'])).toEqual(['work']);
     await goneWithin(r.runId);
   });
@@ -73,11 +74,11 @@ describe('stopping a running run', () => {
     await taskRunning(r.name, 'work');
     await rawClient().mergePatch(runPath(r.name), { spec: { status: 'CancelledRunFinally' } });
     await taskRunning(r.name, 'cleanup');
-    expect(succeeded(await readRun(ns, r.name)).reason).toBe('CancelledRunningFinally');
+    expect(succeededCondition(await readRun(ns, r.name)).reason).toBe('CancelledRunningFinally');
     await sleep(500);
     expect(await hasSidecars(r.runId)).toBe(true);
     await releaseTasks(ns, r.name);
-    expect(succeeded(await waitRunDone(ns, r.name))).toMatchObject({ status: 'False', reason: 'Cancelled' });
+    expect(succeededCondition(await waitRunDone(ns, r.name))).toMatchObject({ status: 'False', reason: 'Cancelled' });
     await goneWithin(r.runId);
   });
 
@@ -85,7 +86,7 @@ describe('stopping a running run', () => {
     const r = await create('srf', 'cache', spec);
     await taskRunning(r.name, 'work');
     await rawClient().mergePatch(runPath(r.name), { spec: { status: 'StoppedRunFinally' } });
-    await eventually('StoppedRunningFinally', async () => succeeded(await readRun(ns, r.name)).reason === 'StoppedRunningFinally', 20_000);
+    await eventually('StoppedRunningFinally', async () => succeededCondition(await readRun(ns, r.name)).reason === 'StoppedRunningFinally', 20_000);
     await sleep(500);
     expect(await hasSidecars(r.runId)).toBe(true);
     expect(await releaseTasks(ns, r.name)).toBe(1); // work ends by itself
@@ -93,7 +94,7 @@ describe('stopping a running run', () => {
     expect(await hasSidecars(r.runId)).toBe(true);
     await releaseTasks(ns, r.name);
     const done = await waitRunDone(ns, r.name);
-    expect(succeeded(done).status).toBe('False');
+    expect(succeededCondition(done).status).toBe('False');
     await goneWithin(r.runId);
   });
 });
@@ -107,7 +108,7 @@ describe('stopping a gated run (its sidecar never became Ready)', () => {
     await eventually('its sidecar objects', () => hasSidecars(r.runId), 20_000);
     await stop(r.name, 'Cancelled');
     await goneWithin(r.runId);
-    expect(succeeded(await waitRunDone(ns, r.name))).toMatchObject({ status: 'False', reason: 'Cancelled' });
+    expect(succeededCondition(await waitRunDone(ns, r.name))).toMatchObject({ status: 'False', reason: 'Cancelled' });
     expect(await taskRunsOf(ns, r.name)).toHaveLength(0);
   });
 
@@ -123,7 +124,7 @@ describe('stopping a gated run (its sidecar never became Ready)', () => {
       await sleep(500);
       expect(await hasSidecars(r.runId)).toBe(true);
       await releaseTasks(ns, r.name);
-      expect(succeeded(await waitRunDone(ns, r.name)).status).toBe('False');
+      expect(succeededCondition(await waitRunDone(ns, r.name)).status).toBe('False');
       await goneWithin(r.runId);
     });
   }
@@ -133,7 +134,7 @@ test('a run over timeouts.pipeline ends PipelineRunTimeout and loses its sidecar
   // Negative control first: a running task held past a 3 s pipeline timeout times the run out.
   const late = await create('tmo', 'cache', { tasks: [inlineTask('work', { hold: true })] }, { timeouts: { pipeline: '3s' } });
   const timedOut = await waitRunDone(ns, late.name, 30_000);
-  expect(succeeded(timedOut).reason).toBe('PipelineRunTimeout');
+  expect(succeededCondition(timedOut).reason).toBe('PipelineRunTimeout');
   await goneWithin(late.runId);
 
   // Gated for 6 s (its sidecar becomes Ready only when the test lets it), then 1 s of work: within 4 s.
@@ -147,7 +148,7 @@ test('a run over timeouts.pipeline ends PipelineRunTimeout and loses its sidecar
   await sleep(1000);
   await releaseTasks(ns, gated.name);
   const done = await waitRunDone(ns, gated.name);
-  expect(succeeded(done)).toMatchObject({ status: 'True', reason: 'Succeeded' });
+  expect(succeededCondition(done)).toMatchObject({ status: 'True', reason: 'Succeeded' });
   expect(Date.parse(done.status.completionTime) - Date.parse(done.metadata.creationTimestamp)).toBeGreaterThan(6000);
   await goneWithin(gated.runId);
 });
@@ -155,7 +156,7 @@ test('a run over timeouts.pipeline ends PipelineRunTimeout and loses its sidecar
 test('a failing task fails the run, and the sidecars go', async () => {
   const r = await create('bad', 'cache', { tasks: [inlineTask('build', { exitCode: 2 }), inlineTask('after', { runAfter: ['build'] })] });
   const done = await waitRunDone(ns, r.name);
-  expect(succeeded(done)).toMatchObject({ status: 'False', reason: 'Failed' });
+  expect(succeededCondition(done)).toMatchObject({ status: 'False', reason: 'Failed' });
   expect((await taskRunsOf(ns, r.name)).map((t) => t.metadata.labels['tekton.dev/pipelineTask'])).toEqual(['build']);
   await goneWithin(r.runId);
 });

@@ -1,11 +1,12 @@
 import { ANNOTATIONS } from '../../constructs/api/spec';
 import { Operator } from '../../src/operator';
-import { rawClient } from '../harness/cluster';
-import { behaviourLabels, inlineTask, readRun, releaseTasks, succeeded, taskPodsOf, taskRunsOf, waitRunDone } from '../harness/runs';
+import { rawClient } from '../../platform/cluster';
+import { succeededCondition } from '../../src/pipelinerun';
+import { behaviourLabels, inlineTask, readRun, releaseTasks, taskPodsOf, taskRunsOf, waitRunDone } from '../../platform/runs';
 import {
   createRun, createSidecar, deleteWebhookConfig, ensureCrd, eventsFor, eventually, inProcessOperator, objectsOfRun, sleep,
 } from '../operator/helpers';
-import { createTestNamespace } from '../harness/cluster';
+import { createTestNamespace } from '../../platform/cluster';
 
 /**
  * Issue 9's fixes, on the real Tekton: the operator releases only runs it pended itself; "has the run
@@ -60,7 +61,7 @@ test('only-unpend-ours (webhook mode): a run that arrives already pending gets i
   await sleep(500);
   expect((await objectsOfRun(ns, runId)).length).toBeGreaterThan(0);
   await releaseTasks(ns, name);
-  expect(succeeded(await waitRunDone(ns, name)).status).toBe('False');
+  expect(succeededCondition(await waitRunDone(ns, name)).status).toBe('False');
   await eventually('its sidecars to go', async () => (await objectsOfRun(ns, runId)).length === 0, 5_000);
 });
 
@@ -80,6 +81,6 @@ test('an operator outage longer than startupTimeout does not cancel the runs cre
   // The outage ends: the Lease is free again, our replica leads, provisions, and starts the run.
   await rawClient().delete(`/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${lease}`);
   const done = await waitRunDone(ns, run.metadata.name, 60_000);
-  expect(succeeded(done)).toMatchObject({ status: 'True' });
+  expect(succeededCondition(done)).toMatchObject({ status: 'True' });
   expect((await eventsFor(ns, run.metadata.name)).map((e) => e.reason)).not.toContain('SidecarStartupFailed');
 });

@@ -2,9 +2,10 @@ import * as fs from 'node:fs';
 import * as https from 'node:https';
 import { ANNOTATIONS } from '../../constructs/api/spec';
 import { Operator } from '../../src/operator';
-import { clusterState, createTestNamespace, rawClient, tokenKubeConfig } from '../harness/cluster';
-import { NEVER_READY_IMAGE } from '../harness/control-plane';
-import { inlineTask, succeeded, taskRunsOf, waitRunDone } from '../harness/runs';
+import { clusterState, createTestNamespace, rawClient, tokenKubeConfig } from '../../platform/cluster';
+import { NEVER_READY_IMAGE } from '../../platform/control-plane';
+import { succeededCondition } from '../../src/pipelinerun';
+import { inlineTask, taskRunsOf, waitRunDone } from '../../platform/runs';
 import {
   createRun, createSidecar, deleteWebhookConfig, dockerDaemonSpec, ensureCrd, eventually, inProcessOperator, objectsOfRun,
 } from '../operator/helpers';
@@ -100,7 +101,7 @@ test('a run whose Pipeline comes from the cluster resolver (which the webhook ca
   expect(warning).toContain('param docker-host, workspace docker-tls-certs');
   expect(warning).toContain('declare them in the Pipeline');
   const done = await waitRunDone(ns, run.metadata.name, 60_000);
-  expect(succeeded(done)).toMatchObject({ status: 'True' });
+  expect(succeededCondition(done)).toMatchObject({ status: 'True' });
   // Tekton resolved the Pipeline and used the certificate binding in the task.
   const [tr] = await taskRunsOf(ns, run.metadata.name);
   expect(tr.spec.workspaces).toContainEqual({ name: 'docker-tls-certs', secret: { secretName: `docker-daemon-${runId}-client` } });
@@ -115,7 +116,7 @@ test('inline pipelineSpec, pipelineRef and generateName runs all get their sidec
   ]);
   // The inline reference was substituted at CREATE, inside the task's script.
   expect(runs[0].spec.pipelineSpec.tasks[0].taskSpec.steps[0].script).toBe(`echo docker-daemon-${runs[0].metadata.annotations[ANNOTATIONS.runId]}.${ns}.svc:2376`);
-  for (const r of runs) expect(succeeded(await waitRunDone(ns, r.metadata.name, 60_000))).toMatchObject({ status: 'True' });
+  for (const r of runs) expect(succeededCondition(await waitRunDone(ns, r.metadata.name, 60_000))).toMatchObject({ status: 'True' });
 });
 
 test('Tekton\'s webhook accepted every spec write the operator sent, and each changed spec.status only (audit log)', async () => {
@@ -123,7 +124,7 @@ test('Tekton\'s webhook accepted every spec write the operator sent, and each ch
   const started = await createRun(ns, { metadata: { generateName: 'audit-ok-', annotations: { [ANNOTATIONS.sidecars]: 'docker-daemon' } }, spec: { pipelineSpec: { tasks: [inlineTask('t')] } } });
   const stuck = await createRun(ns, { metadata: { generateName: 'audit-stuck-', annotations: { [ANNOTATIONS.sidecars]: 'stuck' } }, spec: { pipelineSpec: { tasks: [inlineTask('t')] } } });
   await waitRunDone(ns, started.metadata.name, 60_000);
-  expect(succeeded(await waitRunDone(ns, stuck.metadata.name, 60_000)).reason).toBe('Cancelled');
+  expect(succeededCondition(await waitRunDone(ns, stuck.metadata.name, 60_000)).reason).toBe('Cancelled');
   // Negative control: a spec change that Tekton refuses shows in the same log with its 400.
   await rawClient().mergePatch(`/apis/tekton.dev/v1/namespaces/${ns}/pipelineruns/${started.metadata.name}`, { spec: { params: [{ name: 'x', value: 'y' }] } }).catch(() => undefined);
 

@@ -2,7 +2,7 @@ import { ANNOTATIONS } from '../../constructs/api/spec';
 import { WEBHOOK_PATH } from '../../constructs/api/webhook-config';
 import { mintWebhookTls } from '../../src/webhook-tls';
 import { WebhookOptions, WebhookServer } from '../../src/webhook';
-import { createTestNamespace, eventually, rawClient } from '../harness/cluster';
+import { createTestNamespace, eventually, rawClient } from '../../platform/cluster';
 import { createRun, createSidecar, deleteWebhookConfig, ensureCrd } from '../operator/helpers';
 import { postRaw, servedCertificate, splitPem, webhookServer } from './fixtures';
 

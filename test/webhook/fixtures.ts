@@ -4,7 +4,7 @@ import { defaultKinds } from '../../constructs/kinds';
 import { WEBHOOK_PATH } from '../../constructs/api/webhook-config';
 import { createLogger, Logger } from '../../src/log';
 import { WebhookOptions, WebhookServer } from '../../src/webhook';
-import { rawClient } from '../harness/cluster';
+import { rawClient } from '../../platform/cluster';
 
 /** Log lines of in-process webhook servers, kept for assertions (a crash or an error line shows up here). */
 export function collectingLogger(lines: string[] = []): { log: Logger; lines: string[] } {

@@ -4,9 +4,9 @@ import { TEKTON_RUN_LABELS } from '../../constructs/api/tekton-labels';
 import { bookkeepingPolicy } from '../../constructs/bundle/bookkeeping-policy';
 import { IsolationPolicy } from '../../constructs/isolation-policy';
 import { collectionPath, objectPath } from '../../src/k8s/resources';
-import { applyAll } from '../harness/bootstrap';
-import { createTestNamespace, eventually, rawClient } from '../harness/cluster';
-import { policyAdmits } from '../harness/network-policy';
+import { applyAll } from '../../platform/bootstrap';
+import { createTestNamespace, eventually, rawClient } from '../../platform/cluster';
+import { policyAdmits } from '../../platform/network-policy';
 import { createRun } from '../operator/helpers';
 import { pipelineRunEditors, statusOf } from './sa-clients';
 

@@ -1,5 +1,5 @@
 import { ensureCrd, createSidecar } from '../operator/helpers';
-import { createTestNamespace } from '../harness/cluster';
+import { createTestNamespace } from '../../platform/cluster';
 import { WebhookServer } from '../../src/webhook';
 import { collectingLogger, postRaw, RawResponse, webhookServer } from './fixtures';
 

@@ -2,8 +2,8 @@ import { App, Chart } from 'cdk8s';
 import { TEKTON_LABELS } from '../../constructs/api/tekton-labels';
 import { RunLabelGuard } from '../../constructs/bundle/run-label-guard';
 import { ApiError, RawClient } from '../../src/k8s/raw';
-import { applyAll } from '../harness/bootstrap';
-import { createTestNamespace, eventually, rawClient } from '../harness/cluster';
+import { applyAll } from '../../platform/bootstrap';
+import { createTestNamespace, eventually, rawClient } from '../../platform/cluster';
 import { serviceAccountClient } from './sa-clients';
 
 /**

@@ -1,5 +1,5 @@
 import { RawClient } from '../../src/k8s/raw';
-import { rawClient, tokenKubeConfig } from '../harness/cluster';
+import { rawClient, tokenKubeConfig } from '../../platform/cluster';
 
 /**
  * ServiceAccounts of `namespace` that may get, create, patch and update PipelineRuns there, each

@@ -4,7 +4,7 @@ import { defaultKinds } from '../../constructs/kinds';
 import { admitPipelineRun } from '../../src/admission';
 import { invalidSidecarReferences } from '../../src/substitute';
 import { WebhookServer } from '../../src/webhook';
-import { createTestNamespace, eventually } from '../harness/cluster';
+import { createTestNamespace, eventually } from '../../platform/cluster';
 import { createRun, createSidecar, deleteWebhookConfig, ensureCrd } from '../operator/helpers';
 import { webhookServer } from './fixtures';
 
