@@ -14,6 +14,8 @@ k8s="$root/platform/k8s"
 . "$k8s/versions.env"
 # shellcheck source=lib/k8s-ldflags.sh
 . "$root/scripts/lib/k8s-ldflags.sh"
+# shellcheck source=lib/private-apt.sh
+. "$root/scripts/lib/private-apt.sh"
 # shellcheck source=/dev/null
 . "$k8s/node.env"
 
@@ -42,23 +44,8 @@ progress() { awk -v tag="$1" '{n++; if (n % 200 == 0) printf "[node]   ... %s: %
 # --- Debian packages: one private apt state holding sid and bookworm, exact versions, unpacked into debian/.
 if [ ! -f "$out/debian/.complete" ]; then
   apt_dir="$out/apt"
-  mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial" "$apt_dir/sources.list.d" "$apt_dir/debs"
-  mirror=$(awk '/^URIs:/{for(i=2;i<=NF;i++) if ($i !~ /security/) {print $i; exit}}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
-  [ -n "$mirror" ] || mirror=$(awk '$1=="deb" && $0 !~ /security/ {for(i=2;i<=NF;i++) if ($i ~ /^https?:/) {print $i; exit}}' /etc/apt/sources.list 2>/dev/null || true)
-  [ -n "$mirror" ] || { say "no Debian mirror found in /etc/apt sources; add one"; exit 1; }
-  keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-  [ -f "$keyring" ] || { say "missing $keyring: apt-get install debian-archive-keyring"; exit 1; }
-  printf 'deb [signed-by=%s] %s sid main\ndeb [signed-by=%s] %s bookworm main\n' "$keyring" "$mirror" "$keyring" "$mirror" > "$apt_dir/sources.list"
-  apt_opts=(-o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Etc::SourceList=$apt_dir/sources.list"
-    -o "Dir::Etc::SourceParts=$apt_dir/sources.list.d" -o "Dir::Cache::archives=$apt_dir/archives"
-    -o "Dir::State::status=/dev/null" -o "Debug::NoLocking=1" -o "APT::Get::List-Cleanup=0")
-  say "debian: apt-get update (sid + bookworm, private state in $apt_dir)"
-  apt-get -q "${apt_opts[@]}" update >"$apt_dir/update.log" 2>&1 || { cat "$apt_dir/update.log" >&2; say "apt-get update failed"; exit 1; }
   # shellcheck disable=SC2086
-  say "debian: apt-get download $(echo $NODE_DEBIAN_SID $NODE_DEBIAN_BOOKWORM | wc -w) packages"
-  # shellcheck disable=SC2086
-  (cd "$apt_dir/debs" && apt-get -q "${apt_opts[@]}" download $NODE_DEBIAN_SID $NODE_DEBIAN_BOOKWORM >"$apt_dir/download.log" 2>&1) \
-    || { cat "$apt_dir/download.log" >&2; say "apt-get download failed (a pinned version may have left the archive: update platform/k8s/node.env)"; exit 1; }
+  private_apt_download "$apt_dir" "sid bookworm" "$apt_dir/debs" $NODE_DEBIAN_SID $NODE_DEBIAN_BOOKWORM
   rm -rf "$out/debian"; mkdir -p "$out/debian"
   for deb in "$apt_dir"/debs/*.deb; do dpkg -x "$deb" "$out/debian"; done
   touch "$out/debian/.complete"

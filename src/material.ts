@@ -12,7 +12,7 @@ import { mintRunTlsPooled, randomPassword } from './tls';
 export interface RunSidecar { readonly name: string; readonly spec: PipelineSidecarSpec }
 
 /**
- * What material() found for one sidecar. `lost` names Secrets of a started run that are gone and
+ * What MaterialStore.resolve() found for a run's sidecars. `lost` names Secrets of a started run that are gone and
  * cannot be rebuilt with the material the sidecar already serves with: they are never re-minted
  * (a running daemon and its clients would hold two different CAs), and the caller says so.
  */
@@ -29,7 +29,7 @@ function decode(secret: Record<string, any> | undefined, key: string): string | 
 }
 
 /**
- * The run's TLS material and passwords (design §3.2.1): created once, read back from the run's
+ * The run's TLS material and passwords: created once, read back from the run's
  * Secrets on every later reconcile, never rotated.
  */
 export class MaterialStore {

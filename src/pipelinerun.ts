@@ -79,9 +79,9 @@ export function runIdentity(run: RunMetadata | Record<string, any>): RunIdentity
 
 /**
  * Whether the operator may take the run out of PipelineRunPending: only a run our webhook pended
- * itself (it records that in the gated annotation, which nobody else can set: see docs/security),
- * or, in fallback mode, a run whose author said so explicitly. Runs pended by anyone else get their
- * sidecars and wait for their owner.
+ * itself (it records that in the gated annotation; the bundle's BookkeepingPolicy reserves our
+ * annotation prefix for the webhook and the operator), or, in fallback mode, a run whose author said
+ * so explicitly. Runs pended by anyone else get their sidecars and wait for their owner.
  */
 export function releasableByUs(run: PipelineRun): boolean {
   const a = run.metadata.annotations ?? {};
