@@ -113,6 +113,10 @@ const jestShared = {
   transformIgnorePatterns: ['/node_modules/(?!(@kubernetes/client-node|openid-client|oauth4webapi|jose)/)'],
   clearMocks: true,
   testTimeout: 120_000,
+  // jest's runner, but the real-node files (test/node, one node per machine behind a file lock) run
+  // one after another on one worker while the rest use the other(s). Every project names it: jest
+  // runs projects with different runners one runner after the other, not side by side.
+  runner: '<rootDir>/test/jest/real-node-runner.js',
 };
 // The unit project transpiles with swc (no type check per file: seconds instead of a minute);
 // `npm run typecheck`, a step of `npm test`, checks the types of everything.

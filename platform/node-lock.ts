@@ -17,7 +17,8 @@ export const NODE_LOCK_WAIT_MS = 900_000;
 
 /**
  * The timeout of a real-node file's beforeAll (or test) that takes the node: the lock wait plus a
- * node start and its set-up. Jest runs two files at once, so one may queue behind the other.
+ * node start and its set-up. Within one jest run the real-node files take turns on one worker
+ * (test/jest/real-node-runner.js), but the demo, the gate bench or another checkout's run may hold it.
  */
 export const NODE_SETUP_TIMEOUT_MS = NODE_LOCK_WAIT_MS + 300_000;
 
