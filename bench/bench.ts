@@ -33,7 +33,8 @@ import { runIdFromUid } from '../src/runid';
 import { mintRunTls } from '../src/tls';
 import { ControlPlane } from '../platform/control-plane';
 import { releaseTasks } from '../platform/runs';
-import { benchRun, connectWithTekton, cpuSnapshot, createRetrying, dist, dockerDaemonSidecar, freePort, OperatorProcess, prepareNamespace, REPO, Row, SIDECAR, sleep, table, Tracker } from './lib';
+import { benchRun, connectWithTekton, cpuSnapshot, createRetrying, dist, dockerDaemonSidecar, freePort, prepareNamespace, REPO, Row, SIDECAR, sleep, table, Tracker } from './lib';
+import { MeasuredOperator } from './measured-operator';
 import { succeededCondition } from '../src/pipelinerun';
 
 const NS = 'bench';
@@ -53,6 +54,7 @@ const { values: flags } = parseArgs({
     repeat: { type: 'string', default: '1' },
     'skip-baseline': { type: 'boolean', default: false },
     'node-args': { type: 'string', default: '' },
+    help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
 });
@@ -61,8 +63,14 @@ const RATE = Number(flags.rate);
 const FINISHED = Number(flags['finished-runs']);
 const FINISHED_NS = Number(flags['finished-namespaces']);
 const REPEAT = Number(flags.repeat);
+const USAGE = 'usage: npm run bench -- [--runs N (default 200)] [--rate R runs/s (default 20)] [--finished-runs F (default 0)] [--finished-namespaces M (default 50)] [--repeat K (default 1)] ' +
+  '[--skip-baseline] [--json out.json] [--profile] [--verbose] [--operator-args "FLAGS"] [--node-args "FLAGS"]\n';
+if (flags.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 if (!Number.isInteger(N) || N < 1 || !(RATE > 0) || !Number.isInteger(FINISHED) || FINISHED < 0 || !Number.isInteger(FINISHED_NS) || FINISHED_NS < 1 || !Number.isInteger(REPEAT) || REPEAT < 1) {
-  process.stderr.write('usage: npm run bench -- [--runs N (default 200)] [--rate R runs/s (default 20)] [--finished-runs F (default 0)] [--finished-namespaces M (default 50)] [--repeat K (default 1)] [--skip-baseline] [--json out.json] [--profile]\n');
+  process.stderr.write(USAGE);
   process.exit(2);
 }
 const say = (s: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
@@ -291,8 +299,8 @@ async function operatorPhase(cp: ControlPlane, kc: KubeConfig, client: RawClient
   const logFile = path.join(workLogs, `operator-${ns}.log`);
   fs.rmSync(logFile, { force: true });
   const profDir = path.join(workLogs, 'profile');
-  const op = new OperatorProcess({
-    kubeconfig: cp.state.kubeconfig, namespace: ns, webhookPort: await freePort(), webhookConfig: 'pipeline-sidecars-bench', logFile, clusterWide: true,
+  const op = new MeasuredOperator({
+    name: `operator-${ns}`, kubeconfig: cp.state.kubeconfig, namespace: ns, webhookPort: await freePort(), webhookConfig: 'pipeline-sidecars-bench', logFile, clusterWide: true,
     extraArgs: flags['operator-args'] ? flags['operator-args'].split(/\s+/) : [],
     nodeArgs: [...(flags.profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), ...(flags['node-args'] ? flags['node-args'].split(/\s+/) : [])],
   });

@@ -24,7 +24,9 @@ import { collectionPath } from '../src/k8s/resources';
 import { OWNED_KINDS } from '../src/cleanup';
 import { releaseTasks } from '../platform/runs';
 import { TcpProxy } from '../platform/tcp-proxy';
-import { benchRun, createRetrying, freePort, OperatorProcess, prepareNamespace, REPO, SIDECAR, sleep, Tracker } from './lib';
+import { operatorLogDir } from '../platform/work-dir';
+import { benchRun, createRetrying, freePort, prepareNamespace, SIDECAR, sleep, Tracker } from './lib';
+import { MeasuredOperator } from './measured-operator';
 import { isDone } from '../src/pipelinerun';
 
 /** The Lease the chaos run's operator elects its leader with (so an outage can take it away). */
@@ -66,7 +68,10 @@ export interface ChaosOptions {
   /** Give up waiting for runs to settle after this long (default 180 s). */
   readonly settleTimeoutMs?: number;
   readonly log?: (line: string) => void;
-  /** Where the operator's logs go (default .work/chaos/operator-<ns>.log). */
+  /**
+   * Where the operator's logs go (default operator-<ns>.log in .work/chaos, or in a jest test
+   * file's folder of .work/test-logs).
+   */
   readonly logFile?: string;
 }
 
@@ -104,14 +109,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     operatorKubeconfig = path.join(path.dirname(o.kubeconfig), `kubeconfig-chaos-proxy-${port}`);
     fs.writeFileSync(operatorKubeconfig, fs.readFileSync(o.kubeconfig, 'utf8').replace(kc.getCurrentCluster()!.server, `https://127.0.0.1:${port}`));
   }
-  const operatorLog = o.logFile ?? path.join(REPO, '.work', 'chaos', `operator-${ns}.log`);
-  const op = new OperatorProcess({
-    kubeconfig: operatorKubeconfig, namespace: ns, webhookPort: await freePort(), webhookConfig, logFile: operatorLog,
-    extraArgs: [
-      // With an outage, the operator elects itself through a Lease the driver can take away.
-      ...(o.outageSeconds ? ['--leader-elect', '--lease-name', CHAOS_LEASE, '--lease-duration', '4s'] : []),
-      ...(o.freezeSeconds ? ['--watch-idle-timeout', '5s'] : []),
-    ],
+  const op = new MeasuredOperator({
+    name: `operator-${ns}`, kubeconfig: operatorKubeconfig, namespace: ns, webhookPort: await freePort(), webhookConfig,
+    logFile: o.logFile ?? path.join(operatorLogDir('chaos'), `operator-${ns}.log`),
+    // With an outage, the operator elects itself through a Lease the driver can take away.
+    leaderElection: o.outageSeconds ? { leaseName: CHAOS_LEASE, leaseDuration: '4s' } : undefined,
+    watchIdleTimeout: o.freezeSeconds ? '5s' : undefined,
   });
   const counts: Record<string, number> = {
     runs: o.runs, kills: 0, restarts: 0, watchCuts: 0, apiServerRestarts: 0, tektonControllerRestarts: 0,
@@ -216,12 +219,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       } else if (a.what === 'freeze') {
         // Only a leading operator has watches open: wait until it has led for a few seconds.
         while (inOutage || Date.now() - lastStart < 8000) await sleep(200);
-        const logBefore = fs.existsSync(operatorLog) ? fs.statSync(operatorLog).size : 0;
+        const logBefore = fs.existsSync(op.logFile) ? fs.statSync(op.logFile).size : 0;
         counts.frozenConnections += proxy!.freeze();
         counts.freezes++;
         mark(`froze the operator's ${counts.frozenConnections} open connections to the API server for ${o.freezeSeconds} s (half-open: nothing flows, nothing closes)`);
         void sleep(o.freezeSeconds! * 1000).then(() => {
-          const log = fs.readFileSync(operatorLog, 'utf8').slice(logBefore);
+          const log = fs.readFileSync(op.logFile, 'utf8').slice(logBefore);
           counts.stallsDetected = (log.match(/"why":"stalled/g) ?? []).length;
           mark(`after the freeze the operator had given up ${counts.stallsDetected} stalled watches`);
           if (counts.stallsDetected === 0) violations.push('a frozen watch connection was not detected');

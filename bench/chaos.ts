@@ -33,6 +33,7 @@ const { values: flags } = parseArgs({
     rate: { type: 'string', default: '10' },
     json: { type: 'string' },
     'no-apiserver-restart': { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
 });
@@ -60,8 +61,14 @@ async function main(): Promise<number> {
   const rate = Number(flags.rate);
   const tektonKills = Number(flags['tekton-kills']);
   const [outageSeconds, sidecarEdits, sidecarDeletions, freezeSeconds] = [Number(flags['outage-seconds']), Number(flags['sidecar-edits']), Number(flags['sidecar-deletions']), Number(flags['freeze-seconds'])];
+  const usage = 'usage: npm run chaos -- [--runs M (100)] [--kills K (5)] [--cuts C (=K)] [--tekton-kills T (2)] [--outage-seconds S (15)] [--startup-timeout D (10s)] ' +
+    '[--sidecar-edits E (4)] [--sidecar-deletions X (2)] [--freeze-seconds F (8)] [--rate R (10/s)] [--no-apiserver-restart] [--json out.json]\n';
+  if (flags.help) {
+    process.stdout.write(usage);
+    return 0;
+  }
   if (![runs, kills, cuts, tektonKills, outageSeconds, sidecarEdits, sidecarDeletions, freezeSeconds].every((n) => Number.isInteger(n) && n >= 0) || runs < 1 || !(rate > 0)) {
-    process.stderr.write('usage: npm run chaos -- [--runs M (100)] [--kills K (5)] [--cuts C (=K)] [--tekton-kills T (2)] [--outage-seconds S (15)] [--startup-timeout D (10s)] [--sidecar-edits E (4)] [--sidecar-deletions X (2)] [--freeze-seconds F (8)] [--rate R (10/s)] [--no-apiserver-restart] [--json out.json]\n');
+    process.stderr.write(usage);
     return 2;
   }
   const cp = await ControlPlane.start();

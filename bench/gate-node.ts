@@ -1,8 +1,9 @@
 /**
  * Gate latency on the real node: N TEP runs (examples/docker-daemon, the per-run DockerDaemon,
- * one after another) on a fresh control plane with the real node and an in-process operator;
- * prints, per run and as p50/p99, how long the gate took and what part of it the daemon's start-up
- * was. A benchmark prints numbers; it asserts nothing (docs/benchmarks.md).
+ * one after another) on a fresh control plane with the real node and the operator as a child
+ * process (its log in .work/bench/operator-gate-node.log); prints, per run and as p50/p99, how long
+ * the gate took and what part of it the daemon's start-up was. A benchmark prints numbers; it
+ * asserts nothing (docs/benchmarks.md).
  *
  *   npm run bench:gate-node -- [--runs 20] [--json FILE]
  *
@@ -20,14 +21,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { ANNOTATIONS, LABELS } from '../constructs/api/spec';
-import { WEBHOOK_PATH } from '../constructs/api/webhook-config';
 import { RawClient } from '../src/k8s/raw';
-import { createLogger } from '../src/log';
-import { Operator } from '../src/operator';
 import { applyAll } from '../platform/bootstrap';
 import { ControlPlane } from '../platform/control-plane';
 import { realNodeSupport } from '../platform/node';
 import { REAL_NODE_NAMESPACE_LABEL, waitPinned } from '../platform/node-pin';
+import { OperatorProcess } from '../platform/operator-process';
+import { operatorLogDir } from '../platform/work-dir';
 import { DemoNode, prepareNodeCache, runnablePipeline, startDemoNode } from '../platform/tep-on-node';
 
 const REPO = path.resolve(__dirname, '..');
@@ -89,7 +89,7 @@ async function main(): Promise<void> {
   kc.loadFromFile(cp.state.kubeconfig);
   const client = new RawClient(kc);
   let node: DemoNode | undefined;
-  let op: Operator | undefined;
+  let op: OperatorProcess | undefined;
   try {
     node = await startDemoNode(cp.state, client);
     const dist = path.join(REPO, 'dist');
@@ -104,10 +104,9 @@ async function main(): Promise<void> {
     const examples = path.join(REPO, 'examples', 'docker-daemon');
     const pipeline = loadYaml(path.join(examples, 'pipeline.yaml')).map((o) => (o.kind === 'Pipeline' ? runnablePipeline(o, 'gate-bench') : o));
     await applyAll(client, [...loadYaml(path.join(examples, 'docker-daemon.yaml')), ...pipeline].map((o) => ({ ...o, metadata: { ...o.metadata, namespace: NS } })));
-    op = new Operator({
-      kubeConfig: kc, namespace: 'pipeline-sidecars',
-      webhook: { port: 0, bindAddress: '127.0.0.1', url: `https://127.0.0.1:{port}${WEBHOOK_PATH}`, register: true, configName: 'pipeline-sidecars-gate-bench' },
-      log: createLogger({ write: () => undefined }),
+    op = new OperatorProcess({
+      name: 'operator-gate-node', kubeconfig: cp.state.kubeconfig, namespace: 'pipeline-sidecars', clusterWide: true,
+      webhookConfig: 'pipeline-sidecars-gate-bench', logFile: path.join(operatorLogDir('bench'), 'operator-gate-node.log'),
     });
     await op.start();
     // The API server uses a new webhook configuration only after its informer saw it.

@@ -1,15 +1,13 @@
 /**
- * Shared pieces of `npm run bench` and `npm run chaos`: the operator as a child process, a
+ * Shared pieces of `npm run bench` and `npm run chaos`: CPU readings from /proc, a
  * watch-based tracker that timestamps what happens to runs and their sidecar objects (local clock,
  * millisecond resolution, not the servers' 1 s timestamps), percentiles and the table.
  */
-import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { API_VERSION, KIND, LABELS } from '../constructs/api/spec';
 import { pipelineSidecarCrd } from '../constructs/api/crd';
-import { WEBHOOK_PATH } from '../constructs/api/webhook-config';
 import { Informer } from '../src/k8s/informer';
 import { KubeObject } from '../src/k8s/object-store';
 import { ApiError, RawClient, isConflict } from '../src/k8s/raw';
@@ -29,172 +27,6 @@ export { sleep };
 
 /** Ports for the operator's webhook and health servers: the harness's picker, below the ephemeral range, so a port survives operator restarts. */
 export { freePort } from '../platform/control-plane';
-
-/**
- * Transpiles src/, constructs/ and bench/ to plain JavaScript (swc, no type check) under
- * .work/operator-js/<pid>/, so the operator child runs compiled code like an installed operator
- * does: no TypeScript compiler in its memory (ts-node would add ~100 MiB of RSS) and a fast start.
- * Returns the entry point's path.
- */
-const builtDirs = new Set<string>();
-export function buildOperatorJs(): string {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const swc = require('@swc/core') as typeof import('@swc/core');
-  const out = path.join(REPO, '.work', 'operator-js', String(process.pid));
-  if (!builtDirs.has(out)) { builtDirs.add(out); process.once('exit', () => fs.rmSync(out, { recursive: true, force: true })); }
-  for (const dir of ['src', 'constructs', 'bench']) {
-    const walk = (rel: string) => {
-      for (const e of fs.readdirSync(path.join(REPO, rel), { withFileTypes: true })) {
-        const r = path.join(rel, e.name);
-        if (e.isDirectory()) { walk(r); continue; }
-        if (!e.name.endsWith('.ts') || e.name.endsWith('.d.ts')) continue;
-        const { code } = swc.transformFileSync(path.join(REPO, r), {
-          jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' }, sourceMaps: false, swcrc: false, configFile: false,
-        });
-        const dest = path.join(out, r.replace(/\.ts$/, '.js'));
-        fs.mkdirSync(path.dirname(dest), { recursive: true });
-        fs.writeFileSync(dest, code);
-      }
-    };
-    walk(dir);
-  }
-  return path.join(out, 'bench', 'operator-process.js');
-}
-
-/** What the child reports over IPC (bench/operator-process.ts). */
-export interface OperatorStats {
-  requests: number;
-  reconciles: number;
-  lists: number;
-  watches: number;
-  admissionMs: number[];
-  /** With stats({spans: true}): per run key `run:ns/name`, [queued, started, ended] of each reconcile. */
-  spans?: Record<string, Array<[number, number, number]>>;
-  /** With spans: per reconcile step, run name → ms of the step's first call for that run. */
-  stepMs?: Record<string, Record<string, number>>;
-  /** Requests sent so far by method and resource. */
-  requestsByKind: Record<string, number>;
-  memory: NodeJS.MemoryUsage;
-  /** Controller start → its caches synced (ms), once it leads. */
-  syncMs?: number;
-  /** PipelineRuns in the controller's cache. */
-  runsCached: number;
-  /** Informer list pages fetched (limit/continue) since start. */
-  listPages: number;
-  cpu: NodeJS.CpuUsage;
-  leader: boolean;
-}
-
-export interface OperatorProcessOptions {
-  readonly kubeconfig: string;
-  /** The operator's namespace (webhook Secret) and the one namespace it serves. */
-  readonly namespace: string;
-  readonly webhookPort: number;
-  readonly webhookConfig: string;
-  readonly logFile: string;
-  readonly extraArgs?: string[];
-  /** Flags for node itself (e.g. --cpu-prof). */
-  readonly nodeArgs?: string[];
-  /** Serve every namespace (no --watch-namespace), as a cluster-wide install does. */
-  readonly clusterWide?: boolean;
-}
-
-/**
- * The operator started the way `pipeline-sidecars run` starts it, in its own process, so that its
- * RSS and CPU are its own and a SIGKILL is a real crash.
- */
-export class OperatorProcess {
-  child?: ChildProcess;
-  starts = 0;
-  private seq = 0;
-  private entry?: string;
-
-  constructor(private readonly o: OperatorProcessOptions) {}
-
-  args(): string[] {
-    const o = this.o;
-    return [
-      '--kubeconfig', o.kubeconfig, '--namespace', o.namespace, ...(o.clusterWide ? [] : ['--watch-namespace', o.namespace]),
-      '--webhook-port', String(o.webhookPort), '--webhook-bind', '127.0.0.1',
-      '--webhook-url', `https://127.0.0.1:{port}${WEBHOOK_PATH}`, '--webhook-register', '--webhook-config', o.webhookConfig,
-      '--health-port', '0', ...(o.extraArgs ?? []),
-    ];
-  }
-
-  get pid(): number | undefined { return this.child?.exitCode === null ? this.child.pid : undefined; }
-
-  /** Starts the child and resolves once its webhook serves and its controller runs. */
-  async start(timeoutMs = 60_000): Promise<{ webhookPort: number; healthPort: number; startMs: number }> {
-    const t0 = Date.now();
-    fs.mkdirSync(path.dirname(this.o.logFile), { recursive: true });
-    const out = fs.openSync(this.o.logFile, 'a');
-    this.entry ??= buildOperatorJs();
-    const child = spawn(process.execPath, [...(this.o.nodeArgs ?? []), this.entry, ...this.args()], { cwd: REPO, stdio: ['ignore', out, out, 'ipc'] });
-    fs.closeSync(out);
-    this.child = child;
-    this.starts++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => { cleanup(); reject(new Error(`operator did not become ready in ${timeoutMs} ms (log: ${this.o.logFile})`)); }, timeoutMs);
-      const onMsg = (m: any) => { if (m?.type === 'ready') { cleanup(); resolve({ webhookPort: m.webhookPort, healthPort: m.healthPort, startMs: Date.now() - t0 }); } };
-      const onExit = (code: number | null, sig: string | null) => { cleanup(); reject(new Error(`operator exited during start (code ${code}, signal ${sig}); log: ${this.o.logFile}`)); };
-      const cleanup = () => { clearTimeout(timer); child.off('message', onMsg); child.off('exit', onExit); };
-      child.on('message', onMsg);
-      child.once('exit', onExit);
-    });
-  }
-
-  /** SIGKILL: no graceful anything (in-flight reconciles die mid-way). */
-  async kill(): Promise<void> {
-    const c = this.child;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    const exited = new Promise<void>((r) => c.once('exit', () => r()));
-    c.kill('SIGKILL');
-    await exited;
-  }
-
-  /** Graceful stop (SIGTERM). */
-  async stop(timeoutMs = 25_000): Promise<void> {
-    const c = this.child;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    const exited = new Promise<void>((r) => c.once('exit', () => r()));
-    c.kill('SIGTERM');
-    const t = setTimeout(() => c.kill('SIGKILL'), timeoutMs);
-    await exited;
-    clearTimeout(t);
-  }
-
-  /** SIGUSR2: the child cuts all its informer watch connections. */
-  cutWatches(): boolean {
-    const c = this.child;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return false;
-    return c.kill('SIGUSR2');
-  }
-
-  async stats(drainAdmissions = false, spans = false): Promise<OperatorStats> {
-    const c = this.child;
-    if (!c?.connected) throw new Error('operator process not running');
-    const id = ++this.seq;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => { c.off('message', onMsg); reject(new Error('operator did not answer stats')); }, 10_000);
-      const onMsg = (m: any) => { if (m?.type === 'stats' && m.id === id) { clearTimeout(timer); c.off('message', onMsg); resolve(m); } };
-      c.on('message', onMsg);
-      c.send({ type: 'stats', id, drain: drainAdmissions, spans });
-    });
-  }
-
-  /** RSS (bytes) and CPU seconds (user+system) from /proc: the whole process, as the kernel sees it. */
-  procUsage(): { rssBytes: number; cpuSeconds: number } | undefined {
-    const pid = this.pid;
-    if (!pid) return undefined;
-    try {
-      const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-      const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-      const ticks = Number(stat[11]) + Number(stat[12]);
-      return { rssBytes: rssKb * 1024, cpuSeconds: ticks / 100 };
-    } catch { return undefined; }
-  }
-}
 
 /** CPU seconds (user+system) of a process from /proc, undefined when it is gone. */
 export function cpuSeconds(pid: number): number | undefined {

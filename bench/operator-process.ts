@@ -12,7 +12,10 @@
  * - SIGUSR2 cuts every informer watch connection at once (the chaos test's "watch cut" without
  *   restarting the API server); the informers must reconnect from their last resourceVersion.
  *
- * bench/lib.ts transpiles it (with src/ and constructs/) to JavaScript and starts it with plain `node`.
+ * It stands in for `pipeline-sidecars run` and takes the same command line (`run` and its flags):
+ * MeasuredOperator (bench/measured-operator.ts) starts it through the platform's OperatorProcess,
+ * compiled to JavaScript and run with plain `node` like the CLI, and knows it is up from the
+ * operator's own "operator started" log line.
  */
 import { operatorFromArgs } from '../src/cli-run';
 import { Controller } from '../src/controller';
@@ -72,7 +75,9 @@ const stepMs: Record<string, Record<string, number>> = {};
 hookSteps(stepMs);
 
 async function main(): Promise<void> {
-  const op = operatorFromArgs(process.argv.slice(2));
+  const [command, ...argv] = process.argv.slice(2);
+  if (command !== 'run') throw new Error(`only \`run\` is measured, not "${command}"`);
+  const op = operatorFromArgs(argv);
   // Leaf informers (a MultiNamespaceInformer holds one per served namespace in `byNs`).
   // Leaf informers behind a UnionCache (`parts`), a MultiNamespaceInformer (`byNs`) or a
   // GrowingNamespaceInformer (`informers`); the shared caches live outside the controller.
@@ -124,7 +129,6 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('disconnect', () => stop('parent gone'));
   await op.start();
-  process.send?.({ type: 'ready', webhookPort: op.webhookPort, healthPort: op.healthPort });
 }
 
 main().catch((e) => {

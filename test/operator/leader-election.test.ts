@@ -6,7 +6,7 @@ import { collectionPath } from '../../src/k8s/resources';
 import { createTestNamespace, rawClient } from '../../platform/cluster';
 import { behaviourLabels, releaseTasks } from '../../platform/runs';
 import { freePort } from '../../platform/control-plane';
-import { OperatorProcess } from './child';
+import { OperatorProcess } from '../../platform/operator-process';
 import { createRun, createSidecar, deleteWebhookConfig, ensureCrd, eventsFor, eventually, getRun, sleep } from './helpers';
 
 let ns: string;
@@ -32,14 +32,12 @@ function webhookFrontend(backends: number[]): Promise<{ server: net.Server; port
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as net.AddressInfo).port })));
 }
 
-function replicaArgs(identity: string, webhookPort: number, frontendPort: number): string[] {
-  return [
-    '--namespace', ns, '--watch-namespace', ns, '--identity', identity,
-    '--leader-elect', '--lease-name', `ps-${ns}`, '--lease-duration', `${LEASE_MS}ms`,
-    '--webhook-port', String(webhookPort), '--webhook-bind', '127.0.0.1', '--webhook-register', '--webhook-config', `ps-${ns}`,
-    '--webhook-url', `https://127.0.0.1:${frontendPort}${WEBHOOK_PATH}`,
-    '--health-port', '0', '--sweep-interval', '2s',
-  ];
+/** One replica: its own webhook port, the frontend's URL registered, the shared Lease. */
+function replica(identity: string, webhookPort: number, frontendPort: number): OperatorProcess {
+  return new OperatorProcess({
+    name: `${ns}-${identity}`, namespace: ns, identity, leaderElection: { leaseName: `ps-${ns}`, leaseDuration: `${LEASE_MS}ms` },
+    webhookPort, webhookUrl: `https://127.0.0.1:${frontendPort}${WEBHOOK_PATH}`, sweepInterval: '2s', logLevel: 'debug',
+  });
 }
 
 async function leaseHolder(): Promise<string | undefined> {
@@ -56,7 +54,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const p of procs) await p.kill('SIGKILL');
+  for (const p of procs) await p.kill();
   proxy?.close();
   await deleteWebhookConfig(`ps-${ns}`);
 });
@@ -66,11 +64,11 @@ test('two replicas: only the leader reconciles; SIGKILL of the leader hands over
   const [portA, portB] = [await freePort(), await freePort()];
   const fe = await webhookFrontend([portA, portB]);
   proxy = fe.server;
-  const a = new OperatorProcess(`${ns}-a`, replicaArgs('replica-a', portA, fe.port));
-  const b = new OperatorProcess(`${ns}-b`, replicaArgs('replica-b', portB, fe.port));
+  const a = replica('replica-a', portA, fe.port);
+  const b = replica('replica-b', portB, fe.port);
   procs.push(a, b);
   // Both start at once (process start is the slow part); whichever wins the Lease leads.
-  await Promise.all([a.start('operator started'), b.start('operator started')]);
+  await Promise.all([a.start(), b.start()]);
   const holder = await eventually('a leader', async () => leaseHolder(), 10_000);
   const [leader, follower] = holder === 'replica-a' ? [a, b] : [b, a];
   const [leaderId, followerId] = holder === 'replica-a' ? ['replica-a', 'replica-b'] : ['replica-b', 'replica-a'];
@@ -87,7 +85,7 @@ test('two replicas: only the leader reconciles; SIGKILL of the leader hands over
 
   // Crash the leader: its Lease is not released, so the follower must wait for it to expire.
   const tKill = Date.now();
-  await leader.kill('SIGKILL');
+  await leader.kill();
   await eventually('the follower to take the lease', async () => (await leaseHolder()) === followerId, 15_000, 50);
   const handoverMs = Date.now() - tKill;
   process.stderr.write(`[leader-election] handover after SIGKILL: ${handoverMs} ms (lease ${LEASE_MS} ms)\n`);
@@ -107,7 +105,7 @@ test('two replicas: only the leader reconciles; SIGKILL of the leader hands over
   await eventually('run one cleaned by the new leader', async () => (await eventsFor(ns, run1.metadata.name)).some((e) => e.reason === 'SidecarsDeleted' && e.reportingInstance === followerId), 10_000);
 
   // Graceful stop releases the Lease at once.
-  await follower.kill('SIGTERM');
+  await follower.stop();
   await sleep(100);
   expect(await leaseHolder()).toBeUndefined();
 });

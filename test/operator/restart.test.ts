@@ -4,7 +4,7 @@ import { collectionPath, objectPath } from '../../src/k8s/resources';
 import { createTestNamespace, rawClient, testKubeConfig } from '../../platform/cluster';
 import { NEVER_READY_IMAGE } from '../../platform/control-plane';
 import { behaviourLabels, releaseTasks, taskRunsOf, waitRunDone } from '../../platform/runs';
-import { OperatorProcess, operatorArgs } from './child';
+import { OperatorProcess } from '../../platform/operator-process';
 import { createRun, createSidecar, deleteWebhookConfig, ensureCrd, eventsFor, eventually, getRun, managedObjects, objectsOfRun, sleep } from './helpers';
 
 let ns: string;
@@ -16,7 +16,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const p of procs) await p.kill('SIGKILL');
+  for (const p of procs) await p.kill();
   await deleteWebhookConfig(`ps-${ns}`);
 });
 
@@ -31,7 +31,7 @@ test('SIGKILL after apply and before unpend: the restarted operator starts the r
   await createSidecar(ns, 'db', {
     kind: 'Postgres', postgres: { image: NEVER_READY_IMAGE }, lifecycle: { startupTimeout: '120s' },
   });
-  const first = new OperatorProcess(`${ns}-1`, operatorArgs(ns));
+  const first = new OperatorProcess({ name: `${ns}-1`, namespace: ns, startupTimeout: '60s', sweepInterval: '2s', logLevel: 'debug' });
   procs.push(first);
   await first.start();
 
@@ -52,7 +52,7 @@ test('SIGKILL after apply and before unpend: the restarted operator starts the r
   const before = snapshot(await managedObjects(ns));
   expect(Object.keys(before).sort()).toEqual((await objectsOfRun(ns, runId)));
 
-  expect(await first.kill('SIGKILL')).toBe(null); // killed by the signal, no exit code
+  expect(await first.kill()).toBe(null); // killed by the signal, no exit code
 
   // While no operator runs, the sidecar becomes Ready: the run must stay pending.
   await rawClient().jsonPatch(objectPath({ apiVersion: 'v1', kind: 'Pod', metadata: pod.metadata }), [{ op: 'replace', path: '/spec/containers/0/image', value: 'postgres:16' }]);
@@ -63,7 +63,7 @@ test('SIGKILL after apply and before unpend: the restarted operator starts the r
   await sleep(500);
   expect((await getRun(ns, runName)).spec.status).toBe('PipelineRunPending');
 
-  const second = new OperatorProcess(`${ns}-2`, operatorArgs(ns));
+  const second = new OperatorProcess({ name: `${ns}-2`, namespace: ns, startupTimeout: '60s', sweepInterval: '2s', logLevel: 'debug' });
   procs.push(second);
   const tRestart = Date.now();
   await second.start();
@@ -99,7 +99,7 @@ test('a run deleted while the operator is down leaves no objects after the resta
   const run = await createRun(ns, { metadata: { generateName: 'gone-', annotations: { [ANNOTATIONS.sidecars]: 'cache' } }, spec: { pipelineSpec: inline } });
   const runId = run.metadata.annotations[ANNOTATIONS.runId];
   await eventually('objects applied', async () => (await objectsOfRun(ns, runId)).length === 4, 20_000);
-  await third.kill('SIGKILL');
+  await third.kill();
 
   // Orphan the objects on purpose, so garbage collection cannot be what removes them: drop their
   // ownerReferences (what `kubectl delete --cascade=orphan` ends with), then delete the run.
@@ -112,7 +112,7 @@ test('a run deleted while the operator is down leaves no objects after the resta
   await sleep(1000); // a garbage collector, were it to act on these, would have by now
   expect((await objectsOfRun(ns, runId)).length).toBe(4);
 
-  const fourth = new OperatorProcess(`${ns}-3`, operatorArgs(ns));
+  const fourth = new OperatorProcess({ name: `${ns}-3`, namespace: ns, startupTimeout: '60s', sweepInterval: '2s', logLevel: 'debug' });
   procs.push(fourth);
   await fourth.start();
   const t = Date.now();
@@ -120,5 +120,5 @@ test('a run deleted while the operator is down leaves no objects after the resta
   process.stderr.write(`[restart] orphans removed ${Date.now() - t} ms after the restarted controller started\n`);
 
   // Graceful stop: exit code 0.
-  expect(await fourth.kill('SIGTERM')).toBe(0);
+  expect(await fourth.stop()).toBe(0);
 });
