@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds Argo CD (module platform/k8s/argocd) into a cache of its own for the GitOps tests
-# (test/node/argocd.e2e.ts): its one `argocd` binary, linked under the names it dispatches on
+# (test/node/argocd.test.ts): its one `argocd` binary, linked under the names it dispatches on
 # (the application controller and the repo server; no UI, no API server); from the module, its
 # Application and AppProject CRDs, the config objects an install starts with, and the two wrapper
 # scripts its repo server runs; and redis from Debian (unpacked, not installed).

@@ -47,7 +47,7 @@ const names = (tests: FakeTest[]) => tests.map((x) => path.relative(x.context.co
 describe('isRealNodeFile', () => {
   test.each([
     ['test/node/kinds.test.ts', true],
-    ['test/node/argocd.e2e.ts', true],
+    ['test/node/argocd.test.ts', true],
     ['test/operator/crd.test.ts', false],
     ['test/nodes/x.test.ts', false],
     ['src/test/node/x.test.ts', false],

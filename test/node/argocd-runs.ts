@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import { ANNOTATIONS, LABELS } from '../../constructs/api/spec';
 import { eventually, rawClient } from '../../platform/cluster';
+import { BUSYBOX } from '../../platform/node-pods';
 import { DOCKER_CLI, daemonRun } from './tekton-fixture';
 
 /**
@@ -22,6 +23,33 @@ export function sleepyRun(prefix: string, sidecar: string, seconds: number): Rec
   return {
     metadata: { generateName: `${prefix}-`, annotations: { [ANNOTATIONS.sidecars]: sidecar } },
     spec: { pipelineSpec: { tasks: [{ name: 't', taskSpec: { steps: [{ name: 's', image: DOCKER_CLI, script: `sleep ${seconds}` }] } }] } },
+  };
+}
+
+/**
+ * A run that asks for `sidecar`, a WebServer whose `fixture-url` param the webhook sets to its page's
+ * address, and whose one task fetches that page and prints it. It retries: the server is Ready when
+ * the run is released, but its NetworkPolicy may admit the task's new pod a moment later.
+ */
+export function fetchingRun(prefix: string, sidecar: string): Record<string, any> {
+  const script = [
+    'i=0; while [ $i -lt 20 ]; do i=$((i+1))',
+    '  if page=$(wget -q -T 3 -O- "$(params.fixture-url)"); then echo "fetched: $page"; exit 0; fi',
+    '  sleep 1',
+    'done',
+    'echo "no answer from $(params.fixture-url)"; exit 1',
+  ].join('\n');
+  return {
+    metadata: { generateName: `${prefix}-`, annotations: { [ANNOTATIONS.sidecars]: sidecar } },
+    spec: {
+      pipelineSpec: {
+        params: [{ name: 'fixture-url' }],
+        tasks: [{
+          name: 'fetch', params: [{ name: 'fixture-url', value: '$(params.fixture-url)' }],
+          taskSpec: { params: [{ name: 'fixture-url' }], steps: [{ name: 'fetch', image: BUSYBOX, script }] },
+        }],
+      },
+    },
   };
 }
 

@@ -2,22 +2,24 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parse, stringify } from 'yaml';
+import { parse, parseAllDocuments, stringify } from 'yaml';
 import { ANNOTATIONS } from '../../constructs/api/spec';
 import { collectionPath } from '../../src/k8s/resources';
 import { createTestNamespace, eventually, rawClient, testKubeConfig } from '../../platform/cluster';
 import { podLog } from '../../platform/node';
-import { OperatorImage, OwnCluster, ensureKubectl, ensureOperatorImage, importImage, startOwnCluster } from '../../platform/in-cluster';
+import { OperatorImage, OwnCluster, buildDerivedOperatorImage, ensureKubectl, importImage, startOwnCluster } from '../../platform/in-cluster';
 import { succeededCondition } from '../../src/pipelinerun';
 import { taskPodsOf, waitRunDone } from '../../platform/runs';
 import { createRun, dockerDaemonSpec, objectsOfRun } from '../operator/helpers';
 import { tepPipelineSpec } from './tekton-fixture';
 import { ARGOCD_NAMESPACE, ArgoCd, HEALTH_CM_PATCH, HEALTH_KEY, ensureArgoCd } from '../../platform/argocd';
-import { appPath, appSummary, exampleApplication, readApp, refresh, resourceHealth, waitSyncedHealthy } from '../../platform/argocd-app';
+import { RefreshTaken, appPath, appSummary, exampleApplication, readApp, refresh, resourceHealth, waitSyncedHealthy } from '../../platform/argocd-app';
 import { GitRepo } from '../../platform/argocd-git';
 import { DIST, objectsOf, platformRepoContent, waveOf } from '../../platform/argocd-platform-repo';
+import { GITOPS_EXAMPLE, GITOPS_FILES, installGitopsRepo } from '../package/gitops-scratch';
+import { packTarball } from '../package/scratch-project';
 import {
-  isReady, releases, runIdOf, sidecarPods, sleepyDockerRun, sleepyRun, waitStartedWithSidecar, watchSidecarPods,
+  fetchingRun, isReady, releases, runIdOf, sidecarPods, sleepyDockerRun, sleepyRun, waitStartedWithSidecar, watchSidecarPods,
 } from './argocd-runs';
 import { EventRecorder } from '../../platform/argocd-watch';
 
@@ -25,10 +27,13 @@ import { EventRecorder } from '../../platform/argocd-watch';
  * A real Argo CD (built from its Go module, scripts/argocd.sh) installs pipeline-sidecars from a
  * platform team's GitOps repository, on a cluster of this file's own with the real node and the
  * real Tekton: the example Application (examples/argocd-application.yaml, only its repoURL
- * changed) syncs the repository's dist/ (the bundle for the operator image built from the
- * Dockerfile, and the team's PipelineSidecars), with the shipped health check for PipelineSidecars
- * (examples/argocd/argocd-cm.yaml) in argocd-cm. Every change after that is a git commit, then a
- * refresh as Argo CD's git webhook would ask for one.
+ * changed) syncs the repository's dist/ (the bundle for the team's operator image, and the team's
+ * PipelineSidecars, among them the custom-kind one of examples/gitops-repo), with the shipped
+ * health check for PipelineSidecars (examples/argocd/argocd-cm.yaml) in argocd-cm. Every change
+ * after that is a git commit, then a refresh as Argo CD's git webhook would ask for one. The team's
+ * operator image is ours plus examples/gitops-repo's WebServer kinds module, built as that example
+ * builds it (its Dockerfile.operator, in the example installed outside this repository with the
+ * packed package).
  */
 jest.setTimeout(900_000);
 
@@ -54,6 +59,17 @@ function greeter(greeting: string): Record<string, unknown> {
     },
   };
 }
+/**
+ * The team's custom-kind PipelineSidecar: the WebServer one of examples/gitops-repo's committed
+ * dist/, its spec as shipped (test/package/gitops-repo.test.ts checks that dist/ is what the
+ * example synthesizes).
+ */
+const WEB_SERVER = ((): { name: string; spec: Record<string, any> } => {
+  const file = path.resolve(__dirname, '..', '..', GITOPS_EXAMPLE, 'dist', GITOPS_FILES.sidecars);
+  const found = parseAllDocuments(fs.readFileSync(file, 'utf8')).map((d) => d.toJS()).filter((d) => d?.spec?.kind === 'WebServer');
+  if (found.length !== 1) throw new Error(`${file} must hold one WebServer PipelineSidecar, not ${found.length}`);
+  return { name: found[0].metadata.name, spec: found[0].spec };
+})();
 /** A sidecar whose pod never gets Ready (an image the node does not have): runs that ask for it stay gated. */
 const NEVER_READY = {
   kind: 'Container', lifecycle: { startupTimeout: '30m' },
@@ -67,15 +83,17 @@ let argo: ArgoCd;
 let repo: GitRepo;
 let served: string;
 let head: string;
+let tmp: string;
 const numbers: Record<string, unknown> = {};
+const controllerLog = () => argo.logFile('application-controller');
 
 /** Commits the repository's content for `image` and `sidecars`, and asks Argo CD to look (unless told not to). */
 async function push(message: string, imageRef: string, sidecars: Record<string, Record<string, unknown>>, opts: { refresh?: boolean } = {}): Promise<string> {
   head = repo.commit(DIST, platformRepoContent({ image: imageRef, servedNamespace: served, sidecars }), message);
-  if (opts.refresh ?? true) await refresh(rawClient(), APP, 'normal');
+  if (opts.refresh ?? true) await refresh(rawClient(), APP, 'normal', controllerLog());
   return head;
 }
-const sidecarsV1 = { 'docker': dockerDaemonSpec(), 'greeter': greeter('hello-v1'), 'never': NEVER_READY };
+const sidecarsV1 = { 'docker': dockerDaemonSpec(), 'greeter': greeter('hello-v1'), 'never': NEVER_READY, [WEB_SERVER.name]: WEB_SERVER.spec };
 
 async function operatorPods(): Promise<Array<Record<string, any>>> {
   return (await rawClient().get(`/api/v1/namespaces/${OP_NS}/pods`, { labelSelector: OPERATOR_PODS })).items.filter((p: any) => !p.metadata.deletionTimestamp);
@@ -131,7 +149,12 @@ describe('the shipped health check, run by Argo CD\'s own Lua engine (argocd adm
 
 describe('a real Argo CD syncs the platform team\'s GitOps repository (real node, real Tekton)', () => {
   beforeAll(async () => {
-    image = ensureOperatorImage();
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ps-argocd-'));
+    const t0 = Date.now();
+    const gitops = installGitopsRepo(path.join(tmp, 'ci-platform'), packTarball(tmp));
+    gitops.build();
+    image = buildDerivedOperatorImage(gitops.dir, path.join(gitops.dir, 'Dockerfile.operator'), 'pipeline-sidecars.local/operator-with-web-server', path.join(tmp, 'image'));
+    numbers.teamOperatorImageMs = Date.now() - t0;
     upgradeRef = `${image.ref}-next`;
     const kubectlPath = ensureKubectl();
     ensureArgoCd(true);
@@ -141,6 +164,7 @@ describe('a real Argo CD syncs the platform team\'s GitOps repository (real node
     served = await createTestNamespace('gitops-ci');
     argo = await ArgoCd.start({ kubeconfig: own.kubeconfig, kubectl: own.kubectl, verbose: true });
     numbers.argocdWarmStart = { crdEstablishedMs: argo.state.crdEstablishedMs, processesReadyMs: argo.state.processesReadyMs };
+    process.stderr.write(`[argocd] warm start: CRDs established in ${argo.state.crdEstablishedMs} ms, processes serving ${argo.state.processesReadyMs} ms after start\n`);
     repo = GitRepo.init();
     head = await push('pipeline-sidecars for the ci namespace', image.ref, sidecarsV1, { refresh: false });
   }, 1_800_000);
@@ -151,6 +175,7 @@ describe('a real Argo CD syncs the platform team\'s GitOps repository (real node
     if (argo) errors.push(...await argo.stop());
     rawClient().close();
     repo?.remove();
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
     await own?.stop();
     if (errors.length) throw new Error(`Argo CD left things behind:\n  ${errors.join('\n  ')}`);
   }, 180_000);
@@ -219,12 +244,20 @@ describe('a real Argo CD syncs the platform team\'s GitOps repository (real node
     }, 60_000, 250);
     const before = await readApp(rawClient(), APP);
     expect(before.spec.ignoreDifferences).toEqual(exampleApplication(repo.url).app.spec.ignoreDifferences);
+    const taken: RefreshTaken[] = [];
     for (let i = 1; i <= 3; i++) {
-      await refresh(rawClient(), APP, 'hard');
+      const t = await refresh(rawClient(), APP, 'hard', controllerLog());
+      taken.push(t);
+      // The controller compared the Application again for this request: it logged a hard refresh
+      // for it, and its reconciledAt moved past the one before the request.
+      expect({ refresh: i, logged: t.loggedRefreshes >= 1, advanced: Date.parse(t.reconciledAt) > Date.parse(t.reconciledAtBefore ?? '') })
+        .toEqual({ refresh: i, logged: true, advanced: true });
       const app = await readApp(rawClient(), APP);
       expect({ refresh: i, ...appSummary(app) }).toMatchObject({ refresh: i, sync: 'Synced', health: 'Healthy', notSyncedOrHealthy: [] });
       expect(app.status.sync.revision).toBe(head);
     }
+    numbers.hardRefreshes = taken.map((t) => ({ ms: t.ms, requests: t.requests, reconciledAt: t.reconciledAt }));
+    process.stderr.write(`[argocd] hard refreshes: ${JSON.stringify(numbers.hardRefreshes)}\n`);
     const after = await readApp(rawClient(), APP);
     // No sync ran to make it so (a drift would have been self-healed by one), and the caBundle is as the operator wrote it.
     expect((after.status.history ?? []).length).toBe((before.status.history ?? []).length);
@@ -232,12 +265,12 @@ describe('a real Argo CD syncs the platform team\'s GitOps repository (real node
     expect((await rawClient().get(mwcPath)).webhooks.map((w: any) => w.clientConfig.caBundle)).toEqual(caBundles);
   });
 
-  test('a run asking for a PipelineSidecar Argo CD synced gets it and Succeeds (the TEP example); the Container-kind one shows Healthy in Argo CD through the shipped health check', async () => {
+  test('a run asking for a PipelineSidecar Argo CD synced gets it and Succeeds (the TEP example, and one of the custom kind); the Container-kind and the custom-kind (WebServer) ones show Healthy in Argo CD through the shipped health check', async () => {
     // argocd-cm holds the shipped health check, byte for byte.
     const cm = await rawClient().get(`/api/v1/namespaces/${ARGOCD_NAMESPACE}/configmaps/argocd-cm`);
     expect(cm.data[HEALTH_KEY]).toBe(parse(fs.readFileSync(HEALTH_CM_PATCH, 'utf8')).data[HEALTH_KEY]);
     const app = await readApp(rawClient(), APP);
-    for (const name of ['docker', 'greeter']) {
+    for (const name of ['docker', 'greeter', WEB_SERVER.name]) {
       const psc = await rawClient().get(`/apis/pipeline-sidecars.dev/v1alpha1/namespaces/${served}/pipelinesidecars/${name}`);
       const ready = psc.status.conditions.find((c: any) => c.type === 'Ready');
       // The message is the Lua's (reason: message of Ready): Argo CD's default has no health for this kind at all.
@@ -259,6 +292,19 @@ describe('a real Argo CD syncs the platform team\'s GitOps repository (real node
     expect(testLog).toContain(`${marker} from-task-2`);
     expect(released(run.metadata.name)).toBe(1);
     await eventually('the run\'s sidecar objects gone', async () => (await objectsOfRun(served, runIdOf(run))).length === 0, 60_000, 250);
+
+    // The custom kind, from the operator image built FROM ours: the run is held until its web server
+    // is Ready, and its task fetches the page the example's spec gives it.
+    const fetching = await createRun(served, fetchingRun('fetch', WEB_SERVER.name));
+    expect(fetching.spec.status).toBe('PipelineRunPending');
+    const server = await waitStartedWithSidecar(served, fetching);
+    expect(server.spec.containers[0].image).toBe(WEB_SERVER.spec.webServer.image);
+    const fetched = await waitRunDone(served, fetching.metadata.name, 180_000);
+    const fetchPod = (await taskPodsOf(served, fetching.metadata.name))[0];
+    const fetchLog = podLog(own.node.state, served, fetchPod?.metadata.name ?? '-', 'step-fetch');
+    expect({ run: succeededCondition(fetched).status, fetchLog }).toEqual({ run: 'True', fetchLog: expect.stringContaining(`fetched: ${WEB_SERVER.spec.webServer.page}\n`) });
+    expect(released(fetching.metadata.name)).toBe(1);
+    await eventually('the fetching run\'s sidecar objects gone', async () => (await objectsOfRun(served, runIdOf(fetching))).length === 0, 60_000, 250);
   });
 
   test('upgrade by a git commit: Argo CD rolls the operator out to the new tag; a live run keeps its daemon pod (same uid, 0 restarts) and is released exactly once', async () => {
@@ -269,16 +315,20 @@ describe('a real Argo CD syncs the platform team\'s GitOps repository (real node
     const t0 = Date.now();
     const sha = await push('operator: new image tag', upgradeRef, sidecarsV1);
     const pods = await waitRolledOut(upgradeRef);
-    await waitSyncedHealthy(rawClient(), APP, sha, 300_000);
     numbers.upgradeCommitToRolledOutMs = Date.now() - t0;
+    // The run's daemon pod once the new operator replicas are Ready (the watch below sees every one it had).
+    const daemonAfter = (await sidecarPods(served, runIdOf(live))).map((p) => p.metadata.uid);
+    await waitSyncedHealthy(rawClient(), APP, sha, 300_000);
+    numbers.upgradeCommitToSyncedHealthyMs = Date.now() - t0;
     // The operator's pods were all replaced, on the new tag.
     expect(pods.map((p) => p.spec.containers[0].image)).toEqual([upgradeRef, upgradeRef]);
     expect(pods.filter((p) => operatorBefore.includes(p.metadata.uid))).toEqual([]);
     const done = await waitRunDone(served, live.metadata.name, 240_000);
     const seen = await watch.stop();
-    numbers.upgradePodUids = { operatorBefore, operatorAfter: pods.map((p) => p.metadata.uid), daemonBefore: daemon.metadata.uid, daemonSeen: seen.uids.get(runIdOf(live)) };
-    process.stderr.write(`[argocd] upgrade: commit -> rolled out in ${numbers.upgradeCommitToRolledOutMs} ms; pod uids ${JSON.stringify(numbers.upgradePodUids)}, daemon max restarts ${seen.maxRestarts}\n`);
+    numbers.upgradePodUids = { operatorBefore, operatorAfter: pods.map((p) => p.metadata.uid), daemonBefore: daemon.metadata.uid, daemonAfterRollout: daemonAfter, daemonSeen: seen.uids.get(runIdOf(live)) };
+    process.stderr.write(`[argocd] upgrade: commit -> rolled out in ${numbers.upgradeCommitToRolledOutMs} ms, Synced and Healthy in ${numbers.upgradeCommitToSyncedHealthyMs} ms; pod uids ${JSON.stringify(numbers.upgradePodUids)}, daemon max restarts ${seen.maxRestarts}\n`);
     expect(succeededCondition(done)).toMatchObject({ status: 'True' });
+    expect(daemonAfter.filter((uid) => uid !== daemon.metadata.uid)).toEqual([]);
     expect(seen.uids.get(runIdOf(live))).toEqual([daemon.metadata.uid]);
     expect(seen.maxRestarts).toBe(0);
     expect(released(live.metadata.name)).toBe(1);
