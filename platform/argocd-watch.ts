@@ -1,6 +1,5 @@
-import * as http from 'node:http';
-import * as https from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
+import { startWatch, WatchHandle } from '../src/k8s/watch';
 
 /**
  * Watches on collections, every event kept with its resourceVersion, so that a test can tell in
@@ -20,7 +19,8 @@ export interface WatchEvent {
 
 export class EventRecorder {
   readonly events: WatchEvent[] = [];
-  private readonly requests: http.ClientRequest[] = [];
+  private readonly handles: WatchHandle[] = [];
+  private stopped = false;
   private readonly errors: string[] = [];
 
   private constructor(private readonly kc: KubeConfig) {}
@@ -33,34 +33,15 @@ export class EventRecorder {
   }
 
   private async watch(kind: string, collection: string, query: Record<string, string>): Promise<void> {
-    const server = new URL(this.kc.getCurrentCluster()!.server);
-    const url = new URL(collection, server);
-    for (const [k, v] of Object.entries({ ...query, watch: '1', allowWatchBookmarks: 'false' })) url.searchParams.set(k, v);
-    const opts: https.RequestOptions = { method: 'GET', headers: { Accept: 'application/json' } };
-    await this.kc.applyToHTTPSOptions(opts);
-    await new Promise<void>((resolve, reject) => {
-      const req = https.request(url, opts, (res) => {
-        if (res.statusCode !== 200) { reject(new Error(`watch ${collection}: HTTP ${res.statusCode}`)); res.resume(); return; }
-        let buf = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          buf += chunk;
-          let nl: number;
-          while ((nl = buf.indexOf('\n')) >= 0) {
-            const line = buf.slice(0, nl).trim();
-            buf = buf.slice(nl + 1);
-            if (!line) continue;
-            const e = JSON.parse(line);
-            if (e.type === 'ERROR') { this.errors.push(`${collection}: ${JSON.stringify(e.object).slice(0, 300)}`); continue; }
-            this.events.push({ kind, type: e.type, rv: Number(e.object.metadata.resourceVersion), at: Date.now(), object: e.object });
-          }
-        });
-        resolve();
-      });
-      req.on('error', (e) => { if (!req.destroyed) reject(e); });
-      req.end();
-      this.requests.push(req);
+    // The operator's own watch stream (src/k8s/watch.ts): the same decoding, and a stream that ends
+    // early is kept as a failure, since it would hide events.
+    const handle = await startWatch(this.kc, collection, { ...query, allowWatchBookmarks: false }, (e) => {
+      if (e.type === 'ERROR') { this.errors.push(`${collection}: ${JSON.stringify(e.object).slice(0, 300)}`); return; }
+      if (e.type === 'BOOKMARK') return;
+      this.events.push({ kind, type: e.type, rv: Number(e.object.metadata.resourceVersion), at: Date.now(), object: e.object });
     });
+    this.handles.push(handle);
+    void handle.done.then((err) => { if (!this.stopped) this.errors.push(`${collection}: the watch ended${err ? `: ${err.message}` : ''}`); });
   }
 
   /** The resourceVersion of the ADDED event of kind/namespace/name (its creation), if one arrived. */
@@ -77,5 +58,8 @@ export class EventRecorder {
   /** Watch errors the server sent (a watch that ended early would hide events). */
   get failures(): string[] { return [...this.errors]; }
 
-  stop(): void { for (const r of this.requests) r.destroy(); }
+  stop(): void {
+    this.stopped = true;
+    for (const h of this.handles) h.abort();
+  }
 }
