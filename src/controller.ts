@@ -8,10 +8,10 @@ import { SharedCaches, sharedCaches } from './shared-caches';
 import { Informer, InformerOptions } from './k8s/informer';
 import { NamespacedInformers } from './k8s/namespaced-informers';
 import { InformerHandler, keyOf, KubeObject, ObjectCache } from './k8s/object-store';
-import { ApiError, RawClient } from './k8s/raw';
+import { RawClient } from './k8s/raw';
 import { collectionPath } from './k8s/resources';
 import type { Logger } from './log';
-import type { OperatorMetrics } from './metrics';
+import { errorReason, OperatorMetrics } from './metrics';
 import { deploymentReady } from './readiness';
 import { WorkQueue } from './queue';
 import { timerDelay } from './timers';
@@ -47,16 +47,20 @@ const RUN = 'run:';
 const SIDECAR = 'psc:';
 const HEALTH = 'crash:';
 
+/** One step of a pass over a queue key: it began, or it ended (done, or failed and will be retried). */
+export type PassListener = (key: string, phase: 'begin' | 'done' | 'failed') => void;
+
 /**
- * Informers feeding one work queue. Keys are `run:<ns>/<name>` (a PipelineRun reconcile) and
- * `psc:<ns>/<name>` (a PipelineSidecar status update). Started when this replica becomes leader,
- * stopped when it stops being one.
+ * Informers feeding one work queue. Keys are `run:<ns>/<name>` (a PipelineRun reconcile),
+ * `crash:<ns>/<run-id>/<sidecar>` (a crashed sidecar container to report) and `psc:<ns>/<name>` (a
+ * PipelineSidecar status update). Started when this replica becomes leader, stopped when it stops.
  */
 export class Controller {
   readonly caches: Caches;
   readonly reconciler: Reconciler;
   private readonly health: SidecarHealth;
   private readonly status: SidecarStatusWriter;
+  private readonly passListeners = new Set<PassListener>();
   private readonly queue: WorkQueue;
   private readonly fallbackRuns: NamespacedInformers;
   private readonly ownShared: boolean;
@@ -252,17 +256,31 @@ export class Controller {
       `could not provide the sidecars yet, retrying (next in ${Math.max(1, Math.round(retryInMs / 1000))} s): ${message}`, message);
   }
 
+  /**
+   * Observes each pass over a queue key as it begins and ends, until the returned function is called:
+   * how a test knows the controller looked at an object since it changed, so that a check that nothing
+   * happened means something. Listeners must not throw.
+   */
+  onPass(listener: PassListener): () => void {
+    this.passListeners.add(listener);
+    return () => this.passListeners.delete(listener);
+  }
+
   private async handle(key: string): Promise<{ requeueAfterMs?: number } | void> {
     const end = this.o.metrics.reconcileDuration.startTimer();
+    const tell = (phase: 'begin' | 'done' | 'failed') => { for (const l of this.passListeners) l(key, phase); };
+    tell('begin');
     try {
       const r = key.startsWith(RUN) ? await this.reconciler.reconcile(key.slice(RUN.length))
         : key.startsWith(HEALTH) ? await this.health.check(key.slice(HEALTH.length))
           : await this.status.write(key.slice(SIDECAR.length));
       this.reconciles++;
       end({ result: r?.requeueAfterMs !== undefined ? 'requeue' : 'ok' });
+      tell('done');
       return r;
     } catch (e) {
       end({ result: 'error' });
+      tell('failed');
       throw e;
     }
   }
@@ -276,11 +294,5 @@ export class Controller {
     for (const cr of this.caches.sidecars.list()) this.queue.add(SIDECAR + keyOf(cr));
     return deleted;
   }
-}
-
-function errorReason(e: unknown): string {
-  if (e instanceof ApiError) return e.statusCode === 0 ? 'api_unreachable' : `api_${e.statusCode}`;
-  if (e instanceof Error && e.name === 'SidecarSpecError') return 'spec';
-  return 'internal';
 }
 

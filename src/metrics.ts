@@ -1,5 +1,13 @@
 import * as http from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { ApiError } from './k8s/raw';
+
+/** The `reason` label of a failed reconcile: the API's answer, a bad spec, or our own fault. */
+export function errorReason(e: unknown): string {
+  if (e instanceof ApiError) return e.statusCode === 0 ? 'api_unreachable' : `api_${e.statusCode}`;
+  if (e instanceof Error && e.name === 'SidecarSpecError') return 'spec';
+  return 'internal';
+}
 
 /**
  * The operator's Prometheus metrics. One Registry per Operator instance (not prom-client's global

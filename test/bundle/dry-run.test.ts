@@ -21,7 +21,7 @@ function distObjects(): Manifest[] {
 }
 
 /**
- * Acceptance 1: `kubectl apply --dry-run=server -f dist/` succeeds against the real API server.
+ * `kubectl apply --dry-run=server -f dist/` succeeds against the real API server.
  * A server-side dry run of a namespaced object fails while its Namespace does not exist, so the
  * CRDs and the Namespace (sync wave -2) are applied for real first, as Argo CD's waves would.
  * The webhook configuration is never applied for real: its explicit webhook fails closed and would

@@ -24,7 +24,7 @@ async function allowed(client: RawClient, a: Access): Promise<boolean> {
 const forbidden = (p: Promise<unknown>) => expect(p).rejects.toMatchObject({ statusCode: 403, reason: 'Forbidden' });
 
 /**
- * Acceptance 3: the RBAC the bundle ships is minimal. The bundle's CRD, Namespace, ServiceAccount
+ * The RBAC the bundle ships is minimal. The bundle's CRD, Namespace, ServiceAccount
  * and RBAC are installed for real (serving one test namespace), and a token of the shipped
  * ServiceAccount (TokenRequest, not admin) is checked both by SelfSubjectAccessReview and by real calls.
  */

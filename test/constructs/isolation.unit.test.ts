@@ -2,6 +2,7 @@ import { App, Chart } from 'cdk8s';
 import { LABELS, SidecarIsolation, synthesizeRun } from '../../constructs';
 import { TEKTON_LABELS } from '../../constructs/api/tekton-labels';
 import { IsolationPolicy } from '../../constructs/isolation-policy';
+import { policyAdmits } from '../../platform/network-policy';
 import { materialFor, one, RUN, SPECS } from './fixtures';
 
 function policy(isolation?: SidecarIsolation) {
@@ -10,14 +11,8 @@ function policy(isolation?: SidecarIsolation) {
   return one(chart.toJson(), 'NetworkPolicy');
 }
 
-/** Whether a NetworkPolicy peer admits a pod with these labels from the policy's own namespace. */
-function admits(np: Record<string, any>, podLabels: Record<string, string>): boolean {
-  return np.spec.ingress.some((rule: any) => rule.from.some((peer: any) => {
-    if (peer.namespaceSelector || peer.ipBlock) return false;
-    const want = peer.podSelector?.matchLabels ?? {};
-    return Object.entries(want).every(([k, v]) => podLabels[k] === v) && !peer.podSelector?.matchExpressions;
-  }));
-}
+/** Whether the policy admits a same-namespace pod with these labels (a namespace or address peer counts as admitting). */
+const admits = (np: Record<string, any>, podLabels: Record<string, string>): boolean => policyAdmits(np, podLabels);
 
 const TASK_POD = { [TEKTON_LABELS.pipelineRun]: RUN.name, [TEKTON_LABELS.pipelineRunUid]: RUN.uid, 'tekton.dev/task': 'build' };
 

@@ -24,8 +24,10 @@ it('a daemon that starts and then dies is never started nor Ready', async () => 
   const ns = await createTestNamespace('node-dind-dies');
   const d = await deploySidecar(client, node.state, ns, 'dies-1', 'docker', { kind: 'DockerDaemon', dockerDaemon: { tls: true, storageDriver: 'btrfs' } });
   const seen = { started: false, ready: false, restarts: 0, exited: false };
-  const deadline = Date.now() + 45_000;
-  while (Date.now() < deadline) {
+  // Watched through two whole lives of the daemon (it died, was restarted, died again, was restarted
+  // again): the probes had each of them to pass in, not a window of a guessed length.
+  const deadline = Date.now() + 150_000;
+  while (Date.now() < deadline && seen.restarts < 2) {
     const p = await sidecarPod(client, ns, d);
     const cs = p?.status?.containerStatuses?.[0];
     if (cs?.started) seen.started = true;
@@ -34,7 +36,8 @@ it('a daemon that starts and then dies is never started nor Ready', async () => 
     if (cs?.lastState?.terminated || cs?.state?.terminated) seen.exited = true;
     await sleep(50);
   }
-  // The daemon really did start and die (else the check below would pass vacuously).
+  // The daemon really did start and die, twice (else the check below would pass vacuously).
   expect(seen.exited).toBe(true);
+  expect(seen.restarts).toBeGreaterThanOrEqual(2);
   expect({ started: seen.started, ready: seen.ready }).toEqual({ started: false, ready: false });
 });

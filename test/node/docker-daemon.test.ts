@@ -1,14 +1,14 @@
 import { createTestNamespace, eventually, rawClient } from '../../platform/cluster';
 import { podLog } from '../../platform/node';
 import { TestNode, testNode, releaseTestNode } from '../../platform/node-shared';
-import { podOnNode, retried, runPod, waitPod } from '../../platform/node-pods';
+import { podOnNode, retried, runPod } from '../../platform/node-pods';
 import { DeployedSidecar, deploySidecar, sidecarPod, taskPodLabels } from '../../platform/node-sidecars';
 import { serviceDnsNames } from '../../constructs';
 import { mintRunTls } from '../../src/tls';
 import { NODE_SETUP_TIMEOUT_MS } from '../../platform/node-lock';
 
 /**
- * The DockerDaemon kind for real (issue 10): the constructs' own Deployment, Service, Secrets and
+ * The DockerDaemon kind for real: the constructs' own Deployment, Service, Secrets and
  * NetworkPolicy on the real node, with the locally built docker:27-dind, and task-like pods using
  * the docker:27 CLI image. Tekton is not involved here: pods carry the label Tekton puts on a run's
  * task pods (tekton.dev/pipelineRun and pipelineRunUID), which is what the NetworkPolicy selects.
@@ -101,39 +101,59 @@ describe('DockerDaemon on the real node', () => {
     expect(await attempt('other-ns-open', RUN, other)).toBe('Succeeded');
   });
 
-  it('mTLS holds both ways: the daemon refuses a client without a certificate or with another run\'s, and a client trusting another run\'s CA refuses the daemon', async () => {
+  /** A Secret of PEM files, as the run's client Secret holds them. */
+  const pemSecret = (name: string, data: Record<string, string>) => rawClient().create(`/api/v1/namespaces/${ns}/secrets`, {
+    apiVersion: 'v1', kind: 'Secret', metadata: { name }, data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+  });
+  const ownPem = async (): Promise<Record<string, string>> => {
+    const own = await rawClient().get(`/api/v1/namespaces/${ns}/secrets/${daemon.clientSecretName}`);
+    return Object.fromEntries(Object.entries(own.data as Record<string, string>).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
+  };
+  const tlsLines = (log: string) => log.split('\n').filter((l) => /onnect|tls|certificate/i.test(l)).join(' | ');
+
+  it('the daemon refuses a client without a certificate, or with one from another run\'s CA (the client does not check the daemon here, so the refusal is the daemon\'s); the run\'s own certificate gets in', async () => {
     const client = rawClient();
-    const own = await client.get(`/api/v1/namespaces/${ns}/secrets/${daemon.clientSecretName}`);
+    const own = await ownPem();
     const otherTls = await mintRunTls({ hosts: serviceDnsNames('docker-build2', ns) });
-    const secret = (name: string, data: Record<string, string>) => client.create(`/api/v1/namespaces/${ns}/secrets`, {
-      apiVersion: 'v1', kind: 'Secret', metadata: { name }, data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
-    });
-    await secret('ca-only', { 'ca.pem': Buffer.from(own.data['ca.pem'], 'base64').toString() });
-    await secret('other-run', { 'ca.pem': otherTls.caCert, 'cert.pem': otherTls.clientCert, 'key.pem': otherTls.clientKey });
+    await pemSecret('ca-only', { 'ca.pem': own['ca.pem'] });
+    await pemSecret('other-run', { 'ca.pem': otherTls.caCert, 'cert.pem': otherTls.clientCert, 'key.pem': otherTls.clientKey });
     // The policy admits these pods (they carry the run's label): only TLS stands between them and the daemon.
     const noCert = await runPod(client, ns, taskPod('no-cert', RUN, retried('docker --tlsverify --tlscacert /certs/ca.pem version', 5), 'ca-only'));
     expect(noCert.pod.status.phase).toBe('Failed');
     const noCertLog = podLog(node.state, ns, 'no-cert', 'main');
-    process.stderr.write(`[node] no client certificate: ${noCertLog.split('\n').filter((l) => /onnect|tls|certificate/i.test(l)).join(' | ')}\n`);
+    process.stderr.write(`[node] no client certificate: ${tlsLines(noCertLog)}\n`);
     expect(noCertLog).toMatch(/remote error: tls: certificate required/);
     expect(noCertLog).not.toMatch(/^Server:/m);
     // Another run's client certificate, presented without checking the server (so the daemon's check alone decides).
     const foreign = await runPod(client, ns, taskPod('other-cert', RUN, retried('docker --tlsverify=false --tls --tlscert /certs/cert.pem --tlskey /certs/key.pem version', 5), 'other-run'));
     expect(foreign.pod.status.phase).toBe('Failed');
     const foreignLog = podLog(node.state, ns, 'other-cert', 'main');
-    process.stderr.write(`[node] another run's client certificate: ${foreignLog.split('\n').filter((l) => /onnect|tls|certificate/i.test(l)).join(' | ')}\n`);
+    process.stderr.write(`[node] another run's client certificate: ${tlsLines(foreignLog)}\n`);
     expect(foreignLog).toMatch(/remote error: tls: unknown certificate authority/);
     expect(foreignLog).not.toMatch(/^Server:/m);
-    // The other direction: a client that trusts only another run's CA (as that run's task would)
-    // refuses this daemon's server certificate, before the daemon is asked anything.
-    const theirs = await runPod(client, ns, taskPod('other-task', RUN, retried('docker --tlsverify --tlscacert /certs/ca.pem --tlscert /certs/cert.pem --tlskey /certs/key.pem version', 5), 'other-run'));
-    expect(theirs.pod.status.phase).toBe('Failed');
-    const theirsLog = podLog(node.state, ns, 'other-task', 'main');
-    expect(theirsLog).toMatch(/certificate signed by unknown authority/);
-    expect(theirsLog).not.toMatch(/remote error/);
-    // Negative control: the same command with the run's own certificates succeeds.
+    // Negative control: the same command with the run's own certificate gets in.
     const ok = await runPod(client, ns, taskPod('own-cert', RUN, retried('docker --tlsverify=false --tls --tlscert /certs/cert.pem --tlskey /certs/key.pem version'), daemon.clientSecretName));
     expect(ok.pod.status.phase).toBe('Succeeded');
-    await waitPod(client, ns, 'own-cert', () => true);
+    expect(podLog(node.state, ns, 'own-cert', 'main')).toMatch(/^Server:/m);
+  });
+
+  it('a client that trusts only another run\'s CA refuses the daemon\'s server certificate, even holding the run\'s own client certificate; trusting the run\'s CA, the same client gets in', async () => {
+    const client = rawClient();
+    const own = await ownPem();
+    const otherTls = await mintRunTls({ hosts: serviceDnsNames('docker-build3', ns) });
+    // The run's own client certificate and key (which the daemon accepts), with another run's CA to check the daemon by.
+    await pemSecret('other-ca', { 'ca.pem': otherTls.caCert, 'cert.pem': own['cert.pem'], 'key.pem': own['key.pem'] });
+    const theirs = await runPod(client, ns, taskPod('other-ca', RUN, retried('docker --tlsverify --tlscacert /certs/ca.pem --tlscert /certs/cert.pem --tlskey /certs/key.pem version', 5), 'other-ca'));
+    expect(theirs.pod.status.phase).toBe('Failed');
+    const theirsLog = podLog(node.state, ns, 'other-ca', 'main');
+    process.stderr.write(`[node] a client trusting another run's CA: ${tlsLines(theirsLog)}\n`);
+    expect(theirsLog).toMatch(/x509: certificate signed by unknown authority/);
+    // The client gave up, not the daemon: no TLS alert from the server, no answer.
+    expect(theirsLog).not.toMatch(/remote error/);
+    expect(theirsLog).not.toMatch(/^Server:/m);
+    // Negative control: the same command, checking the daemon by the run's own CA.
+    const ok = await runPod(client, ns, taskPod('own-ca', RUN, retried('docker --tlsverify --tlscacert /certs/ca.pem --tlscert /certs/cert.pem --tlskey /certs/key.pem version'), daemon.clientSecretName));
+    expect(ok.pod.status.phase).toBe('Succeeded');
+    expect(podLog(node.state, ns, 'own-ca', 'main')).toMatch(/^Server:/m);
   });
 });

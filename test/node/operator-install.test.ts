@@ -11,6 +11,7 @@ import { succeededCondition } from '../../src/pipelinerun';
 import { taskPodsOf, waitRunDone } from '../../platform/runs';
 import { createRun, createSidecar, dockerDaemonSpec, objectsOfRun, sleep } from '../operator/helpers';
 import { daemonRun, DOCKER_CLI, tepPipelineSpec } from './tekton-fixture';
+import { podOnNode } from '../../platform/node-pods';
 
 /**
  * The operator installed as a user installs it, and run as Pods on the real node: its image
@@ -159,9 +160,12 @@ test('both replicas become Ready on the real node under the shipped security con
 
 test('the API server reaches the webhook through its Service: a run is gated at CREATE', async () => {
   // The bundle ships no caBundle; the operator filled it in with its own CA (no cert-manager here).
-  expect(bundle().find((o) => o.kind === 'MutatingWebhookConfiguration')!.webhooks.every((w: any) => !w.clientConfig.caBundle)).toBe(true);
+  const shippedHooks = bundle().find((o) => o.kind === 'MutatingWebhookConfiguration')!.webhooks;
+  expect(shippedHooks.length).toBeGreaterThan(0);
+  expect(shippedHooks.filter((w: any) => w.clientConfig.caBundle)).toEqual([]);
   const cfg = await rawClient().get(`/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${NAME}`);
   const secret = await rawClient().get(`/api/v1/namespaces/${OP_NS}/secrets/${NAME}-webhook-tls`);
+  expect(cfg.webhooks).toHaveLength(shippedHooks.length);
   for (const w of cfg.webhooks) {
     expect(w.clientConfig.service).toEqual({ namespace: OP_NS, name: NAME, path: '/mutate-pipelinerun', port: 443 });
     expect(w.clientConfig.url).toBeUndefined();
@@ -210,11 +214,19 @@ test('the TEP example succeeds end to end through the in-cluster operator', asyn
   await eventually('the dind container to be stopped on the node', async () => !ctr(own.node.state, ['containers', 'ls', '-q']).includes(daemonId), 60_000, 250);
 });
 
-test('failover: the leader pod is deleted, the other replica takes over within the lease duration; a run created meanwhile is gated, provisioned and released once', async () => {
-  await waitTwoReady();
+test('failover: the leader pod is deleted, another replica takes over (at the latest once the deleted leader\'s Lease has run out); a run created meanwhile is gated, provisioned and released once', async () => {
+  const pods = await waitTwoReady();
   const l = await lease();
   const old = l.spec.holderIdentity;
-  const durationMs = l.spec.leaseDurationSeconds * 1000;
+  // The contract, from the configured values: the deleted leader renews at most until the kubelet
+  // kills it (its grace period), its Lease runs out a lease duration after that, and the other
+  // replicas look once per retry period (a fifth of the lease duration, the operator's default).
+  // The margin (10 s) is what a loaded 2-core machine needs on top for the deletion to reach the
+  // kubelet and for the API requests. The hand-over on shutdown (the Lease released) is usually far
+  // quicker; that figure is the bench's (failoverMs below, printed).
+  const leaseMs = l.spec.leaseDurationSeconds * 1000;
+  const graceMs = (pods.find((p) => p.metadata.name === old)!.spec.terminationGracePeriodSeconds ?? 30) * 1000;
+  const boundMs = graceMs + leaseMs + leaseMs / 5 + 10_000;
   const t0 = Date.now();
   await rawClient().delete(`/api/v1/namespaces/${OP_NS}/pods/${old}`);
   const run = await createRun(served, sleepyRun('failover', 1));
@@ -222,11 +234,11 @@ test('failover: the leader pod is deleted, the other replica takes over within t
   const holder = await eventually('a new Lease holder', async () => {
     const h = (await lease()).spec.holderIdentity;
     return h && h !== old ? h : undefined;
-  }, 60_000, 50);
+  }, boundMs + 5_000, 50);
   const takeoverMs = Date.now() - t0;
   numbers.failoverMs = takeoverMs;
   numbers.failoverRunCreatedMs = createdMs;
-  expect(takeoverMs).toBeLessThan(durationMs);
+  expect(takeoverMs).toBeLessThan(boundMs);
   expect(holder).not.toBe(old);
   expect(run.spec.status).toBe('PipelineRunPending');
   expect(run.metadata.annotations[ANNOTATIONS.runId]).toBeTruthy();
@@ -272,15 +284,15 @@ test('the PodDisruptionBudget refuses to evict the second replica while the firs
   await waitTwoReady();
 });
 
-test('upgrade: rolling to a new image tag while runs are live restarts no sidecar and releases no run twice', async () => {
-  await waitTwoReady();
-  const runs = await Promise.all([createRun(served, sleepyRun('live-a', 45)), createRun(served, sleepyRun('live-b', 45))]);
-  const daemons = await Promise.all(runs.map(waitStartedWithDaemon));
-  const seen = new Map<string, Set<string>>(runs.map((r) => [r.metadata.annotations[ANNOTATIONS.runId], new Set<string>()]));
+/**
+ * Polls the pods labelled with each run id until stopped: every pod uid seen per run id, and the
+ * highest restart count of any of their containers.
+ */
+function watchDaemonPods(runIds: string[]): { seen: Map<string, Set<string>>; maxRestarts: () => number; stop: () => Promise<void> } {
+  const seen = new Map<string, Set<string>>(runIds.map((id) => [id, new Set<string>()]));
   let maxRestarts = 0;
   let watching = true;
-  // Every daemon pod (and its restart count) each run has, all through the upgrade and until the runs end.
-  const watch = (async () => {
+  const loop = (async () => {
     while (watching) {
       for (const [runId, uids] of seen) {
         for (const p of await daemonPods(runId)) {
@@ -291,6 +303,39 @@ test('upgrade: rolling to a new image tag while runs are live restarts no sideca
       await sleep(250);
     }
   })();
+  return { seen, maxRestarts: () => maxRestarts, stop: async () => { watching = false; await loop; } };
+}
+
+test('the daemon-pod watch of the upgrade test sees a restarted container and a replaced pod (its negative control)', async () => {
+  // A pod labelled as a run's daemon whose container exits once, then a second pod in its place.
+  const runId = 'watchctl';
+  const control = (name: string) => {
+    const p = podOnNode(own.node.state, name, 'if [ -e /m/once ]; then exec sleep 3600; fi; touch /m/once; exit 1', { serve: true, labels: { [LABELS.runId]: runId } });
+    p.spec.volumes = [{ name: 'm', emptyDir: {} }];
+    p.spec.containers[0].volumeMounts = [{ name: 'm', mountPath: '/m' }];
+    return p;
+  };
+  const watch = watchDaemonPods([runId]);
+  try {
+    await rawClient().create(`/api/v1/namespaces/${served}/pods`, control('watch-control-1'));
+    await eventually('the watch to see the restart', async () => watch.maxRestarts() >= 1, 120_000, 250);
+    await rawClient().delete(`/api/v1/namespaces/${served}/pods/watch-control-1`);
+    await rawClient().create(`/api/v1/namespaces/${served}/pods`, control('watch-control-2'));
+    await eventually('the watch to see the second pod', async () => watch.seen.get(runId)!.size >= 2, 60_000, 250);
+  } finally {
+    await watch.stop();
+    await rawClient().delete(`/api/v1/namespaces/${served}/pods/watch-control-2`).catch(() => undefined);
+  }
+  expect({ pods: watch.seen.get(runId)!.size, restarts: watch.maxRestarts() >= 1 }).toEqual({ pods: 2, restarts: true });
+});
+
+test('upgrade: rolling to a new image tag while runs are live restarts no sidecar and releases no run twice', async () => {
+  await waitTwoReady();
+  const runs = await Promise.all([createRun(served, sleepyRun('live-a', 45)), createRun(served, sleepyRun('live-b', 45))]);
+  const daemons = await Promise.all(runs.map(waitStartedWithDaemon));
+  // Every daemon pod (and its restart count) each run has, all through the upgrade and until the
+  // runs end (the watch's negative control is the test before this one).
+  const watch = watchDaemonPods(runs.map((r) => r.metadata.annotations[ANNOTATIONS.runId]));
   const t0 = Date.now();
   // The README's upgrade: synth with the new image, apply, wait for the rollout.
   synth(upgradeRef);
@@ -301,13 +346,11 @@ test('upgrade: rolling to a new image tag while runs are live restarts no sideca
   expect(pods.map((p) => p.spec.containers[0].image)).toEqual([upgradeRef, upgradeRef]);
   await eventually('a replica of the new version holding the Lease', async () => pods.map((p) => p.metadata.name).includes((await lease()).spec.holderIdentity), 60_000, 250);
   const done = await Promise.all(runs.map((r) => waitRunDone(served, r.metadata.name, 240_000)));
-  watching = false;
-  await watch;
+  await watch.stop();
   for (const d of done) expect(succeededCondition(d)).toMatchObject({ status: 'True' });
-  for (const [runId, uids] of seen) expect({ runId, pods: [...uids] }).toEqual({ runId, pods: [daemons.find((d) => d.metadata.labels[LABELS.runId] === runId)!.metadata.uid] });
-  expect(maxRestarts).toBe(0);
+  for (const [runId, uids] of watch.seen) expect({ runId, pods: [...uids] }).toEqual({ runId, pods: [daemons.find((d) => d.metadata.labels[LABELS.runId] === runId)!.metadata.uid] });
+  expect(watch.maxRestarts()).toBe(0);
   for (const r of runs) expect({ run: r.metadata.name, releases: releases(r.metadata.name) }).toEqual({ run: r.metadata.name, releases: 1 });
-  // Negative control of the watch: the daemons are gone after the runs, which the watch would have seen as pods leaving, not new ones.
   for (const r of runs) await eventually('the run\'s daemon gone', async () => (await daemonPods(r.metadata.annotations[ANNOTATIONS.runId])).length === 0, 60_000, 250);
 });
 
@@ -335,8 +378,9 @@ test('uninstall: deleting the bundle leaves no webhook configuration that blocks
   expect(succeededCondition(await waitRunDone(served, after.metadata.name, 120_000))).toMatchObject({ status: 'True' });
   // The CRD went with the bundle, and every PipelineSidecar with it.
   expect(await rawClient().getOrUndefined('/apis/apiextensions.k8s.io/v1/customresourcedefinitions/pipelinesidecars.pipeline-sidecars.dev')).toBeUndefined();
-  // The gated run stays pending (nobody releases it any more) until its owner releases it, as the README says.
-  await sleep(5000);
+  // The gated run stays pending (nobody releases it any more) until its owner releases it, as the
+  // README says. Nobody could: no operator pod is left anywhere in the cluster.
+  await eventually('no operator pod left', async () => (await rawClient().get('/api/v1/pods', { labelSelector: SELECTOR })).items.length === 0, 60_000, 250);
   const stillGated = await rawClient().get(`/apis/tekton.dev/v1/namespaces/${served}/pipelineruns/${gated.metadata.name}`);
   expect({ status: stillGated.spec.status, startTime: stillGated.status?.startTime }).toEqual({ status: 'PipelineRunPending', startTime: undefined });
   own.kubectl(['-n', served, 'patch', 'pipelinerun', gated.metadata.name, '--type', 'json', '-p', '[{"op":"remove","path":"/spec/status"}]']);
@@ -344,7 +388,8 @@ test('uninstall: deleting the bundle leaves no webhook configuration that blocks
   // The live run: Tekton finishes it with its daemon; nobody cleans the daemon up at the end any more,
   // but it is owned by the run, so deleting the run removes it (the README says so).
   expect(succeededCondition(await waitRunDone(served, live.metadata.name, 120_000))).toMatchObject({ status: 'True' });
-  await sleep(3000);
+  // What would clean up at the end is the operator, and no operator pod is left (checked above).
+  expect((await rawClient().get('/api/v1/pods', { labelSelector: SELECTOR })).items).toEqual([]);
   expect(await objectsOfRun(served, liveId)).toContain(`Deployment/docker-${liveId}`);
   await rawClient().delete(`/apis/tekton.dev/v1/namespaces/${served}/pipelineruns/${live.metadata.name}`);
   await eventually('the live run\'s sidecar objects garbage-collected', async () => (await objectsOfRun(served, liveId)).length === 0 && (await daemonPods(liveId)).length === 0, 120_000, 500);
@@ -374,7 +419,7 @@ test('installed in Argo CD\'s sync-wave order (the webhook configuration last, o
   }
   await eventually('the caBundle filled in by the running operator', async () => {
     const cfg = await rawClient().get(`/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${NAME}`);
-    return cfg.webhooks.every((w: any) => (w.clientConfig.caBundle ?? '').length > 100);
+    return cfg.webhooks.length > 0 && cfg.webhooks.every((w: any) => (w.clientConfig.caBundle ?? '').length > 100);
   }, 30_000, 250);
   // The uninstall deleted the CRD, and with it every PipelineSidecar: the user's own objects come back with their repo.
   await createSidecar(served, 'docker', dockerDaemonSpec());

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import { NODE_SETUP_TIMEOUT_MS } from '../../platform/node-lock';
 
 /**
- * The real-node tier (issue 10): pods run in real containers on a kubelet node joined to the
+ * The real-node tier: pods run in real containers on a kubelet node joined to the
  * harness's control plane, with cluster DNS and NetworkPolicy enforcement. Needs root.
  */
 jest.setTimeout(180_000);

@@ -5,7 +5,7 @@ import { ctr, podLog } from '../../platform/node';
 import type { TestNode } from '../../platform/node-shared';
 import { succeededCondition } from '../../src/pipelinerun';
 import { taskPodsOf, waitRunDone } from '../../platform/runs';
-import { createRun, inProcessOperator, ServedOperator } from '../operator/helpers';
+import { createRun, healthCheckedNow, inProcessOperator, ServedOperator, watchPasses } from '../operator/helpers';
 import type { Operator } from '../../src/operator';
 import { daemonRun, TektonOnNode, tektonOnNode } from './tekton-fixture';
 import { NODE_SETUP_TIMEOUT_MS } from '../../platform/node-lock';
@@ -84,8 +84,9 @@ it('the dind container killed mid-run: a SidecarRestarted Warning Event on the r
   }, 60_000, 200);
   const dep = (await rawClient().get(`/apis/apps/v1/namespaces/${ns}/deployments`, { labelSelector: `${LABELS.runId}=${runId}` })).items[0];
   expect(JSON.parse(dep.metadata.annotations[REPORTED_CRASHES_ANNOTATION])).toEqual({ [`${before.metadata.name}/dockerd`]: 1 });
-  // One crash, one Event: the restart (and the status updates after it) report nothing more.
-  await new Promise((r) => setTimeout(r, 3000));
+  // One crash, one Event: the restart (and the status updates after it) report nothing more, once
+  // the operator has checked the pod as it is now, restarted.
+  await healthCheckedNow(fx.op, before);
   expect((await restartEvents(ns, uid)).length).toBe(1);
   // The run was not cancelled by the crash: it is still running.
   const live = await rawClient().get(`/apis/tekton.dev/v1/namespaces/${ns}/pipelineruns/${name}`);
@@ -100,12 +101,23 @@ it('negative control: a run whose daemon is not killed (torn down at its end) ge
   const run = await createRun(ns, runUsingDaemon('calm-', 'sleep 3; docker version --format "again={{.Server.Version}}"'));
   const name = run.metadata.name;
   const runId = run.metadata.annotations[ANNOTATIONS.runId];
-  const done = await waitRunDone(ns, name, 240_000);
-  expect(succeededCondition(done).status).toBe('True');
-  // The teardown stops the daemon's container on purpose: still no Event.
-  await eventually('the sidecar pod to be gone', async () => !(await sidecarPodOf(ns, runId)), 60_000, 200);
-  await new Promise((r) => setTimeout(r, 2000));
-  expect(await restartEvents(ns, run.metadata.uid)).toEqual([]);
+  // Every health check of this run's sidecar from here on, the teardown's included.
+  const checks = watchPasses(fx.op, `crash:${ns}/${runId}/`);
+  try {
+    const done = await waitRunDone(ns, name, 240_000);
+    expect(succeededCondition(done).status).toBe('True');
+    // The teardown stops the daemon's container on purpose: still no Event, once the operator has
+    // seen the pod go (every status update before it delivered) and finished the checks they queued.
+    await eventually('the sidecar pod to be gone', async () => !(await sidecarPodOf(ns, runId)), 60_000, 200);
+    await eventually('the operator to see it go and finish its checks', async () =>
+      !fx.op.controller!.caches.pods.list(ns).some((p) => p.metadata.labels?.[LABELS.runId] === runId) && checks.running === 0, 30_000, 100);
+    process.stderr.write(`[node] teardown of a calm run: ${checks.began} health checks of its stopped daemon\n`);
+    // The operator did look at the stopped container (so "no Event" is its decision, not a check never made).
+    expect(checks.began).toBeGreaterThan(0);
+    expect(await restartEvents(ns, run.metadata.uid)).toEqual([]);
+  } finally {
+    checks.stop();
+  }
 });
 
 it('restart-safe: a crash while the operator is down is reported once when it is back, and another restart reports nothing more', async () => {
@@ -140,7 +152,7 @@ it('restart-safe: a crash while the operator is down is reported once when it is
     op = inProcessOperator(`${ns}-again`, [ns], { webhook: false });
     await op.start();
     await eventually('the operator synced', async () => op!.controller?.synced, 30_000, 100);
-    await new Promise((r) => setTimeout(r, 3000));
+    await healthCheckedNow(op, before);
     expect((await restartEvents(ns, uid)).length).toBe(1);
   } finally {
     await rawClient().delete(`/apis/tekton.dev/v1/namespaces/${ns}/pipelineruns/${name}`).catch(() => undefined);

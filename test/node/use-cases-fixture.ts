@@ -96,6 +96,7 @@ export async function sidecarContainers(ns: string, runId: string, count: number
 export async function waitSidecarsGone(node: TestNode, ns: string, runId: string, containers: string[]): Promise<number> {
   await eventually('the sidecar pods to be gone', async () =>
     (await rawClient().get(`/api/v1/namespaces/${ns}/pods`, { labelSelector: `${LABELS.runId}=${runId}` })).items.length === 0, 90_000, 100);
+  if (containers.length === 0) throw new Error('waitSidecarsGone: no containers to wait for (would pass on nothing)');
   await eventually('the sidecar containers to be stopped on the node', async () => {
     const running = ctr(node.state, ['containers', 'ls', '-q']);
     return containers.every((c) => !running.includes(c));

@@ -3,7 +3,7 @@ import { Operator } from '../../src/operator';
 import { RELEASE_ANNOTATION, RELEASE_WHEN_READY } from '../../src/pipelinerun';
 import { createTestNamespace, rawClient } from '../../platform/cluster';
 import { behaviourLabels, releaseTasks, taskRunsOf, waitRunDone } from '../../platform/runs';
-import { createRun, createSidecar, ensureCrd, eventsFor, eventually, getRun, inProcessOperator, managedObjects, sleep } from './helpers';
+import { createRun, createSidecar, ensureCrd, eventsFor, eventually, getRun, inProcessOperator, managedObjects, reconciledNow } from './helpers';
 
 let ns: string;
 let op: Operator;
@@ -58,8 +58,11 @@ test('only-unpend-ours: without the webhook, a run pended by someone else gets i
   // Pended by, say, Pipelines-as-Code: no release annotation. Its task holds once started.
   await createRun(ns, { metadata: { name: 'queued-7', labels: behaviourLabels({ hold: true }), annotations: { [ANNOTATIONS.sidecars]: 'cache' } }, spec: { status: 'PipelineRunPending', pipelineSpec: inline } });
   await eventually('its sidecar Deployment Ready', async () => (await managedObjects(ns)).some((o) => o.kind === 'Deployment' && o.metadata.name === 'queued-7-cache' && o.status?.readyReplicas === 1), 20_000);
-  // Negative control for "never": well past Ready, it is still pending, with no start annotation.
-  await sleep(2000);
+  // Negative control for "never": once the operator's cache has the Deployment Ready (the moment it
+  // starts a run it may release) and it has reconciled the run since, it is still pending, with no
+  // start annotation.
+  await eventually('the operator to see the sidecar Ready', async () => op.controller?.caches.owned.get('apps/v1/Deployment')?.get(ns, 'queued-7-cache')?.status?.readyReplicas === 1, 10_000);
+  await reconciledNow(op, ns, 'queued-7');
   const still = await getRun(ns, 'queued-7');
   expect(still.spec.status).toBe('PipelineRunPending');
   expect(still.metadata.annotations[ANNOTATIONS.started]).toBeUndefined();

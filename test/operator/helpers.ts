@@ -6,25 +6,19 @@ import { WEBHOOK_PATH } from '../../constructs/api/webhook-config';
 import { RawClient } from '../../src/k8s/raw';
 import { collectionPath, objectPath } from '../../src/k8s/resources';
 import { createLogger } from '../../src/log';
+import type { Controller } from '../../src/controller';
 import { Operator, OperatorOptions } from '../../src/operator';
 import { OWNED_KINDS } from '../../src/cleanup';
 import { applyAll } from '../../platform/bootstrap';
 import { createTestNamespace, eventually, rawClient, testKubeConfig } from '../../platform/cluster';
+import { operatorLogDir } from '../../platform/work-dir';
 
 export { eventually };
 
 /** Where test files' operator logs go: the repo's ignored .work/, one folder per test file. */
-export const TEST_LOGS_ROOT = path.join(__dirname, '..', '..', '.work', 'test-logs');
-
-/**
- * The calling test file's folder of operator logs (created). The failure reporter removes it when
- * every test of the file passed, so only the logs of failures stay to be read.
- */
+/** The calling test file's folder of operator logs (created), removed by the failure reporter when every test of the file passed. */
 export function testLogDir(): string {
-  const testPath: string | undefined = typeof expect === 'undefined' ? undefined : expect.getState().testPath;
-  const dir = path.join(TEST_LOGS_ROOT, testPath ? path.relative(path.join(__dirname, '..', '..'), testPath).replace(/[\\/]/g, '__') : 'unknown');
-  fs.mkdirSync(dir, { recursive: true });
-  return dir;
+  return operatorLogDir();
 }
 
 /** Installs our CRD from its one definition (idempotent: server-side apply). */
@@ -166,6 +160,70 @@ export function dockerDaemonSpec(extra: Record<string, unknown> = {}): Record<st
 }
 
 export { setTimeout as sleep } from 'node:timers/promises';
+
+/** A label of meaning to nobody: changing it makes the operator's informer deliver the object anew. */
+export const NUDGE_LABEL = 'tests.pipeline-sidecars.example/nudge';
+
+/**
+ * What makes a check that the operator did nothing meaningful: a pass of the leading controller
+ * over queue key `key` (`run:<ns>/<name>`, `crash:<ns>/<runId>/<sidecar>`) that began once the
+ * controller's cache held the object at `path` as it is now, finished without error. The object gets a
+ * new NUDGE_LABEL value (the informer event that queues the key), and the pass counts only if the
+ * cached object (`cached`) carried that value when it began: it then saw every change made before the
+ * call. It listens through Controller.onPass, which every pass reports to.
+ */
+export async function passedOver(op: Operator, key: string, path: string, cached: (c: Controller) => Record<string, any> | undefined, timeoutMs = 30_000): Promise<void> {
+  const ctrl = op.controller;
+  if (!ctrl) throw new Error(`no controller: this replica does not lead, so nothing would handle ${key}`);
+  const token = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+  // Passes over one key never overlap (the queue hands a key to one worker at a time), so the
+  // freshness seen at 'begin' belongs to the next 'done'.
+  let fresh = false;
+  let passed = false;
+  const stop = ctrl.onPass((k, phase) => {
+    if (k !== key) return;
+    if (phase === 'begin') fresh = cached(ctrl)?.metadata?.labels?.[NUDGE_LABEL] === token;
+    else if (phase === 'done' && fresh) passed = true;
+  });
+  try {
+    await rawClient().mergePatch(path, { metadata: { labels: { [NUDGE_LABEL]: token } } });
+    await eventually(`a pass of the controller over ${key} that saw the object as it is now`, async () => passed, timeoutMs, 20);
+  } finally {
+    stop();
+  }
+}
+
+/**
+ * Passes of the leading controller over queue keys that start with `prefix`, from now until stop():
+ * how many began, and how many are running. A key the informers queue while a worker is free is
+ * taken at once (its pass begins in the same turn), so `running === 0` read after the informer
+ * delivered an event means the passes that event caused are done.
+ */
+export function watchPasses(op: Operator, prefix: string): { readonly began: number; readonly running: number; stop(): void } {
+  const ctrl = op.controller;
+  if (!ctrl) throw new Error(`no controller: this replica does not lead, so nothing would handle ${prefix}*`);
+  const counts = { began: 0, running: 0 };
+  const stop = ctrl.onPass((k, phase) => {
+    if (!k.startsWith(prefix)) return;
+    if (phase === 'begin') { counts.began++; counts.running++; } else counts.running--;
+  });
+  return {
+    get began() { return counts.began; },
+    get running() { return counts.running; },
+    stop,
+  };
+}
+
+/** passedOver for the health check of a sidecar pod (queued when a container of it has died). */
+export function healthCheckedNow(op: Operator, pod: Record<string, any>, timeoutMs?: number): Promise<void> {
+  const { namespace: ns, name, labels } = pod.metadata;
+  return passedOver(op, `crash:${ns}/${labels[LABELS.runId]}/${labels[LABELS.sidecar]}`, `/api/v1/namespaces/${ns}/pods/${name}`, (c) => c.caches.pods.get(ns, name), timeoutMs);
+}
+
+/** passedOver for run `ns/name`: once it resolves, the controller has acted on everything about the run so far. */
+export function reconciledNow(op: Operator, ns: string, name: string, timeoutMs?: number): Promise<void> {
+  return passedOver(op, `run:${ns}/${name}`, `/apis/tekton.dev/v1/namespaces/${ns}/pipelineruns/${name}`, (c) => c.caches.runs.get(ns, name), timeoutMs);
+}
 
 /** A test namespace served by an in-process operator (the harness's real Tekton serves every namespace). */
 export interface ServedOperator { readonly ns: string; readonly op: Operator }

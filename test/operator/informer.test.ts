@@ -60,10 +60,13 @@ test('the informer survives a dropped connection: it reconnects and sees what ch
     expect(informer.get(ns, 'a')).toBeDefined();
 
     await link.cut();
+    const watchesAtCut = informer.watches;
     // Changes while the operator cannot hear: one create, one delete.
     await rawClient().create(cms, { metadata: { name: 'b' } });
     await rawClient().delete(`${cms}/a`);
-    await new Promise((r) => setTimeout(r, 700)); // several reconnect attempts fail meanwhile
+    // Two reconnect attempts fail meanwhile (the informer keeps trying, and the link really is down).
+    await eventually('two reconnect attempts while the link is down', async () => informer.watches >= watchesAtCut + 2, 10_000, 20);
+    expect(informer.get(ns, 'b')).toBeUndefined();
     await link.up();
 
     await eventually('the informer to catch up', async () => informer.get(ns, 'b') !== undefined && informer.get(ns, 'a') === undefined, 10_000, 50);
@@ -97,7 +100,7 @@ test('the work queue: one worker per key, duplicates folded, failures retried wi
   });
   for (let i = 0; i < 5; i++) q.add('a');
   q.add('b'); q.add('c'); q.add('flaky');
-  await new Promise((r) => setTimeout(r, 10));
+  expect(active.has('a')).toBe(true);
   q.add('a'); // while a is processing: run once more after, not in parallel
   await eventually('the queue to drain', async () => runs.filter((k) => k === 'flaky').length === 3 && q.depth === 0, 5_000, 20);
   await q.stop();

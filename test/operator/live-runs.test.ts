@@ -1,15 +1,16 @@
 import { ANNOTATIONS, LABELS } from '../../constructs/api/spec';
 import { defaultKinds } from '../../constructs/kinds';
 import { Operator } from '../../src/operator';
+import { APPLIED_AT } from '../../src/sidecar-apply';
 import { RedisKind } from '../../examples/custom-kind/redis';
 import { createTestNamespace, rawClient } from '../../platform/cluster';
 import { behaviourLabels, inlineTask, releaseTasks, taskPodsOf, waitRunDone } from '../../platform/runs';
 import {
-  createRun, createSidecar, deleteWebhookConfig, dockerDaemonSpec, ensureCrd, eventsFor, eventually, inProcessOperator, objectsOfRun, sleep,
+  createRun, createSidecar, deleteWebhookConfig, dockerDaemonSpec, ensureCrd, eventsFor, eventually, inProcessOperator, objectsOfRun, reconciledNow,
 } from './helpers';
 
 /**
- * Issue 11, items 5-8: a run whose tasks may be running keeps the sidecars it got (edits, deletions
+ * A run whose tasks may be running keeps the sidecars it got (edits, deletions
  * and operator upgrades change nothing under it), hand edits are put back, its TLS material is
  * restored or reported but never re-minted, and a run whose objects the API refuses is cancelled at
  * its start-up timeout with the API's message.
@@ -56,23 +57,40 @@ async function finish(name: string, runId: string): Promise<void> {
 test('editing or deleting the PipelineSidecar of a started run changes nothing under it; a deleted object is re-created as it was', async () => {
   await createSidecar(ns, 'kv', { kind: 'Redis', redis: { maxMemory: '64mb' }, ports: [{ name: 'redis', port: 6379 }] });
   const r = await startedRun('edit', 'kv');
-  const before = await rawClient().get(api.dep(`kv-${r.runId}`));
+  const svcBefore = await rawClient().get(api.svc(`kv-${r.runId}`));
+  const depNow = async () => {
+    const d = await rawClient().get(api.dep(`kv-${r.runId}`));
+    return { uid: d.metadata.uid, generation: d.metadata.generation, args: d.spec.template.spec.containers[0].args };
+  };
+  const depBefore = await depNow();
+  expect(depBefore.args).toContain('64mb');
 
-  await rawClient().mergePatch(api.sidecar('kv'), { spec: { redis: { maxMemory: '128mb' } } });
-  await sleep(1500);
-  const afterEdit = await rawClient().get(api.dep(`kv-${r.runId}`));
-  expect({ uid: afterEdit.metadata.uid, generation: afterEdit.metadata.generation }).toEqual({ uid: before.metadata.uid, generation: before.metadata.generation });
-  expect(afterEdit.spec.template.spec.containers[0].args).toContain('64mb');
+  // The edit is in the operator's cache (it wrote the new generation into the status), and the
+  // controller has reconciled the run since: had it re-rendered the run's objects, it would have now.
+  const edited = await rawClient().mergePatch(api.sidecar('kv'), { spec: { redis: { maxMemory: '128mb' } } });
+  await eventually('the operator to see the edit', async () => (await rawClient().get(api.sidecar('kv'))).status?.observedGeneration === edited.metadata.generation, 10_000);
+  await reconciledNow(op, ns, r.name);
+  expect(await depNow()).toEqual(depBefore);
 
+  // Likewise once the deletion is in the operator's cache.
   await rawClient().delete(api.sidecar('kv'));
-  await sleep(1500);
-  expect((await objectsOfRun(ns, r.runId)).length).toBe(4);
-  expect((await rawClient().get(api.dep(`kv-${r.runId}`))).metadata.uid).toBe(before.metadata.uid);
+  await eventually('the operator\'s cache to drop the PipelineSidecar', async () => !op.controller!.caches.sidecars.get(ns, 'kv'), 10_000);
+  await reconciledNow(op, ns, r.name);
+  expect(await objectsOfRun(ns, r.runId)).toHaveLength(4);
+  expect(await depNow()).toEqual(depBefore);
 
-  // Its Service is deleted by hand: re-created from what the run got at first, with an Event.
+  // Its Service is deleted by hand: re-created from what the run got at first, with an Event. The
+  // API server assigns a new cluster IP, and the applied-at annotation says when it was written;
+  // everything else the operator wrote is as it was (the same applied-hash and sidecar spec).
   await rawClient().delete(api.svc(`kv-${r.runId}`));
   const svc: any = await eventually('the Service back', () => rawClient().getOrUndefined(api.svc(`kv-${r.runId}`)), 10_000);
-  expect(svc.spec.ports[0].port).toBe(6379);
+  expect(svc.metadata.uid).not.toBe(svcBefore.metadata.uid);
+  const written = (s: any) => {
+    const { clusterIP: _ip, clusterIPs: _ips, ...spec } = s.spec;
+    const { [APPLIED_AT]: _at, ...annotations } = s.metadata.annotations ?? {};
+    return { labels: s.metadata.labels, annotations, ownerReferences: s.metadata.ownerReferences, spec };
+  };
+  expect(written(svc)).toEqual(written(svcBefore));
   const recreated = await eventually('a SidecarRecreated Event', async () => (await eventsFor(ns, r.name)).find((e) => e.reason === 'SidecarRecreated'), 5_000);
   expect(recreated.message).toContain(`Service kv-${r.runId}`);
   const evs = await eventsFor(ns, r.name);
@@ -93,6 +111,8 @@ test('an operator upgraded to new defaults leaves a started run\'s sidecar alone
   await op.start();
   const fresh = await startedRun('upg-new', 'kv2');
   expect((await rawClient().get(api.dep(`kv2-${fresh.runId}`))).spec.template.spec.containers[0].image).toBe('redis:8-alpine');
+  // The upgraded operator has reconciled the older run too, with the new default in force.
+  await reconciledNow(op, ns, r.name);
   const after = await rawClient().get(api.dep(`kv2-${r.runId}`));
   expect({ uid: after.metadata.uid, generation: after.metadata.generation, image: after.spec.template.spec.containers[0].image })
     .toEqual({ uid: before.metadata.uid, generation: before.metadata.generation, image: 'redis:7-alpine' });
@@ -134,7 +154,8 @@ test('a started run\'s deleted client Secret is restored with the same material;
   const ev = await eventually('a SidecarMaterialLost Event', async () => (await eventsFor(ns, r.name)).find((e) => e.reason === 'SidecarMaterialLost'), 10_000);
   expect(ev.type).toBe('Warning');
   expect(ev.message).toContain(`docker-${r.runId}-server`);
-  await sleep(1000);
+  // A later reconcile of the run (not only the one that reported the loss) mints nothing either.
+  await reconciledNow(op, ns, r.name);
   expect(await rawClient().getOrUndefined(api.secret(`docker-${r.runId}-server`))).toBeUndefined();
   expect((await rawClient().get(api.secret(`docker-${r.runId}-client`))).data).toEqual(client.data);
   expect(server.data['ca.pem']).toBe(client.data['ca.pem']);

@@ -1,19 +1,38 @@
+import { setImmediate } from 'node:timers/promises';
 import { WorkQueue } from '../../src/queue';
 
 /**
  * A run whose sidecars just became Ready is queued with priority: it is taken before every
  * waiting normal key (provisioning work), once, even when it was already waiting as a normal key.
  */
+/** A queue whose handler counts the handlers running, so that a test can wait until it has drained. */
+function countingQueue(handler: (key: string) => Promise<void>): { q: WorkQueue; drained: () => Promise<void> } {
+  const q = new WorkQueue({ concurrency: 1 });
+  let running = 0;
+  q.start(async (key) => { running++; try { await handler(key); } finally { running--; } });
+  return {
+    q,
+    // Nothing waiting and nothing running, twice across a turn of the event loop: a key a finished
+    // handler re-queues is taken within the same turn, so it would show.
+    drained: async () => {
+      for (let i = 0; i < 1000; i++) {
+        await setImmediate();
+        if (q.depth === 0 && running === 0) { await setImmediate(); if (q.depth === 0 && running === 0) return; }
+      }
+      throw new Error('the queue did not drain');
+    },
+  };
+}
+
 async function order(adds: (q: WorkQueue) => void): Promise<string[]> {
   const seen: string[] = [];
   let release!: () => void;
   const blocked = new Promise<void>((r) => { release = r; });
-  const q = new WorkQueue({ concurrency: 1 });
-  q.start(async (key) => { if (key === 'busy') await blocked; else seen.push(key); });
+  const { q, drained } = countingQueue(async (key) => { if (key === 'busy') await blocked; else seen.push(key); });
   q.add('busy'); // the one worker is busy: everything below waits in the queue
   adds(q);
   release();
-  await new Promise((r) => setTimeout(r, 50));
+  await drained();
   await q.stop();
   return seen;
 }
@@ -33,18 +52,17 @@ test('a priority add while the key is processed re-queues it with priority after
   const seen: string[] = [];
   let release!: () => void;
   const blocked = new Promise<void>((r) => { release = r; });
-  const q = new WorkQueue({ concurrency: 1 });
   let first = true;
-  q.start(async (key) => {
+  const { q, drained } = countingQueue(async (key) => {
     seen.push(key);
     if (key === 'r' && first) { first = false; await blocked; }
   });
   q.add('r');
-  await new Promise((r) => setTimeout(r, 10));
+  expect(seen).toEqual(['r']); // r is being processed (and blocked)
   q.add('a');
   q.add('r', { priority: true }); // while r is processed
   release();
-  await new Promise((r) => setTimeout(r, 50));
+  await drained();
   await q.stop();
   expect(seen).toEqual(['r', 'r', 'a']);
 });

@@ -37,11 +37,14 @@ test('a half-open watch connection (frozen proxy) is detected within the idle ti
     // The control, on its frozen connection, has heard nothing: the stream was really silent.
     expect(control.get(ns, 'during')).toBeUndefined();
 
-    // And the new watch is live: a later change arrives promptly.
+    // And the new watch is live: a later change arrives on it, not through another stall given up
+    // and a relist (which a dead watch would also end in, after the idle timeout).
     const t = Date.now();
+    const [stallsNow, listsNow] = [informer.stalls, informer.lists];
     await rawClient().create(cms, { metadata: { name: 'after' } });
-    await eventually('a later create', async () => informer.get(ns, 'after'), 3000, 20);
+    await eventually('a later create', async () => informer.get(ns, 'after'), IDLE_MS + 15_000, 20);
     process.stderr.write(`[watch-stall] next create seen after ${Date.now() - t} ms\n`);
+    expect({ stalls: informer.stalls, lists: informer.lists }).toEqual({ stalls: stallsNow, lists: listsNow });
   } finally {
     await Promise.all([informer.stop(), control.stop()]);
     client.close();

@@ -4,11 +4,11 @@ import { rawClient } from '../../platform/cluster';
 import { succeededCondition } from '../../src/pipelinerun';
 import { inlineTask, readRun, releaseTasks, taskPodsOf, taskRunsOf, waitRunDone } from '../../platform/runs';
 import {
-  createRun, createSidecar, eventually, objectsOfRun, ServedOperator, sleep, startServedOperator, stopServedOperator,
+  createRun, createSidecar, eventually, objectsOfRun, reconciledNow, ServedOperator, sleep, startServedOperator, stopServedOperator,
 } from '../operator/helpers';
 
 /**
- * Issue 9, tests 2-6: what the real Tekton does to a run (finally tasks, the three ways to stop it,
+ * What the real Tekton does to a run (finally tasks, the three ways to stop it,
  * timeouts, failing tasks, deletion) and that the run's sidecars are there exactly as long as some
  * task of it may still need them.
  */
@@ -49,7 +49,7 @@ test('finally tasks keep their sidecars until they are done', async () => {
   await taskRunning(r.name, 'report');
   // build is done, the run is not: the finally task may still use the sidecar.
   expect(succeededCondition(await readRun(ns, r.name)).status).toBe('Unknown');
-  await sleep(500);
+  await reconciledNow(fx.op, ns, r.name);
   expect(await hasSidecars(r.runId)).toBe(true);
   await releaseTasks(ns, r.name);
   expect(succeededCondition(await waitRunDone(ns, r.name))).toMatchObject({ status: 'True' });
@@ -75,7 +75,7 @@ describe('stopping a running run', () => {
     await rawClient().mergePatch(runPath(r.name), { spec: { status: 'CancelledRunFinally' } });
     await taskRunning(r.name, 'cleanup');
     expect(succeededCondition(await readRun(ns, r.name)).reason).toBe('CancelledRunningFinally');
-    await sleep(500);
+    await reconciledNow(fx.op, ns, r.name);
     expect(await hasSidecars(r.runId)).toBe(true);
     await releaseTasks(ns, r.name);
     expect(succeededCondition(await waitRunDone(ns, r.name))).toMatchObject({ status: 'False', reason: 'Cancelled' });
@@ -87,7 +87,7 @@ describe('stopping a running run', () => {
     await taskRunning(r.name, 'work');
     await rawClient().mergePatch(runPath(r.name), { spec: { status: 'StoppedRunFinally' } });
     await eventually('StoppedRunningFinally', async () => succeededCondition(await readRun(ns, r.name)).reason === 'StoppedRunningFinally', 20_000);
-    await sleep(500);
+    await reconciledNow(fx.op, ns, r.name);
     expect(await hasSidecars(r.runId)).toBe(true);
     expect(await releaseTasks(ns, r.name)).toBe(1); // work ends by itself
     await taskRunning(r.name, 'cleanup');
@@ -121,7 +121,7 @@ describe('stopping a gated run (its sidecar never became Ready)', () => {
       // Tekton creates the TaskRun before it writes the run's status (same reconcile), so the status may lag the pod.
       await eventually('Tekton to record that it started the run', async () => !!(await readRun(ns, r.name)).status?.startTime, 10_000);
       expect((await taskRunsOf(ns, r.name)).map((t) => t.metadata.labels['tekton.dev/pipelineTask'])).toEqual(['cleanup']);
-      await sleep(500);
+      await reconciledNow(fx.op, ns, r.name);
       expect(await hasSidecars(r.runId)).toBe(true);
       await releaseTasks(ns, r.name);
       expect(succeededCondition(await waitRunDone(ns, r.name)).status).toBe('False');
@@ -140,7 +140,10 @@ test('a run over timeouts.pipeline ends PipelineRunTimeout and loses its sidecar
   // Gated for 6 s (its sidecar becomes Ready only when the test lets it), then 1 s of work: within 4 s.
   const gated = await create('tmg', 'slow', { tasks: [inlineTask('work', { hold: true })] }, { timeouts: { pipeline: '4s' } });
   await eventually('its sidecar pod', async () => (await rawClient().get(`/api/v1/namespaces/${ns}/pods`, { labelSelector: `pipeline-sidecars.dev/run-id=${gated.runId}` })).items.length === 1, 20_000);
-  await sleep(6000);
+  // The scenario's gated time: 6 s, longer than the 4 s pipeline timeout, by the run's own
+  // creationTimestamp (second precision, hence the second on top). The gate holds throughout.
+  const createdAt = Date.parse((await readRun(ns, gated.name)).metadata.creationTimestamp);
+  await eventually('the run to be gated for 6 s', async () => Date.now() - createdAt > 6000 + 1000, 20_000, 100);
   expect((await readRun(ns, gated.name)).status?.startTime).toBeUndefined();
   const pod = (await rawClient().get(`/api/v1/namespaces/${ns}/pods`, { labelSelector: `pipeline-sidecars.dev/run-id=${gated.runId}` })).items[0];
   await rawClient().jsonPatch(`/api/v1/namespaces/${ns}/pods/${pod.metadata.name}`, [{ op: 'replace', path: '/spec/containers/0/image', value: 'nginx:1' }]);

@@ -4,12 +4,12 @@ import { rawClient } from '../../platform/cluster';
 import { succeededCondition } from '../../src/pipelinerun';
 import { behaviourLabels, inlineTask, readRun, releaseTasks, taskPodsOf, taskRunsOf, waitRunDone } from '../../platform/runs';
 import {
-  createRun, createSidecar, deleteWebhookConfig, ensureCrd, eventsFor, eventually, inProcessOperator, objectsOfRun, sleep,
+  createRun, createSidecar, deleteWebhookConfig, ensureCrd, eventsFor, eventually, inProcessOperator, objectsOfRun, reconciledNow,
 } from '../operator/helpers';
 import { createTestNamespace } from '../../platform/cluster';
 
 /**
- * Issue 9's fixes, on the real Tekton: the operator releases only runs it pended itself; "has the run
+ * On the real Tekton: the operator releases only runs it pended itself; "has the run
  * started?" is Tekton's status.startTime; and the start-up timeout counts from when the cluster first
  * recorded the sidecar objects, so an operator outage does not cancel the runs created meanwhile.
  */
@@ -46,7 +46,10 @@ test('only-unpend-ours (webhook mode): a run that arrives already pending gets i
   expect(runId).toBeDefined();
   expect(created.metadata.annotations[ANNOTATIONS.gated]).toBeUndefined();
   await eventually('its sidecar Ready', async () => (await rawClient().get(`/apis/apps/v1/namespaces/${ns}/deployments/cache-${runId}`)).status?.readyReplicas === 1, 20_000);
-  await sleep(2000); // negative control for "never": long after Ready
+  // Negative control for "never": the operator's cache has the Deployment Ready (the moment it starts
+  // a run it gated), and it has reconciled the run since.
+  await eventually('the operator to see the sidecar Ready', async () => op.controller?.caches.owned.get('apps/v1/Deployment')?.get(ns, `cache-${runId}`)?.status?.readyReplicas === 1, 10_000);
+  await reconciledNow(op, ns, name);
   const still = await readRun(ns, name);
   expect(still.spec.status).toBe('PipelineRunPending');
   expect(still.metadata.annotations[ANNOTATIONS.started]).toBeUndefined();
@@ -58,7 +61,7 @@ test('only-unpend-ours (webhook mode): a run that arrives already pending gets i
   await eventually('its task to run', async () => (await taskPodsOf(ns, name)).some((p) => p.status?.phase === 'Running'), 20_000);
   await rawClient().mergePatch(runPath(name), { spec: { status: 'CancelledRunFinally' } });
   await eventually('the finally task to run', async () => (await taskPodsOf(ns, name)).some((p) => p.metadata.labels['tekton.dev/pipelineTask'] === 'report' && p.status?.phase === 'Running'), 20_000);
-  await sleep(500);
+  await reconciledNow(op, ns, name);
   expect((await objectsOfRun(ns, runId)).length).toBeGreaterThan(0);
   await releaseTasks(ns, name);
   expect(succeededCondition(await waitRunDone(ns, name)).status).toBe('False');
@@ -72,11 +75,14 @@ test('an operator outage longer than startupTimeout does not cancel the runs cre
     apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: lease, namespace: ns },
     spec: { holderIdentity: 'a-replica-that-crashed', leaseDurationSeconds: 3600, acquireTime: now, renewTime: now },
   }, 'test', { force: true });
-  await sleep(3000); // our replica notices it lost the Lease
+  await eventually('our replica to lose the Lease and stop its controller', async () => !op.isLeader && op.controller === undefined, 15_000, 50);
   const run = await createRun(ns, { metadata: { generateName: 'outage-', annotations: { [ANNOTATIONS.sidecars]: 'cache' } }, spec: { pipelineSpec: { tasks: [inlineTask('t')] } } });
   const runId = run.metadata.annotations[ANNOTATIONS.runId];
   expect(run.spec.status).toBe('PipelineRunPending');
-  await sleep(5000); // longer than the 3 s start-up timeout, with nobody reconciling
+  // The outage itself: it must outlast the 3 s start-up timeout (creationTimestamp has second
+  // precision, hence the second on top). Nobody reconciles meanwhile: no controller runs.
+  await eventually('the outage to outlast the start-up timeout', async () => Date.now() - Date.parse(run.metadata.creationTimestamp) > 3000 + 1000, 10_000, 100);
+  expect({ leader: op.isLeader, controller: op.controller }).toEqual({ leader: false, controller: undefined });
   expect(await objectsOfRun(ns, runId)).toEqual([]);
   // The outage ends: the Lease is free again, our replica leads, provisions, and starts the run.
   await rawClient().delete(`/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${lease}`);

@@ -1,12 +1,13 @@
 import { App, Chart } from 'cdk8s';
 import { FIELD_MANAGER, RunIdentity } from '../../constructs/api/spec';
-import { TEKTON_RUN_LABELS } from '../../constructs/api/tekton-labels';
+import { TEKTON_LABELS, TEKTON_RUN_LABELS } from '../../constructs/api/tekton-labels';
 import { bookkeepingPolicy } from '../../constructs/bundle/bookkeeping-policy';
 import { IsolationPolicy } from '../../constructs/isolation-policy';
 import { collectionPath, objectPath } from '../../src/k8s/resources';
 import { applyAll } from '../../platform/bootstrap';
 import { createTestNamespace, eventually, rawClient } from '../../platform/cluster';
 import { policyAdmits } from '../../platform/network-policy';
+import { taskPodsOf, taskRunsOf } from '../../platform/runs';
 import { createRun } from '../operator/helpers';
 import { pipelineRunEditors, statusOf } from './sa-clients';
 
@@ -14,10 +15,10 @@ type Labels = Record<string, string>;
 interface RunLike { readonly metadata: { readonly name: string; readonly uid: string; readonly labels?: Labels }; readonly spec?: { readonly taskRunSpecs?: Array<{ pipelineTaskName: string; metadata?: { labels?: Labels } }> } }
 
 /**
- * A model, for these table-like checks only: the labels Tekton v1.15.1 gives the pod of a run's
- * pipeline task (not its affinity assistant, which keeps a run's own uid label: that path, and
- * Tekton's real labelling, are tested on the real Tekton in test/node/run-labels.test.ts and
- * test/webhook/bookkeeping.test.ts), step by step as its code does:
+ * A model, for the two table-like checks below only: the labels Tekton v1.15.1 gives the pod of a
+ * run's pipeline task, step by step as its code does (the real Tekton's pods are checked against the
+ * applied policy further down; its affinity assistant, which keeps a run's own uid label, on the real
+ * Tekton in test/node/run-labels.test.ts and test/webhook/bookkeeping.test.ts):
  * pipelinerun.go combineTaskRunAndTaskSpecLabels (first writer wins: taskRunSpecs[].metadata.labels,
  * then createChildResourceLabels = the run's labels overwritten by tekton.dev/pipelineRun,
  * pipelineRunUID and pipelineTask from the real run), then pod.go makeLabels (the TaskRun's labels,
@@ -68,6 +69,33 @@ describe('against the API server', () => {
   let clients: Awaited<ReturnType<typeof pipelineRunEditors>>;
   const inline = { tasks: [{ name: 'build', taskSpec: { steps: [{ name: 's', image: 'busybox', script: 'true' }] } }] };
 
+  /** The task pods Tekton made for this very run (by uid: a later run may have its name). */
+  const podsOfRun = (run: Record<string, any>) => eventually(`the task pod of ${run.metadata.name}`, async () => {
+    const pods = (await taskPodsOf(ns, run.metadata.name)).filter((p) => p.metadata.labels[TEKTON_LABELS.pipelineRunUid] === run.metadata.uid);
+    return pods.length > 0 ? pods : undefined;
+  }, 60_000, 200);
+
+  /**
+   * The names of the namespace's pods that some ingress peer of `policy` selects, listed by the API
+   * server from the peers' own selectors. A peer that is not a plain pod selector (a namespace or an
+   * address peer) selects every pod here: conservative, as policyAdmits is.
+   */
+  async function selectedBy(policy: Record<string, any>): Promise<string[]> {
+    const names = new Set<string>();
+    for (const rule of policy.spec.ingress ?? []) {
+      for (const peer of rule.from ?? [{}]) {
+        const sel = peer.namespaceSelector || peer.ipBlock ? {} : peer.podSelector ?? {};
+        const terms = [
+          ...Object.entries((sel.matchLabels ?? {}) as Labels).map(([k, v]) => `${k}=${v}`),
+          ...(sel.matchExpressions ?? []).map((e: any) => ({ In: `${e.key} in (${e.values})`, NotIn: `${e.key} notin (${e.values})`, Exists: e.key, DoesNotExist: `!${e.key}` } as Record<string, string>)[e.operator]),
+        ];
+        const list = await rawClient().get(collectionPath('v1', 'Pod', ns), terms.length ? { labelSelector: terms.join(',') } : {});
+        for (const p of list.items) names.add(p.metadata.name);
+      }
+    }
+    return [...names].sort();
+  }
+
   beforeAll(async () => {
     ns = await createTestNamespace('iso-peers');
     clients = await pipelineRunEditors(ns, ['operator', 'user']);
@@ -80,42 +108,34 @@ describe('against the API server', () => {
     await rawClient().delete(`/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/ps-${ns}`).catch(() => undefined);
   });
 
-  test('the applied policy, read back, selects the run\'s task pod and not the pod of a run that copied its labels', async () => {
-    // Pending runs: Tekton makes no pods for them, so the only pods are the ones this test labels
-    // exactly as Tekton would (tektonTaskPodLabels).
-    const a = await createRun(ns, { metadata: { generateName: 'a-', labels: { team: 'x' } }, spec: { pipelineSpec: inline, status: 'PipelineRunPending' } });
-    const aPodLabels = tektonTaskPodLabels(a as RunLike, 'build');
-    // B copies every label of A's pod that a run may carry: Tekton's run labels are refused on a
-    // PipelineRun (test/webhook/bookkeeping.test.ts), so the copy leaves them out.
-    const copiable = Object.fromEntries(Object.entries(aPodLabels).filter(([k]) => !TEKTON_RUN_LABELS.includes(k)));
-    const b = await createRun(ns, { metadata: { generateName: 'b-', labels: copiable }, spec: { pipelineSpec: inline, status: 'PipelineRunPending' } });
-    const bPodLabels = tektonTaskPodLabels(b as RunLike, 'build');
+  test('the applied policy, read back, selects the task pods the real Tekton makes for the run, and none of those it makes for a run that copied their labels, nor for a later run of the same name', async () => {
+    // Real runs: Tekton makes their TaskRuns and pods (kwok's node ends them; no step runs).
+    const a = await createRun(ns, { metadata: { generateName: 'a-', labels: { team: 'x' } }, spec: { pipelineSpec: inline } });
+    const aPods = await podsOfRun(a);
+    // B copies every label Tekton gave A's task pod that a run may carry: Tekton's run labels are
+    // refused on a PipelineRun (test/webhook/bookkeeping.test.ts), so the copy leaves them out.
+    const copiable = Object.fromEntries(Object.entries(aPods[0].metadata.labels as Labels).filter(([k]) => !TEKTON_RUN_LABELS.includes(k)));
+    expect(Object.keys(copiable).length).toBeGreaterThan(1);
+    const b = await createRun(ns, { metadata: { generateName: 'b-', labels: copiable }, spec: { pipelineSpec: inline } });
+    const bPods = await podsOfRun(b);
     const np = isolationPolicy({ name: a.metadata.name, namespace: ns, uid: a.metadata.uid, runId: 'runaaaa1', naming: 'runId' });
     np.metadata.namespace = ns;
     delete np.metadata.ownerReferences;
     await rawClient().apply(objectPath(np as any), np, FIELD_MANAGER);
     const back = await rawClient().get(objectPath(np as any));
-    expect(back.spec.ingress[0].from).toHaveLength(2);
-    const pod = (name: string, labels: Labels) => rawClient().create(collectionPath('v1', 'Pod', ns), {
-      apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns, labels },
-      spec: { automountServiceAccountToken: false, containers: [{ name: 'step', image: 'example.invalid/step:1' }] },
-    });
-    await pod('a-build-pod', aPodLabels);
-    await pod('b-build-pod', bPodLabels);
+    // B's pods exist (and carry every label copied from A's), yet only A's are selected.
+    expect(bPods[0].metadata.labels).toMatchObject(Object.fromEntries(Object.entries(copiable).filter(([k]) => k !== 'tekton.dev/pipeline')));
+    expect(await selectedBy(back)).toEqual(aPods.map((p) => p.metadata.name).sort());
+
     // A run that takes A's very name once A is gone (a re-run of a named run), with A's labels too.
     const runPath = objectPath({ apiVersion: 'tekton.dev/v1', kind: 'PipelineRun', metadata: { name: a.metadata.name, namespace: ns } });
     await rawClient().delete(runPath);
-    await eventually('run A to be gone', async () => !(await rawClient().getOrUndefined(runPath)), 10_000, 100);
-    const again = await createRun(ns, { metadata: { name: a.metadata.name, labels: copiable }, spec: { pipelineSpec: inline, status: 'PipelineRunPending' } });
+    await eventually('run A and its TaskRuns to be gone', async () => !(await rawClient().getOrUndefined(runPath)) && (await taskRunsOf(ns, a.metadata.name)).length === 0, 30_000, 200);
+    const again = await createRun(ns, { metadata: { name: a.metadata.name, labels: copiable }, spec: { pipelineSpec: inline } });
     expect(again.metadata.uid).not.toBe(a.metadata.uid);
-    await pod('a-again-build-pod', tektonTaskPodLabels(again as RunLike, 'build'));
-    const selected = new Set<string>();
-    for (const peer of back.spec.ingress[0].from) {
-      const labelSelector = Object.entries(peer.podSelector.matchLabels as Labels).map(([k, v]) => `${k}=${v}`).join(',');
-      const list = await rawClient().get(collectionPath('v1', 'Pod', ns), { labelSelector });
-      for (const p of list.items) selected.add(p.metadata.name);
-    }
-    expect([...selected]).toEqual(['a-build-pod']);
+    const againPods = await podsOfRun(again);
+    const selected = await selectedBy(back);
+    expect(againPods.map((p) => p.metadata.name).filter((n) => selected.includes(n))).toEqual([]);
   });
 
   test('a run may not set tekton.dev/pipelineRun* or pipeline-sidecars.dev/ labels through spec.taskRunSpecs (403); other labels are fine', async () => {
