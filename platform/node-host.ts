@@ -92,6 +92,18 @@ export function hostSnapshot(sbinDir?: string): Record<string, string> {
   return snap;
 }
 
+/**
+ * A snapshot without the lines of control planes' network namespaces (netns.ts: `ps-<6 hex>`, host
+ * link `ps<6 hex>h`, inner `ps<6 hex>n`, its address, routes and /run/netns mount). Other test files,
+ * the bench or the demo start and stop control planes while a node comes and goes; their namespaces
+ * are theirs to put back (test/platform/control-plane.test.ts checks that), and a comparison around
+ * the node must not see them. The node's own names (`ps-node-…`, `psh…`) never match.
+ */
+export function withoutControlPlanes(snap: Record<string, string>): Record<string, string> {
+  const theirs = /\bps-[0-9a-f]{6}\b|\bps[0-9a-f]{6}[hn]\b/;
+  return Object.fromEntries(Object.entries(snap).map(([k, v]) => [k, v.split('\n').filter((l) => !theirs.test(l)).join('\n')]));
+}
+
 function safeDirs(dir: string): string[] {
   try { return fs.readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name); } catch { return []; }
 }
