@@ -1,4 +1,4 @@
-// Argo CD for the GitOps tests (test/node/argocd.e2e.ts): its go.mod replace block is carried over
+// Argo CD for the GitOps tests (test/node/argocd.test.ts): its go.mod replace block is carried over
 // as it is, except its local ./gitops-engine replace (a directory of its repository, not part of the
 // module zip); gitops-engine is required at the tag Argo CD cuts with each release instead.
 module pipeline-sidecars.dev/platform/k8s/argocd
