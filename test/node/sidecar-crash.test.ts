@@ -82,8 +82,13 @@ it('the dind container killed mid-run: a SidecarRestarted Warning Event on the r
     const c = p?.status?.containerStatuses?.find((x: any) => x.name === 'dockerd');
     return p?.metadata.uid === before.metadata.uid && c?.restartCount === 1 && c.state?.running;
   }, 60_000, 200);
-  const dep = (await rawClient().get(`/apis/apps/v1/namespaces/${ns}/deployments`, { labelSelector: `${LABELS.runId}=${runId}` })).items[0];
-  expect(JSON.parse(dep.metadata.annotations[REPORTED_CRASHES_ANNOTATION])).toEqual({ [`${before.metadata.name}/dockerd`]: 1 });
+  // The Event is written before the record (a crash between them repeats an Event rather than
+  // losing one), so the record may land a moment after the Event.
+  const record = await eventually('the crash recorded on the Deployment', async () => {
+    const dep = (await rawClient().get(`/apis/apps/v1/namespaces/${ns}/deployments`, { labelSelector: `${LABELS.runId}=${runId}` })).items[0];
+    return dep?.metadata.annotations?.[REPORTED_CRASHES_ANNOTATION];
+  }, 30_000, 200);
+  expect(JSON.parse(record)).toEqual({ [`${before.metadata.name}/dockerd`]: 1 });
   // One crash, one Event: the restart (and the status updates after it) report nothing more, once
   // the operator has checked the pod as it is now, restarted.
   await healthCheckedNow(fx.op, before);
