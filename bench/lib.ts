@@ -174,23 +174,37 @@ export class Tracker {
   readonly byRunId = new Map<string, RunObjects>();
   private readonly informers: Informer[] = [];
   private readonly client: RawClient;
+  private readonly waiters = new Set<{ cond: () => boolean; resolve: () => void }>();
 
   constructor(kc: KubeConfig, readonly namespace: string, readonly expected: number) {
     this.client = new RawClient(kc);
     // Reconnect fast after an API server restart, so an object that lives only a few seconds is still seen.
     const backoff = { minBackoffMs: 100, maxBackoffMs: 500 };
     const runs = new Informer(kc, this.client, { name: 'runs', path: collectionPath('tekton.dev/v1', 'PipelineRun', namespace), ...backoff });
-    runs.on((_t, run) => this.onRun(run));
+    runs.on((_t, run) => { this.onRun(run); this.wake(); });
     this.informers.push(runs);
     for (const k of OWNED_KINDS) {
       const inf = new Informer(kc, this.client, { name: k.kind, path: collectionPath(k.apiVersion, k.kind, namespace), labelSelector: OWNED_SELECTOR, ...backoff });
-      inf.on((t, obj) => this.onObject(k.kind, t, obj));
+      inf.on((t, obj) => { this.onObject(k.kind, t, obj); this.wake(); });
       this.informers.push(inf);
     }
   }
 
   async start(): Promise<void> { await Promise.all(this.informers.map((i) => i.start())); }
   async stop(): Promise<void> { await Promise.all(this.informers.map((i) => i.stop())); this.client.close(); }
+
+  /**
+   * Resolves once cond() holds, checked as each watch event is handled: a client that acts on what
+   * the tracker saw (the fair baseline) waits for no poll interval.
+   */
+  until(cond: () => boolean): Promise<void> {
+    if (cond()) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.add({ cond, resolve }));
+  }
+
+  private wake(): void {
+    for (const w of this.waiters) if (w.cond()) { this.waiters.delete(w); w.resolve(); }
+  }
 
   run(name: string): RunTimes {
     let r = this.runs.get(name);
@@ -255,6 +269,38 @@ export class Tracker {
   }
 }
 
+/** Calls fn(i) for i in 0..n-1 at `rate` per second (open loop: a slow call does not delay the next). */
+export async function paced(n: number, rate: number, fn: (i: number) => Promise<void>): Promise<void> {
+  const t0 = Date.now();
+  const all: Promise<void>[] = [];
+  for (let i = 0; i < n; i++) {
+    const due = t0 + (i * 1000) / rate;
+    const wait = due - Date.now();
+    if (wait > 0) await sleep(wait);
+    all.push(fn(i));
+  }
+  await Promise.all(all);
+}
+
+/** Polls cond every 50 ms until it holds (true) or the timeout passes (false, and says what). */
+export async function waitFor(what: string, cond: () => boolean, timeoutMs: number, say: (s: string) => void = () => undefined): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) { if (cond()) return true; await sleep(50); }
+  say(`timed out waiting for ${what}`);
+  return false;
+}
+
+/** CPU seconds per process between two snapshots, as a small table (cores: what the machine has). */
+export function cpuTable(before: Record<string, number>, after: Record<string, number>, wallS: number): string {
+  const machine = '(machine: all processes)';
+  const rows = Object.keys(after).filter((k) => k !== machine).map((k) => ({ k, s: after[k] - (before[k] ?? 0) })).sort((a, b) => b.s - a.s);
+  const sum = rows.reduce((a, r) => a + r.s, 0);
+  const all = (after[machine] ?? 0) - (before[machine] ?? 0);
+  const cores = require('node:os').cpus().length;
+  const line = (k: string, sec: number) => `  ${k.padEnd(34)} ${sec.toFixed(1).padStart(6)} s  ${(100 * sec / wallS).toFixed(0).padStart(4)}% of a core`;
+  return `  (${wallS.toFixed(1)} s wall, ${(cores * wallS).toFixed(1)} core-seconds on ${cores} cores)\n${rows.map((r) => line(r.k, r.s)).join('\n')}\n${line('total (ours)', sum)}\n${line('other processes on the machine', Math.max(0, all - sum))}\n`;
+}
+
 export interface Dist { n: number; p50: number; p90: number; p99: number; max: number; mean: number }
 
 export function dist(values: number[]): Dist | undefined {
@@ -300,4 +346,27 @@ export async function connectWithTekton(cp: ControlPlane): Promise<{ kc: KubeCon
   const kc = new KubeConfig();
   kc.loadFromFile(cp.state.kubeconfig);
   return { kc, client: new RawClient(kc) };
+}
+
+/** One figure measured for the bare client and the operator, with operator / bare client. */
+export interface CompareRow {
+  figure: string;
+  unit: string;
+  bare?: number;
+  operator?: number;
+  ratio?: number;
+  target?: string;
+  ok?: boolean;
+}
+
+/** The bare client and the operator side by side, one figure a row. */
+export function compareTable(rows: CompareRow[]): string {
+  const head = ['figure', 'unit', 'bare client', 'operator', 'operator / bare', 'target', 'met'];
+  const body = rows.map((r) => [
+    r.figure, r.unit, fmt(r.bare, r.unit), fmt(r.operator, r.unit), r.ratio === undefined ? '-' : `${r.ratio.toFixed(2)}x`,
+    r.target ?? '', r.ok === undefined ? '' : r.ok ? 'yes' : 'NO',
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells: string[]) => '| ' + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ') + ' |';
+  return [line(head), '|' + widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|') + '|', ...body.map(line)].join('\n');
 }

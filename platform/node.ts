@@ -511,15 +511,32 @@ export async function stopNode(state: NodeState, opts: { keepLogs?: boolean } = 
 }
 
 /** The log of one container of a pod on this node, read from the kubelet's pod log dir (no API round trip). */
-export function podLog(state: NodeState, namespace: string, pod: string, container: string): string {
+/** A container's raw CRI log lines ("<time> <stream> <P|F> <text>"), oldest first; [] before it logs. */
+function criLogLines(state: NodeState, namespace: string, pod: string, container: string): string[] {
   const dir = path.join(state.workDir, 'pod-logs');
   const podDir = fs.readdirSync(dir).find((d) => d.startsWith(`${namespace}_${pod}_`));
-  if (!podDir) return '';
+  if (!podDir) return [];
   const cdir = path.join(dir, podDir, container);
-  if (!fs.existsSync(cdir)) return '';
-  // CRI log lines: "<time> <stream> <P|F> <text>"; P is a partial line continued by the next.
-  return fs.readdirSync(cdir).sort().map((f) => fs.readFileSync(path.join(cdir, f), 'utf8')).join('')
-    .split('\n').filter(Boolean).map((l) => { const m = /^\S+ \S+ ([PF]) (.*)$/.exec(l); return m ? (m[1] === 'F' ? `${m[2]}\n` : m[2]) : `${l}\n`; }).join('');
+  if (!fs.existsSync(cdir)) return [];
+  return fs.readdirSync(cdir).sort().map((f) => fs.readFileSync(path.join(cdir, f), 'utf8')).join('').split('\n').filter(Boolean);
+}
+
+export function podLog(state: NodeState, namespace: string, pod: string, container: string): string {
+  // P is a partial line continued by the next.
+  return criLogLines(state, namespace, pod, container)
+    .map((l) => { const m = /^\S+ \S+ ([PF]) (.*)$/.exec(l); return m ? (m[1] === 'F' ? `${m[2]}\n` : m[2]) : `${l}\n`; }).join('');
+}
+
+/**
+ * A container's log lines with the time containerd read each one (epoch ms; the node shares this
+ * machine's clock), for timing what a process says it did: the first line is its start.
+ */
+export function podLogTimed(state: NodeState, namespace: string, pod: string, container: string): Array<{ readonly at: number; readonly text: string }> {
+  return criLogLines(state, namespace, pod, container).flatMap((l) => {
+    const m = /^(\S+) \S+ [PF] (.*)$/.exec(l);
+    const at = m ? Date.parse(m[1]) : NaN;
+    return m && Number.isFinite(at) ? [{ at, text: m[2] }] : [];
+  });
 }
 
 export { gatewayOf };

@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
 import { WEBHOOK_PATH } from '../constructs/api/webhook-config';
 import { WEBHOOK_SERVICE_NAME } from '../constructs/bundle/defaults';
 import { parseDuration } from './duration';
+import { KubeAccess, loadKubeAccess } from './k8s/kube-access';
 import { KINDS_ENV, kindModulePaths, loadKindModules } from './kind-modules';
 import { Operator, OperatorOptions } from './operator';
 
@@ -88,10 +88,11 @@ export function operatorOptionsFromArgs(argv: string[]): OperatorOptions {
   const { values: v } = parseArgs({ args: argv, options: RUN_OPTIONS, strict: true });
   // First, so that a kinds module that cannot be used is reported even where no cluster is reachable.
   const kinds = loadKindModules(kindModulePaths(v.kinds));
-  const kc = new KubeConfig();
-  // --kubeconfig, then KUBECONFIG / ~/.kube/config, then the in-cluster ServiceAccount.
+  // --kubeconfig, then KUBECONFIG / ~/.kube/config, then the in-cluster ServiceAccount; without
+  // client-node unless the configuration needs it (k8s/kube-access.ts).
+  let kc: KubeAccess;
   try {
-    if (v.kubeconfig) kc.loadFromFile(v.kubeconfig); else kc.loadFromDefault();
+    kc = loadKubeAccess({ kubeconfig: v.kubeconfig }).access;
   } catch (e) {
     throw new Error(`cannot load the kubeconfig ${v.kubeconfig ?? '(KUBECONFIG, ~/.kube/config or in-cluster)'}: ${(e as Error).message}`);
   }

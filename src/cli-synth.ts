@@ -1,5 +1,4 @@
 import { parseArgs } from 'node:util';
-import { writeInstallBundle } from '../constructs/bundle/main';
 
 /** Usage line of `pipeline-sidecars synth`. */
 export const SYNTH_SUMMARY = 'synth [--out dist] [--image REF] [--served-namespace NS]... [--privileged-namespace NS]... [--namespace NS] [--replicas N] [--cert-manager] ' +
@@ -28,6 +27,10 @@ export async function synthBundle(argv: string[]): Promise<number> {
     replicas = Number(v.replicas);
     if (!Number.isInteger(replicas) || replicas < 1) throw new Error(`--replicas must be a positive integer, not "${v.replicas}"`);
   }
+  // Required here, not imported: the install bundle's constructs (and cdk8s-plus) stay out of the
+  // operator's memory, since the CLI that runs it imports this module for `synth`'s summary.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { writeInstallBundle } = require('../constructs/bundle/main') as typeof import('../constructs/bundle/main');
   const files = writeInstallBundle(v.out ?? 'dist', {
     image: v.image, namespace: v.namespace, servedNamespaces: v['served-namespace'], replicas, certManager: v['cert-manager'],
     privilegedNamespaces: v['privileged-namespace'], guardTektonLabels: v['guard-tekton-labels'],

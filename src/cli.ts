@@ -4,7 +4,6 @@ import { parseArgs } from 'node:util';
 import { RUN_HELP, RUN_SUMMARY, runOperator } from './cli-run';
 import { SYNTH_SUMMARY, synthBundle } from './cli-synth';
 import { KINDS_ENV, kindModulePaths, loadKindModules } from './kind-modules';
-import { parseDocs, renderRuns, toYaml } from './render';
 
 /** A `pipeline-sidecars <name>` subcommand. */
 export interface Subcommand {
@@ -60,6 +59,9 @@ const render: Subcommand = {
     const naming = values.naming ?? 'runId';
     if (naming !== 'runId' && naming !== 'runName') throw new UsageError(`--naming must be runId or runName, not "${naming}"`);
     const kinds = loadKindModules(kindModulePaths(values.kinds));
+    // Required here, not imported: `run` (the operator) never renders, and render.ts brings the YAML library.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { parseDocs, renderRuns, toYaml } = require('./render') as typeof import('./render');
     const docs = files.flatMap(f => parseDocs(readInput(f), f === '-' ? 'stdin' : f));
     const rendered = await renderRuns(docs, { naming, allowPrivileged: !values['no-privileged'], kinds });
     process.stdout.write(toYaml(rendered, { showSecrets: values['show-secrets'] }));

@@ -1,4 +1,4 @@
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess as KubeConfig } from './k8s/kube-access';
 import { LABELS } from '../constructs/api/spec';
 import { KindRegistry } from '../constructs/kinds';
 import { EventRecorder, REASONS } from './events';

@@ -25,5 +25,7 @@ export { mintWebhookTls } from './webhook-tls';
 export { createLogger } from './log';
 export type { Logger, LogLevel } from './log';
 export { RawClient, ApiError, isNotFound, isConflict } from './k8s/raw';
+export { loadKubeAccess } from './k8s/kube-access';
+export type { KubeAccess, KubeAccessSource, LoadedKubeAccess, LoadKubeAccessOptions } from './k8s/kube-access';
 export { Informer } from './k8s/informer';
 export { WorkQueue } from './queue';

@@ -1,7 +1,7 @@
 import * as os from 'node:os';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess as KubeConfig } from './k8s/kube-access';
 import { FIELD_MANAGER } from '../constructs/api/spec';
 import { pipelineSidecarCrd } from '../constructs/api/crd';
 import { defaultKinds, KindRegistry } from '../constructs/kinds';

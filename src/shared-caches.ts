@@ -1,4 +1,4 @@
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess as KubeConfig } from './k8s/kube-access';
 import { API_VERSION, KIND } from '../constructs/api/spec';
 import { slimPipeline } from './cache-shapes';
 import { Informer, InformerOptions } from './k8s/informer';

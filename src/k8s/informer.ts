@@ -1,4 +1,4 @@
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess as KubeConfig } from './kube-access';
 import type { Logger } from '../log';
 import { silentLogger } from '../log';
 import { timerDelay } from '../timers';

@@ -1,4 +1,4 @@
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess as KubeConfig } from './kube-access';
 import { Informer, InformerOptions } from './informer';
 import type { InformerHandler, KubeObject, ObjectCache } from './object-store';
 import type { RawClient } from './raw';

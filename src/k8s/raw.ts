@@ -1,6 +1,6 @@
 import * as https from 'node:https';
 import * as http from 'node:http';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess as KubeConfig } from './kube-access';
 import { timerDelay } from '../timers';
 
 /**

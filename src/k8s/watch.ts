@@ -1,6 +1,6 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess as KubeConfig } from './kube-access';
 import { timerDelay } from '../timers';
 import { ApiError } from './raw';
 

@@ -1,3 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { LABELS, PipelineSidecarSpec, SidecarSpecError, synthesizeRun, TlsBundle } from '../../constructs';
 import { DockerDaemon } from '../../constructs/docker-daemon';
 import { isDns1035Label } from '../../constructs/names';
@@ -113,7 +117,21 @@ describe('TLS kinds mount the right Secret keys', () => {
 });
 
 describe('DockerDaemon', () => {
-  test('dind with --tlsverify on 2376, no in-container certs, TCP startup probe, storage driver and mirrors', async () => {
+  test('the start-up probe\'s script asks until the daemon answers, and succeeds then (a stand-in docker on PATH)', async () => {
+    const c = one(await synth('docker', SPECS.docker), 'Deployment').spec.template.spec.containers[0];
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'probe-'));
+    try {
+      // Fails twice (the daemon not up yet), then answers; counts its calls.
+      fs.writeFileSync(path.join(dir, 'docker'), `#!/bin/sh\nn=$(cat ${dir}/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > ${dir}/n; [ $n -ge 3 ]\n`, { mode: 0o755 });
+      const r = spawnSync(c.startupProbe.exec.command[0], c.startupProbe.exec.command.slice(1), { env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } });
+      expect(r.status).toBe(0);
+      expect(fs.readFileSync(path.join(dir, 'n'), 'utf8').trim()).toBe('3');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('dind with --tlsverify on 2376, no in-container certs, API probes on the unix socket, storage driver and mirrors', async () => {
     const objs = await synth('docker', SPECS.docker);
     const c = one(objs, 'Deployment').spec.template.spec.containers[0];
     expect(c.image).toBe('docker:27-dind');
@@ -124,9 +142,12 @@ describe('DockerDaemon', () => {
     expect(c.env).toContainEqual({ name: 'DOCKER_TLS_CERTDIR', value: '' });
     expect(c.securityContext).toEqual({ privileged: true });
     // The daemon is Ready when it answers its API, not when its port is bound.
-    const probe = { command: ['docker', '--host=unix:///var/run/docker.sock', 'version'] };
-    expect(c.startupProbe.exec).toEqual(probe);
-    expect(c.readinessProbe.exec).toEqual(probe);
+    const probe = ['docker', '--host=unix:///var/run/docker.sock', 'version'];
+    expect(c.readinessProbe.exec).toEqual({ command: probe });
+    // Start-up asks the same, again every 50 ms within one exec.
+    expect(c.startupProbe.exec.command.slice(0, 2)).toEqual(['sh', '-c']);
+    expect(c.startupProbe.exec.command[2]).toContain(probe.join(' '));
+    expect(c.startupProbe.timeoutSeconds).toBeGreaterThan(4);
     const graph = one(objs, 'Deployment').spec.template.spec.volumes.find((v: any) => v.name === 'docker-graph');
     expect(graph.emptyDir).toEqual({ sizeLimit: '20Gi' });
     expect(c.volumeMounts).toContainEqual({ name: 'docker-graph', mountPath: '/var/lib/docker' });
