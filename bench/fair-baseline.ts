@@ -29,9 +29,8 @@ import type { PipelineRun } from '../src/pipelinerun';
 import { runIdFromUid } from '../src/runid';
 import { setRunStatus } from '../src/run-status';
 import { mintRunTls } from '../src/tls';
-import { releaseTasks } from '../platform/runs';
 import { completionRatePerS } from './figures';
-import { benchPipeline, benchRun, cpuSnapshot, cpuTable, dist, dockerDaemonSidecar, paced, SIDECAR, sleep, Tracker, waitFor } from './lib';
+import { benchPipeline, benchRun, cpuSnapshot, cpuTable, dist, dockerDaemonSidecar, paced, releaseHeldTasks, SIDECAR, sleep, Tracker, waitFor } from './lib';
 
 const UID_PLACEHOLDER = '00000000-0000-4000-8000-000000000000';
 const MANAGER = 'bench-baseline';
@@ -151,14 +150,7 @@ export async function fairBaseline(o: BaselineOptions): Promise<BaselineResult> 
   if (!allReleased) violations.push(`${names.filter((n) => tracker.run(n).unpended === undefined).length} runs never seen released`);
 
   // The same task release as the operator phase: Tekton runs the same work in both.
-  await paced(N, RATE, async (i) => {
-    for (let attempt = 0; ; attempt++) {
-      const n = await releaseTasks(ns, names[i], { client: loader }).catch((e) => { violations.push(`finish ${names[i]}: ${(e as Error).message}`); return 1; });
-      if (n > 0) return;
-      if (attempt >= 240) { violations.push(`finish ${names[i]}: no held task pod after 60 s`); return; }
-      await sleep(250);
-    }
-  });
+  await releaseHeldTasks(loader, ns, names, RATE, violations);
   await Promise.race([Promise.all(cleanups), sleep(120_000)]);
   const allDeleted = await waitFor('every baseline run\'s objects deleted', () => prepared.every((p) => tracker.objects(p.runId).deleted !== undefined), 60_000, say);
   if (!allDeleted) violations.push(`${prepared.filter((p) => tracker.objects(p.runId).deleted === undefined).length} runs kept objects`);

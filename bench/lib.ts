@@ -17,6 +17,7 @@ import { collectionPath } from '../src/k8s/resources';
 import { deploymentReady } from '../src/readiness';
 import { OWNED_KINDS, OWNED_SELECTOR } from '../src/cleanup';
 import { applyAll } from '../platform/bootstrap';
+import { releaseTasks } from '../platform/runs';
 
 export const REPO = path.resolve(__dirname, '..');
 export const SIDECAR = 'docker-daemon';
@@ -280,6 +281,22 @@ export async function paced(n: number, rate: number, fn: (i: number) => Promise<
     all.push(fn(i));
   }
   await Promise.all(all);
+}
+
+/**
+ * Releases each run's held task at `rate` per second (the same in every phase, so Tekton does the
+ * same work), retrying while the task pod is not there yet; a run whose task pod never appears
+ * within 60 s is reported in `problems`.
+ */
+export async function releaseHeldTasks(client: RawClient, ns: string, names: readonly string[], rate: number, problems: string[]): Promise<void> {
+  await paced(names.length, rate, async (i) => {
+    for (let attempt = 0; ; attempt++) {
+      const n = await releaseTasks(ns, names[i], { client }).catch((e) => { problems.push(`finish ${names[i]}: ${(e as Error).message}`); return 1; });
+      if (n > 0) return;
+      if (attempt >= 240) { problems.push(`finish ${names[i]}: no held task pod after 60 s`); return; }
+      await sleep(250);
+    }
+  });
 }
 
 /** Polls cond every 50 ms until it holds (true) or the timeout passes (false, and says what). */

@@ -9,13 +9,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { ControlPlane } from '../platform/control-plane';
-import { releaseTasks } from '../platform/runs';
 import { RawClient } from '../src/k8s/raw';
 import { collectionPath } from '../src/k8s/resources';
 import { ConversionLedger } from './conversion-calls';
 import type { BaselineResult } from './fair-baseline';
 import { completionRatePerS, ratio as ratio2 } from './figures';
-import { benchRun, cpuSnapshot, cpuTable, dist, freePort, paced, prepareNamespace, REPO, Row, sleep, table, Tracker, waitFor } from './lib';
+import { benchRun, cpuSnapshot, cpuTable, dist, freePort, paced, releaseHeldTasks, prepareNamespace, REPO, Row, sleep, table, Tracker, waitFor } from './lib';
 import { MeasuredOperator } from './measured-operator';
 
 /** The sweep's status write of a PipelineSidecar, as the operator's request counter names it. */
@@ -123,14 +122,7 @@ export async function operatorPhase(o: PhaseOptions): Promise<Phase> {
     say(`[${label}] all ${N} runs provisioned and started (${allUnpended ? 'all' : 'NOT all'}); RSS ${mib(live.rssBytes).toFixed(0)} MiB with ${N} live runs (peak ${mib(rssPeak).toFixed(0)})`);
 
     // Each run's one task was held running; releasing it lets Tekton finish the run.
-    await paced(N, RATE, async (i) => {
-      for (let attempt = 0; ; attempt++) {
-        const n = await releaseTasks(ns, names[i], { client: loader }).catch((e) => { createErrors.push(`finish ${names[i]}: ${(e as Error).message}`); return 1; });
-        if (n > 0) return;
-        if (attempt >= 240) { createErrors.push(`finish ${names[i]}: no held task pod after 60 s`); return; }
-        await sleep(250);
-      }
-    });
+    await releaseHeldTasks(loader, ns, names, RATE, createErrors);
     const runIds = names.map((n) => tracker.run(n).runId).filter((x): x is string => !!x);
     const allDeleted = await waitFor('every run\'s objects deleted', () => runIds.every((id) => tracker.objects(id).deleted !== undefined), 120_000, say);
     const conversions = await o.ledger.end(`operator: ${label}`, N);
