@@ -27,7 +27,8 @@ import { REAL_NODE_NAMESPACE_LABEL, waitPinned } from '../platform/node-pin';
 import { OperatorProcess } from '../platform/operator-process';
 import { operatorLogDir } from '../platform/work-dir';
 import { DemoNode, prepareNodeCache, runnablePipeline, startDemoNode } from '../platform/tep-on-node';
-import { GATE_PARTS, GATE_TOTALS, GateMoments, gateParts, percentile } from './gate-timeline';
+import { GATE_PARTS, GATE_TOTALS, GateMoments, gateParts } from './gate-timeline';
+import { dist } from './lib';
 
 const REPO = path.resolve(__dirname, '..');
 const NS = 'gate';
@@ -169,7 +170,10 @@ type SummaryRow = { p50: number; p99: number; max: number; owner?: string };
  * each followed by its parts, then dockerd's own start on its own row.
  */
 function summarize(results: readonly RunResult[]): Record<string, SummaryRow> {
-  const row = (xs: number[], owner?: string): SummaryRow => ({ p50: percentile(xs, 50), p99: percentile(xs, 99), max: Math.max(...xs.filter(Number.isFinite)), ...(owner ? { owner } : {}) });
+  const row = (xs: number[], owner?: string): SummaryRow => {
+    const d = dist(xs);
+    return { p50: d?.p50 ?? NaN, p99: d?.p99 ?? NaN, max: d?.max ?? NaN, ...(owner ? { owner } : {}) };
+  };
   const parts = results.map((r) => gateParts(r.moments));
   const out: Record<string, SummaryRow> = {};
   const unpendIdx = GATE_PARTS.findIndex((p) => p.to === 'unpended');

@@ -70,10 +70,3 @@ export function gateParts(m: GateMoments): Record<string, number> {
   }
   return out;
 }
-
-/** p-th percentile (nearest rank) of the finite values; NaN when there are none. */
-export function percentile(xs: readonly number[], p: number): number {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
-}

@@ -1,4 +1,5 @@
-import { GATE_PARTS, GATE_TOTALS, GateMoments, gateParts, percentile } from '../../bench/gate-timeline';
+import { GATE_PARTS, GATE_TOTALS, GateMoments, gateParts } from '../../bench/gate-timeline';
+import { dist } from '../../bench/lib';
 
 const FULL: GateMoments = {
   gated: 12, deployment: 60, podCreated: 90, scheduled: 110, processStarted: 700, daemonServing: 1500,
@@ -32,11 +33,11 @@ test('the JSON totals name unpended and the first task pod', () => {
 });
 
 test.each([
-  [[], 50, NaN],
+  [[], 50, undefined],
   [[5], 99, 5],
   [[3, 1, 2, NaN], 50, 2],
   [Array.from({ length: 20 }, (_, i) => i + 1), 99, 20],
   [Array.from({ length: 20 }, (_, i) => i + 1), 50, 10],
-])('percentile(%j, %d) = %d (nearest rank, finite values only)', (xs, p, want) => {
-  expect(percentile(xs, p)).toEqual(want);
+])('the bench\'s percentile of %j at p%d is %p (nearest rank, finite values only), as the gate summary reads it', (xs, p, want) => {
+  expect((dist(xs) as any)?.[`p${p}`]).toEqual(want);
 });
